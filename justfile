@@ -1,0 +1,23 @@
+# levers developer tasks. `just` is optional: each recipe is one plain command.
+
+# Create .venv and install levers (CPU torch first) with its dev tools
+setup:
+    sh scripts/setup.sh
+
+# Set up if needed, then analyze the shipped sample logs
+demo:
+    test -x .venv/bin/levers || sh scripts/setup.sh
+    .venv/bin/levers analyze sample_logs/app_logs.jsonl.gz
+
+# Run the tests (the same command README.md and .ci/run give)
+test:
+    .venv/bin/python -m pytest -q
+
+# Lint and check formatting
+lint:
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check levers_cli tests
+
+# Regenerate the sample logs and their planted truths (seeded)
+sample:
+    .venv/bin/python sample_logs/generate.py

@@ -1,0 +1,90 @@
+"""``analyze``: ingest → price → embed and cluster → summarize, as one library call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from levers_cli.cluster import ClusterParams, categorize
+from levers_cli.config import Config, load_config
+from levers_cli.embed import Embedder, get_embedder
+from levers_cli.enrich.prices import price_calls
+from levers_cli.ingest.jsonpath import FieldPath
+from levers_cli.ingest.pipeline import IngestResult, ingest_files
+from levers_cli.store import Workspace
+from levers_cli.summary import summarize
+
+#: ``progress(stage, advance, total)``; stages: ``ingest`` (total unknown: 0), ``embed``,
+#: ``cluster``.
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class AnalysisResult:
+    """The ingest run and the summary (a JSON-ready dict, see :mod:`levers_cli.summary`)."""
+
+    ingest: IngestResult
+    summary: dict[str, Any]
+
+
+def cluster_params(config: Config) -> ClusterParams:
+    """``[cluster]`` settings as :class:`ClusterParams`."""
+    section = config.values["cluster"]
+    fields = ClusterParams.__dataclass_fields__
+    return ClusterParams(**{k: v for k, v in section.items() if k in fields})
+
+
+def analyze(
+    ws: Workspace,
+    paths: list[str],
+    *,
+    format: str | None = None,
+    mapping: dict[str, FieldPath] | None = None,
+    config: Config | None = None,
+    embedder: Embedder | None = None,
+    progress: ProgressFn | None = None,
+) -> AnalysisResult:
+    """Run the main job on ``paths``.
+
+    Args:
+        ws: the open workspace (calls already there are kept; duplicates are skipped).
+        paths: log files or folders.
+        format: adapter to force (``None``: detect per file).
+        mapping: ``--map`` fields.
+        config: effective configuration (defaults + ``levers.toml`` when ``None``).
+        embedder: the embedder (``[embed] embedder`` from the config when ``None``).
+        progress: progress callback for a CLI.
+
+    Raises:
+        LeversError: any input, format, mapping, config or model-loading problem.
+    """
+    config = config or load_config()
+    ingest_progress = (lambda stage, n: progress(stage, n, 0)) if progress else None
+    ingested = ingest_files(
+        ws, paths, format=format, mapping=mapping, progress=ingest_progress, command="analyze"
+    )
+    ws.require_calls()
+    pricing = price_calls(ws, config)
+    if embedder is None:
+        embedder = get_embedder(
+            config.get("embed", "embedder"),
+            batch_size=config.get("embed", "batch_size"),
+            max_seq_length=config.get("embed", "max_seq_length"),
+        )
+    categorized = categorize(
+        ws,
+        embedder,
+        cluster_params(config),
+        keywords=config.get("cluster", "keywords_per_category"),
+        exemplars=config.get("cluster", "exemplars_per_category"),
+        progress=progress,
+    )
+    summary = summarize(
+        ws,
+        config,
+        ingest=ingested.as_dict(),
+        prices={"source": pricing.source, "priced_calls": pricing.priced_calls},
+        categorization=asdict(categorized),
+    )
+    return AnalysisResult(ingested, summary)

@@ -1,0 +1,48 @@
+"""The ``levers`` command line: a thin Typer layer over the library.
+
+Heavy libraries (torch, sentence-transformers, umap, hdbscan) are imported inside the
+commands that need them, so ``levers --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from levers_cli import __version__
+from levers_cli.cli import analyze as analyze_commands
+
+app = typer.Typer(
+    name="levers",
+    help="Find where an application's LLM money goes, and how to spend 80–95 % less.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.command("analyze")(analyze_commands.analyze)
+app.command("ingest")(analyze_commands.ingest)
+app.command("formats")(analyze_commands.formats)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"levers {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """levers: read LLM call logs, measure seven cost levers, plan the savings."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,158 @@
+"""``levers analyze``, ``levers ingest`` and ``levers formats``."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from levers_cli.cli.options import (
+    ConfigOpt,
+    FilesArg,
+    FormatOpt,
+    JsonOpt,
+    MapOpt,
+    MaxRejectsOpt,
+    WorkspaceOpt,
+)
+from levers_cli.cli.output import err_console, fail, out_console
+from levers_cli.cli.progress import progress_bars
+from levers_cli.cli.render import reconciliation, render_summary
+
+DEFAULT_OUT = os.path.join("reports", "analysis.json")
+
+
+def _report_rejects(ingest: dict, max_rejects: int) -> None:
+    if ingest["rejected"]:
+        for sample in ingest["reject_samples"][:10]:
+            err_console.print(
+                f"error: {sample['file']}:{sample['line']}: {sample['error']}",
+                markup=False,
+                highlight=False,
+            )
+        more = ingest["rejected"] - min(10, len(ingest["reject_samples"]))
+        if more > 0:
+            err_console.print(f"error: … and {more} more rejected records (table rejects)")
+    if ingest["rejected"] > max_rejects:
+        raise typer.Exit(1)
+
+
+def analyze(
+    files: FilesArg,
+    format: FormatOpt = None,
+    map: MapOpt = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="Embedder for categories [default: minilm].")
+    ] = None,
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Where to write the JSON summary.")
+    ] = DEFAULT_OUT,
+    max_rejects: MaxRejectsOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Read logs, price every call, find route categories and show where the money goes.
+
+    Example: levers analyze logs.jsonl.gz
+             levers analyze test.csv --map query=text --map label=category
+    """
+    from levers_cli.analysis import analyze as run_analysis
+    from levers_cli.config import load_config
+    from levers_cli.embed import get_embedder
+    from levers_cli.errors import LeversError
+    from levers_cli.ingest.mapping import parse_mapping
+    from levers_cli.store import Workspace
+
+    try:
+        cfg = load_config(config)
+        if embedder:
+            cfg.set("embed", "embedder", embedder)
+        chosen = get_embedder(
+            cfg.get("embed", "embedder"),
+            batch_size=cfg.get("embed", "batch_size"),
+            max_seq_length=cfg.get("embed", "max_seq_length"),
+        )
+        mapping = parse_mapping(map or [])
+        with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
+            result = run_analysis(
+                ws,
+                files,
+                format=format,
+                mapping=mapping,
+                config=cfg,
+                embedder=chosen,
+                progress=progress,  # type: ignore[arg-type]
+            )
+    except LeversError as exc:
+        fail(str(exc))
+    summary = result.summary
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, ensure_ascii=False)
+    err_console.print(reconciliation(summary["ingest"]), highlight=False)
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        render_summary(out_console, summary)
+        out_console.print(f"[dim]summary written to {out}[/dim]")
+    _report_rejects(summary["ingest"], max_rejects)
+
+
+def ingest(
+    files: FilesArg,
+    format: FormatOpt = None,
+    map: MapOpt = None,
+    workspace: WorkspaceOpt = None,
+    max_rejects: MaxRejectsOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Read logs into the workspace without pricing or clustering them.
+
+    Example: levers ingest week-48/*.jsonl.gz
+    """
+    from levers_cli.errors import LeversError
+    from levers_cli.ingest.mapping import parse_mapping
+    from levers_cli.ingest.pipeline import ingest_files
+    from levers_cli.store import Workspace
+
+    try:
+        mapping = parse_mapping(map or [])
+        with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
+            bar = (lambda stage, n: progress(stage, n, 0)) if progress else None  # type: ignore[operator]
+            result = ingest_files(ws, files, format=format, mapping=mapping, progress=bar)
+    except LeversError as exc:
+        fail(str(exc))
+    data = result.as_dict()
+    if json_out:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        for f in data["files"]:
+            out_console.print(
+                f"{f['path']}: {f['format'] or '?'}: read {f['read']:,}, stored {f['stored']:,}, "
+                f"duplicates {f['duplicates']:,}, rejected {f['rejected']:,}",
+                highlight=False,
+            )
+    err_console.print(reconciliation(data), highlight=False)
+    _report_rejects(data, max_rejects)
+
+
+def formats(json_out: JsonOpt = False) -> None:
+    """List the log formats levers reads, with one example each.
+
+    Example: levers formats
+    """
+    from levers_cli.ingest import ADAPTERS
+
+    rows = [
+        {"name": name, "description": cls.description, "example": cls.example}
+        for name, cls in ADAPTERS.items()
+    ]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        out_console.print(f"[bold]{row['name']}[/bold]  {row['description']}")
+        out_console.print(f"  {row['example']}", markup=False, highlight=False)

@@ -1,0 +1,47 @@
+"""Options shared by several commands, defined once so they mean the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from levers_cli.store import DEFAULT_WORKSPACE, WORKSPACE_ENV
+
+WorkspaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar=WORKSPACE_ENV,
+        help=f"DuckDB workspace file [default: {DEFAULT_WORKSPACE}].",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", help="levers.toml to read [default: ./levers.toml if present]."),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout (for machines).")
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="Log format to force (see `levers formats`)."),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        "-m",
+        help="field=path: take a column from a field of the log, e.g. query=messages[0].content, "
+        "label=category. Repeatable.",
+    ),
+]
+FilesArg = Annotated[
+    list[str], typer.Argument(help="Log files or folders (.jsonl/.json/.csv/.parquet, .gz).")
+]
+MaxRejectsOpt = Annotated[
+    int,
+    typer.Option("--max-rejects", help="Exit 1 when more records than this are rejected."),
+]

@@ -1,0 +1,168 @@
+"""Route categories for a workspace: embed each distinct query once (cached in
+``embeddings``), cluster, label, and write ``calls.category_id`` and ``categories``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from levers_cli.cluster.algorithms import ClusterParams, cluster_embeddings, renumber_by_weight
+from levers_cli.cluster.labels import central_exemplars, ctfidf_keywords, short_label
+from levers_cli.embed.base import Embedder
+from levers_cli.schema import UNCATEGORIZED
+from levers_cli.store import Workspace
+
+#: ``progress(stage, advance, total)``: ``stage`` is ``embed`` or ``cluster``.
+ProgressFn = Callable[[str, int, int], None]
+EMBED_CHUNK = 256
+
+
+@dataclass
+class CategorizeResult:
+    """What categorization did."""
+
+    distinct_queries: int
+    embedded_now: int
+    categories: int
+    uncategorized_calls: int
+    method: str
+    embedder: str
+    warning: str | None = None
+
+
+def embed_distinct(
+    ws: Workspace,
+    embedder: Embedder,
+    hashes: list[str],
+    texts: list[str],
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, int]:
+    """Embeddings of the distinct queries, from the cache or computed and cached now.
+
+    Returns:
+        ``((n, d) float32 unit vectors in the order of ``hashes``, number embedded now)``.
+    """
+    ws.load_temp("wanted", {"query_hash": hashes, "position": np.arange(len(hashes))})
+    found = ws.con.execute(
+        """SELECT w.position, e.vector FROM wanted w JOIN embeddings e USING (query_hash)
+           WHERE e.embedder = ? AND len(e.vector) = ? ORDER BY w.position""",
+        [embedder.key, embedder.dimension],
+    ).fetchnumpy()
+    ws.con.execute("DROP TABLE wanted")
+    vectors = np.zeros((len(hashes), embedder.dimension), dtype=np.float32)
+    cached = np.asarray(found["position"], dtype=np.int64)
+    if len(cached):
+        vectors[cached] = np.stack(list(found["vector"])).astype(np.float32)
+    is_cached = np.zeros(len(hashes), dtype=bool)
+    is_cached[cached] = True
+    missing = np.flatnonzero(~is_cached)
+    if progress is not None:
+        progress("embed", len(cached), len(hashes))
+    for start in range(0, len(missing), EMBED_CHUNK):
+        chunk = missing[start : start + EMBED_CHUNK]
+        encoded = embedder.encode([texts[i] for i in chunk])
+        vectors[chunk] = encoded
+        ws.load_temp(
+            "new_vectors",
+            {
+                "query_hash": [hashes[i] for i in chunk],
+                "embedder": [embedder.key] * len(chunk),
+                "vector": encoded,
+            },
+        )
+        ws.con.execute("INSERT OR REPLACE INTO embeddings SELECT * FROM new_vectors")
+        if progress is not None:
+            progress("embed", len(chunk), len(hashes))
+    ws.con.execute("DROP TABLE IF EXISTS new_vectors")
+    return vectors, len(missing)
+
+
+def categorize(
+    ws: Workspace,
+    embedder: Embedder,
+    params: ClusterParams,
+    *,
+    keywords: int = 5,
+    exemplars: int = 3,
+    progress: ProgressFn | None = None,
+) -> CategorizeResult:
+    """Discover route categories for every call in the workspace (re-done on each call).
+
+    Raises:
+        LeversError: the embedder cannot be loaded.
+    """
+    rows = ws.con.execute(
+        """SELECT query_hash, min(query) AS text, count(*) AS calls,
+                  coalesce(sum(cost_usd), 0)::DOUBLE AS spend
+           FROM calls WHERE trim(coalesce(query, '')) <> ''
+           GROUP BY query_hash ORDER BY query_hash"""
+    ).fetchall()
+    hashes = [r[0] for r in rows]
+    texts = [r[1] for r in rows]
+    weights = np.array([r[2] for r in rows], dtype=np.float64)
+    spend = np.array([r[3] for r in rows], dtype=np.float64)
+    vectors, embedded_now = embed_distinct(ws, embedder, hashes, texts, progress)
+    if progress is not None:
+        progress("cluster", 0, 1)
+    clustering = cluster_embeddings(vectors, weights, params)
+    labels = renumber_by_weight(clustering.labels, weights)
+    if progress is not None:
+        progress("cluster", 1, 1)
+    _write_categories(
+        ws, embedder, hashes, texts, vectors, weights, spend, labels, keywords, exemplars
+    )
+    return CategorizeResult(
+        distinct_queries=len(hashes),
+        embedded_now=embedded_now,
+        categories=int(labels.max() + 1) if len(labels) else 0,
+        uncategorized_calls=ws.count("calls", f"category_id = {UNCATEGORIZED}"),
+        method=clustering.method,
+        embedder=embedder.key,
+        warning=clustering.warning,
+    )
+
+
+def _write_categories(
+    ws: Workspace,
+    embedder: Embedder,
+    hashes: list[str],
+    texts: list[str],
+    vectors: np.ndarray,
+    weights: np.ndarray,
+    spend: np.ndarray,
+    labels: np.ndarray,
+    n_keywords: int,
+    n_exemplars: int,
+) -> None:
+    ws.load_temp("assigned", {"query_hash": hashes, "category": labels.astype(np.int32)})
+    ws.con.execute(f"UPDATE calls SET category_id = {UNCATEGORIZED}")
+    ws.con.execute(
+        """UPDATE calls SET category_id = a.category FROM assigned a
+           WHERE calls.query_hash = a.query_hash"""
+    )
+    ws.con.execute("DROP TABLE assigned")
+    ws.con.execute("DELETE FROM categories")
+    top_words = ctfidf_keywords(texts, weights, labels, n_keywords)
+    for category in range(int(labels.max()) + 1 if len(labels) else 0):
+        members = np.flatnonzero(labels == category)
+        centroid = (vectors[members] * weights[members, None]).sum(axis=0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+        examples = central_exemplars(texts, vectors, members, centroid, n_exemplars)
+        words = top_words.get(category, [])
+        ws.con.execute(
+            "INSERT INTO categories VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                category,
+                short_label(words, examples),
+                words,
+                examples,
+                int(weights[members].sum()),
+                len(members),
+                float(spend[members].sum()),
+                embedder.key,
+                centroid.astype(np.float32).tolist(),
+            ],
+        )

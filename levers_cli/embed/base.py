@@ -1,0 +1,38 @@
+"""The embedder contract: ``encode(texts) -> float32[n, d]``, rows L2-normalized."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit vectors.
+
+    Attributes:
+        name: short name used by ``--embedder`` (``minilm``).
+        key: the embedding-cache key; changes whenever vectors would change (model, version).
+        dimension: ``d``, the vector size.
+    """
+
+    name: str
+    key: str
+    dimension: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts``.
+
+        Returns:
+            ``(len(texts), dimension)`` float32 array; every row has L2 norm 1 (a zero
+            vector only for an empty text).
+        """
+        ...
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, as float32 (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)

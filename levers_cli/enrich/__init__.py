@@ -1,0 +1,1 @@
+"""Enrich stored calls: token estimates where the log has no usage, and prices."""

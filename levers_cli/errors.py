@@ -1,0 +1,63 @@
+"""One error family for the whole library.
+
+Every error the core raises is a :class:`LeversError` whose message is written for the
+user: what failed, the offending value, and what to do. The CLI prints the message on one
+line to stderr and exits with code 1; the core never prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class LeversError(Exception):
+    """Base class of every error levers raises on purpose."""
+
+
+class InputFileError(LeversError):
+    """A log file cannot be read at all (missing, unreadable, wrong kind of file).
+
+    Args:
+        path: the file as the user named it.
+        reason: what is wrong, in the user's words.
+        line: 1-based line (or row) number where it went wrong, when known.
+        field: the field or column involved, when known.
+    """
+
+    def __init__(
+        self, path: str, reason: str, *, line: int | None = None, field: str | None = None
+    ) -> None:
+        where = path if line is None else f"{path}:{line}"
+        what = f" field '{field}':" if field else ""
+        super().__init__(f"{where}:{what} {reason}")
+        self.path = path
+        self.line = line
+        self.field = field
+        self.reason = reason
+
+
+class UnknownFormatError(LeversError):
+    """``--format`` names no registered adapter, or no adapter recognises a file."""
+
+
+class MappingError(LeversError):
+    """A ``--map field=path`` option is malformed or points at a column the file lacks."""
+
+
+class ConfigError(LeversError):
+    """``levers.toml`` cannot be read or holds a value of the wrong kind."""
+
+
+class WorkspaceError(LeversError):
+    """The DuckDB workspace cannot be opened or holds no data for the command."""
+
+
+class RecordError(LeversError):
+    """One record cannot be normalized; the ingest quarantines it in ``rejects``.
+
+    Args:
+        reason: why the record was rejected.
+        field: the field involved, when known.
+    """
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(f"field '{field}': {reason}" if field else reason)
+        self.field = field

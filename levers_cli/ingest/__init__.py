@@ -1,0 +1,40 @@
+"""Ingest: read log files of any registered format into the ``calls`` table.
+
+The registry :data:`ADAPTERS` is the one place formats are listed; to add a format, write a
+module with a class that follows :class:`~levers_cli.ingest.base.LogAdapter` and add it here.
+Detection tries the adapters in registry order; ``generic`` is last because it accepts any
+record with a query column.
+"""
+
+from __future__ import annotations
+
+from levers_cli.errors import UnknownFormatError
+from levers_cli.ingest.anthropic import AnthropicAdapter
+from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.generic import GenericAdapter
+from levers_cli.ingest.jsonpath import FieldPath
+from levers_cli.ingest.openai_chat import OpenAIChatAdapter
+
+ADAPTERS: dict[str, type] = {
+    OpenAIChatAdapter.name: OpenAIChatAdapter,
+    AnthropicAdapter.name: AnthropicAdapter,
+    GenericAdapter.name: GenericAdapter,
+}
+
+
+def get_adapter(name: str, mapping: dict[str, FieldPath] | None = None) -> LogAdapter:
+    """The adapter registered as ``name``.
+
+    Raises:
+        UnknownFormatError: no adapter has that name.
+    """
+    try:
+        return ADAPTERS[name](mapping)
+    except KeyError:
+        choices = ", ".join(ADAPTERS)
+        raise UnknownFormatError(
+            f"unknown log format {name!r}; choose one of: {choices}, or omit --format"
+        ) from None
+
+
+__all__ = ["ADAPTERS", "LogAdapter", "get_adapter"]

@@ -1,0 +1,50 @@
+"""The log-adapter contract: one adapter per log format, behind one small protocol.
+
+An adapter turns one parsed record (a ``dict``) into a *partial call row*: a ``dict`` whose
+keys are column names of ``calls`` (see :mod:`levers_cli.schema`). Keys an adapter cannot
+fill are left out; the ingest pipeline fills tokens (tiktoken), hashes and ids afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from levers_cli.ingest.jsonpath import FieldPath
+
+Record = dict[str, Any]
+PartialCall = dict[str, Any]
+
+
+@runtime_checkable
+class LogAdapter(Protocol):
+    """A log format levers can read.
+
+    Attributes:
+        name: the format's name, as given to ``--format``.
+        description: one line for ``levers formats``.
+        example: one example record (a JSON line or CSV header) for ``levers formats``.
+    """
+
+    name: str
+    description: str
+    example: str
+
+    def sniff(self, record: Record) -> bool:
+        """Return True when ``record`` (the first record of a file) is in this format."""
+        ...
+
+    def normalize(self, record: Record) -> PartialCall:
+        """Turn one record into a partial call row.
+
+        Raises:
+            RecordError: the record is not usable; the pipeline quarantines it in ``rejects``.
+        """
+        ...
+
+
+class MappedAdapter:
+    """Base of the shipped adapters: keeps the ``--map`` fields it was built with."""
+
+    def __init__(self, mapping: dict[str, FieldPath] | None = None) -> None:
+        self.mapping = mapping or {}

@@ -1,0 +1,319 @@
+"""The ingest run: files → adapter → partial calls → finished rows → ``calls``/``rejects``.
+
+Every record read ends as exactly one of stored, duplicate (its ``call_id`` is stored
+already, or came earlier in this run) or rejected (kept in ``rejects`` with its reason), so
+``read == stored + duplicates + rejected`` for every run. One run is one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from levers_cli import __version__
+from levers_cli.enrich.tokens import count_messages, count_text
+from levers_cli.errors import LeversError, RecordError, UnknownFormatError
+from levers_cli.ingest import ADAPTERS, get_adapter
+from levers_cli.ingest.base import LogAdapter, PartialCall
+from levers_cli.ingest.fields import provider_for_model
+from levers_cli.ingest.jsonpath import FieldPath
+from levers_cli.ingest.mapping import apply_mapping, check_columns
+from levers_cli.ingest.readers import RawRecord, expand_inputs, open_records
+from levers_cli.schema import REJECT_RAW_LIMIT, STATUS_ERROR, TOKENS_ESTIMATED, TOKENS_FROM_USAGE
+from levers_cli.store import Workspace
+
+#: Rows inserted per DuckDB statement.
+BATCH_ROWS = 5_000
+
+#: ``progress(stage, advance)``: called as records are read; a CLI draws a bar from it.
+ProgressFn = Callable[[str, int], None]
+
+
+@dataclass
+class FileCounts:
+    """What one file gave: ``read == stored + duplicates + rejected``."""
+
+    path: str
+    format: str | None = None
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    size_bytes: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class IngestResult:
+    """One ingest run: per-file counts, totals, and the first rejects (file, line, reason)."""
+
+    run_id: int
+    files: list[FileCounts] = field(default_factory=list)
+    reject_samples: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def stored(self) -> int:
+        return sum(f.stored for f in self.files)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(f.duplicates for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "run_id": self.run_id,
+            "read": self.read,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "files": [asdict(f) for f in self.files],
+            "reject_samples": [
+                {"file": f, "line": n, "error": e} for f, n, e in self.reject_samples
+            ],
+        }
+
+
+def normalize_query(text: str | None) -> str:
+    """The exact-match form of a query: trimmed, whitespace collapsed, lowercased."""
+    return " ".join((text or "").split()).lower()
+
+
+def query_hash(text: str | None) -> str:
+    """Hash of the normalized query (32 hex chars, BLAKE2b-128): the exact-match and
+    embedding-cache key."""
+    return hashlib.blake2b(normalize_query(text).encode(), digest_size=16).hexdigest()
+
+
+def _content_id(digest: str, occurrence: int) -> str:
+    """Id of a record without its own: its content hash, plus ``#k`` for the k-th identical
+    record of a file (identical calls are real calls; re-reading the file gives the same ids).
+    """
+    return f"h:{digest}" if occurrence == 1 else f"h:{digest}#{occurrence}"
+
+
+def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
+    """Complete a partial call: provider, status, token estimates, query hash.
+
+    Token columns the log's usage filled are kept (``tokens_source='usage'``); when input or
+    output tokens are missing they are estimated from the text with tiktoken
+    (``tokens_source='estimated'``). A failed call without usage is counted as 0 tokens (the
+    providers do not bill failed requests).
+    """
+    row = dict(partial)
+    row["format"] = adapter_name
+    row.setdefault("provider", None)
+    if not row["provider"]:
+        row["provider"] = provider_for_model(row.get("model"))
+    status = row.get("status") or "ok"
+    row["status"] = status
+    has_usage = row.get("input_tokens") is not None and row.get("output_tokens") is not None
+    if has_usage:
+        row["tokens_source"] = TOKENS_FROM_USAGE
+    elif status == STATUS_ERROR:
+        row["tokens_source"] = TOKENS_ESTIMATED
+        row["input_tokens"] = row.get("input_tokens") or 0
+        row["output_tokens"] = row.get("output_tokens") or 0
+    else:
+        row["tokens_source"] = TOKENS_ESTIMATED
+        model = row.get("model")
+        if row.get("input_tokens") is None:
+            row["input_tokens"] = count_messages(row.get("messages") or [], model)
+        if row.get("output_tokens") is None:
+            row["output_tokens"] = count_text(row.get("response") or "", model)
+    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        row[name] = row.get(name) or 0
+    if row["cache_read_tokens"] + row["cache_write_tokens"] > row["input_tokens"]:
+        raise RecordError(
+            f"cached input tokens ({row['cache_read_tokens']} read + "
+            f"{row['cache_write_tokens']} written) exceed input tokens ({row['input_tokens']})",
+            field="input_tokens",
+        )
+    row["is_batch"] = bool(row.get("is_batch"))
+    row["query_hash"] = query_hash(row.get("query"))
+    return row
+
+
+def _detect(records: Iterator[RawRecord], path: str, mapping: dict[str, FieldPath]):
+    """Find the adapter for a file from its first parsable record; return it with the
+    records read so far (to be processed first)."""
+    seen: list[RawRecord] = []
+    for raw in records:
+        seen.append(raw)
+        if raw.data is None:
+            continue
+        if mapping:
+            adapter = get_adapter("generic", mapping)
+            if adapter.sniff(raw.data):
+                return adapter, seen
+        else:
+            for name in ADAPTERS:
+                adapter = get_adapter(name, mapping)
+                if adapter.sniff(raw.data):
+                    return adapter, seen
+        keys = ", ".join(list(raw.data)[:8])
+        raise UnknownFormatError(
+            f"{path}:{raw.line}: cannot tell the log format of this record (keys: {keys}); "
+            f"pass --format ({', '.join(ADAPTERS)}) or --map query=FIELD"
+        )
+    return None, seen
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ingest_files(
+    ws: Workspace,
+    paths: list[str],
+    *,
+    format: str | None = None,
+    mapping: dict[str, FieldPath] | None = None,
+    progress: ProgressFn | None = None,
+    command: str = "ingest",
+) -> IngestResult:
+    """Read ``paths`` into the workspace, in one transaction.
+
+    Args:
+        ws: the open workspace.
+        paths: files or directories (read recursively).
+        format: an adapter name to force; ``None`` detects it per file.
+        mapping: ``--map`` fields; without ``format`` they select the ``generic`` adapter.
+        progress: called with ``("ingest", n_records)`` as records are read.
+        command: the command recorded in ``runs``.
+
+    Returns:
+        The run's counts per file and its first rejects.
+
+    Raises:
+        InputFileError: a file is missing or cannot be read at all.
+        UnknownFormatError: ``format`` is unknown, or a file's format cannot be detected.
+        MappingError: a mapped column is missing from a CSV/Parquet header.
+    """
+    mapping = mapping or {}
+    forced = get_adapter(format, mapping) if format else None
+    files = expand_inputs(paths)
+    started = datetime.now(UTC)
+    ws.con.execute("BEGIN TRANSACTION")
+    try:
+        result = IngestResult(run_id=ws.next_run_id())
+        seen_ids: set[str] = set()
+        for path in files:
+            counts = _ingest_file(ws, path, forced, mapping, seen_ids, result, progress)
+            result.files.append(counts)
+        ws.record_run(
+            result.run_id,
+            command,
+            started,
+            datetime.now(UTC),
+            [asdict(f) for f in result.files],
+            (result.read, result.stored, result.duplicates, result.rejected),
+            __version__,
+        )
+        ws.con.execute("COMMIT")
+    except BaseException:
+        ws.con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _ingest_file(
+    ws: Workspace,
+    path: str,
+    forced: LogAdapter | None,
+    mapping: dict[str, FieldPath],
+    seen_ids: set[str],
+    result: IngestResult,
+    progress: ProgressFn | None,
+) -> FileCounts:
+    counts = FileCounts(path=path, size_bytes=os.path.getsize(path), sha256=_sha256(path))
+    source = open_records(path)
+    if source.columns is not None and mapping:
+        check_columns(path, source.columns, mapping)
+    records = iter(source)
+    if forced is not None:
+        adapter: LogAdapter | None = forced
+        head: list[RawRecord] = []
+    else:
+        adapter, head = _detect(records, path, mapping)
+    counts.format = adapter.name if adapter else None
+    apply_extra_mapping = bool(mapping) and adapter is not None and adapter.name != "generic"
+    occurrences: Counter[str] = Counter()
+    pending: list[dict[str, Any]] = []
+    rejects: list[tuple[str, int, str, str]] = []
+
+    def flush() -> None:
+        stored = ws.insert_calls(pending)
+        counts.stored += stored
+        counts.duplicates += len(pending) - stored
+        pending.clear()
+        ws.insert_rejects(rejects, result.run_id)
+        rejects.clear()
+
+    def reject(raw: RawRecord, reason: str) -> None:
+        counts.rejected += 1
+        rejects.append((path, raw.line, reason, raw.text[:REJECT_RAW_LIMIT]))
+        if len(result.reject_samples) < 50:
+            result.reject_samples.append((path, raw.line, reason))
+
+    for raw in _chain(head, records):
+        counts.read += 1
+        if progress is not None:
+            progress("ingest", 1)
+        if raw.data is None:
+            reject(raw, raw.error or "unreadable record")
+            continue
+        try:
+            assert adapter is not None
+            partial = adapter.normalize(raw.data)
+            if apply_extra_mapping:
+                apply_mapping(partial, raw.data, mapping)
+            row = finish_row(partial, adapter.name)
+        except RecordError as exc:
+            reject(raw, str(exc))
+            continue
+        except LeversError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            reject(raw, f"{adapter.name}: unexpected record shape ({type(exc).__name__}: {exc})")
+            continue
+        if not row.get("call_id"):
+            canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
+            digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+            occurrences[digest] += 1
+            row["call_id"] = _content_id(digest, occurrences[digest])
+        row["source_file"] = path
+        row["source_line"] = raw.line
+        row["run_id"] = result.run_id
+        if row["call_id"] in seen_ids:
+            counts.duplicates += 1
+            continue
+        seen_ids.add(row["call_id"])
+        pending.append(row)
+        if len(pending) >= BATCH_ROWS:
+            flush()
+    flush()
+    return counts
+
+
+def _chain(head: list[RawRecord], rest: Iterator[RawRecord]) -> Iterator[RawRecord]:
+    yield from head
+    yield from rest

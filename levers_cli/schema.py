@@ -1,0 +1,79 @@
+"""The workspace schema: every table and column name is spelled here once.
+
+Source: ../shared/DESIGN.md §2 (canonical schema). Other modules import the names from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Columns of ``calls`` in table order, with their DuckDB types.
+CALL_COLUMNS: Final[dict[str, str]] = {
+    "call_id": "VARCHAR PRIMARY KEY",
+    "source_file": "VARCHAR",
+    "source_line": "BIGINT",
+    "format": "VARCHAR",
+    "ts": "TIMESTAMPTZ",
+    "provider": "VARCHAR",
+    "model": "VARCHAR",
+    "conversation_id": "VARCHAR",
+    "turn": "INTEGER",
+    "system_prompt": "VARCHAR",
+    "messages": "JSON",
+    "query": "VARCHAR",
+    "response": "VARCHAR",
+    "input_tokens": "BIGINT",
+    "cache_read_tokens": "BIGINT",
+    "cache_write_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "reasoning_tokens": "BIGINT",
+    "tokens_source": "VARCHAR",
+    "max_tokens": "INTEGER",
+    "finish_reason": "VARCHAR",
+    "latency_ms": "DOUBLE",
+    "status": "VARCHAR",
+    "error": "VARCHAR",
+    "is_batch": "BOOLEAN",
+    "cost_usd": "DECIMAL(18,9)",
+    "logged_cost_usd": "DECIMAL(18,9)",
+    "metadata": "JSON",
+    "query_hash": "VARCHAR",
+    "category_id": "INTEGER",
+    "run_id": "INTEGER",
+}
+
+#: Columns an ingest adapter fills (everything but what enrich/cluster compute later).
+INGEST_COLUMNS: Final[tuple[str, ...]] = tuple(
+    c for c in CALL_COLUMNS if c not in ("cost_usd", "category_id")
+)
+
+TOKENS_FROM_USAGE: Final = "usage"
+TOKENS_ESTIMATED: Final = "estimated"
+STATUS_OK: Final = "ok"
+STATUS_ERROR: Final = "error"
+UNCATEGORIZED: Final = -1
+
+DDL: Final[tuple[str, ...]] = (
+    "CREATE TABLE IF NOT EXISTS calls ("
+    + ", ".join(f"{name} {kind}" for name, kind in CALL_COLUMNS.items())
+    + ")",
+    """CREATE TABLE IF NOT EXISTS rejects (
+        source_file VARCHAR, source_line BIGINT, error VARCHAR, raw VARCHAR, run_id INTEGER
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ, files JSON, records_read BIGINT, stored BIGINT,
+        duplicates BIGINT, rejected BIGINT, levers_version VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS embeddings (
+        query_hash VARCHAR, embedder VARCHAR, vector FLOAT[], PRIMARY KEY (query_hash, embedder)
+    )""",
+    """CREATE TABLE IF NOT EXISTS categories (
+        category_id INTEGER PRIMARY KEY, parent_id INTEGER, label VARCHAR, keywords VARCHAR[],
+        exemplars VARCHAR[], size BIGINT, distinct_queries BIGINT, spend_usd DECIMAL(18,9),
+        embedder VARCHAR, centroid FLOAT[]
+    )""",
+)
+
+#: Longest raw record text kept in ``rejects.raw`` (characters).
+REJECT_RAW_LIMIT: Final = 10_000

@@ -1,0 +1,219 @@
+"""The analysis summary: where the money goes, read from the workspace with DuckDB.
+
+Every figure here is evidence from the logs, except where a key says otherwise:
+``tokens_source='estimated'`` calls were counted with tiktoken, and the monthly run rate
+scales the observed spend by ``[analysis] days_per_month`` / the log's span (an assumption).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from levers_cli.config import Config
+from levers_cli.store import Workspace
+
+SCHEMA_VERSION = 1
+
+
+def _rows(ws: Workspace, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cursor = ws.con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _one(ws: Workspace, sql: str) -> dict[str, Any]:
+    return _rows(ws, sql)[0]
+
+
+def span_and_spend(ws: Workspace, config: Config) -> dict[str, Any]:
+    """Time span, spend and the monthly run rate (with the basis it rests on)."""
+    row = _one(
+        ws,
+        """SELECT count(*) AS calls, count(*) FILTER (status = 'error') AS failed_calls,
+                  count(*) FILTER (ts IS NULL) AS calls_without_ts,
+                  min(ts) AS first_ts, max(ts) AS last_ts,
+                  coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+                  count(*) FILTER (cost_usd IS NULL) AS unpriced_calls,
+                  coalesce(sum(cost_usd) FILTER (tokens_source = 'estimated'), 0)::DOUBLE
+                      AS spend_on_estimated_tokens_usd,
+                  count(*) FILTER (tokens_source = 'estimated') AS calls_with_estimated_tokens,
+                  count(*) FILTER (trim(coalesce(response, '')) = '') AS calls_without_response
+           FROM calls""",
+    )
+    first, last = row.pop("first_ts"), row.pop("last_ts")
+    span_hours = (last - first).total_seconds() / 3600 if first and last else None
+    days = float(config.get("analysis", "days_per_month"))
+    min_hours = float(config.get("analysis", "min_span_hours_for_run_rate"))
+    monthly = None
+    basis = "no run rate: the log has no timestamps"
+    if span_hours is not None:
+        if span_hours >= min_hours:
+            monthly = row["spend_usd"] * days * 24 / span_hours
+            basis = f"assumption: spend × {days:g} days / {span_hours / 24:.2f}-day span of the log"
+        else:
+            basis = f"no run rate: the log spans {span_hours:.2f} h (< {min_hours:g} h)"
+    return {
+        **row,
+        "first_ts": first.isoformat() if first else None,
+        "last_ts": last.isoformat() if last else None,
+        "span_days": None if span_hours is None else span_hours / 24,
+        "monthly_run_rate_usd": monthly,
+        "monthly_run_rate_basis": basis,
+    }
+
+
+def spend_by_model(ws: Workspace) -> list[dict[str, Any]]:
+    """Per provider and model: calls, tokens, spend (``None`` when unpriced), spend share."""
+    return _rows(
+        ws,
+        """SELECT provider, model, count(*) AS calls,
+                  sum(input_tokens) AS input_tokens, sum(cache_read_tokens) AS cache_read_tokens,
+                  sum(cache_write_tokens) AS cache_write_tokens,
+                  sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+                  count(*) FILTER (tokens_source = 'estimated') AS estimated_token_calls,
+                  CASE WHEN count(cost_usd) = 0 THEN NULL ELSE sum(cost_usd)::DOUBLE END
+                      AS spend_usd,
+                  sum(cost_usd)::DOUBLE / nullif((SELECT sum(cost_usd) FROM calls), 0)::DOUBLE
+                      AS spend_share
+           FROM calls GROUP BY provider, model
+           ORDER BY spend_usd DESC NULLS LAST, calls DESC, model""",
+    )
+
+
+def token_totals(ws: Workspace) -> dict[str, Any]:
+    """Input (cached included), cache read, cache write, output (reasoning included) and
+    reasoning tokens over all calls."""
+    return _one(
+        ws,
+        """SELECT coalesce(sum(input_tokens), 0) AS input_tokens,
+                  coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+                  coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
+                  coalesce(sum(output_tokens), 0) AS output_tokens,
+                  coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens
+           FROM calls""",
+    )
+
+
+def categories(ws: Workspace) -> list[dict[str, Any]]:
+    """Per category: label, keywords, exemplars, calls, spend and share, top model (the one
+    with the most spend), p50/p95 output tokens; the uncategorized calls (``-1``) last."""
+    found = _rows(
+        ws,
+        """WITH by_model AS (
+             SELECT category_id, model, coalesce(sum(cost_usd), 0) AS spend, count(*) AS n
+             FROM calls WHERE category_id IS NOT NULL GROUP BY ALL),
+           top AS (
+             SELECT category_id, arg_max(model, (spend, n, model)) AS top_model
+             FROM by_model GROUP BY category_id),
+           per AS (
+             SELECT category_id, count(*) AS calls, count(DISTINCT query_hash) AS distinct_queries,
+                    sum(cost_usd)::DOUBLE AS spend_usd,
+                    sum(cost_usd)::DOUBLE / nullif((SELECT sum(cost_usd) FROM calls), 0)::DOUBLE
+                        AS spend_share,
+                    quantile_cont(output_tokens, 0.5) AS p50_output_tokens,
+                    quantile_cont(output_tokens, 0.95) AS p95_output_tokens
+             FROM calls WHERE category_id IS NOT NULL GROUP BY category_id)
+           SELECT per.*, top.top_model, c.label, c.keywords, c.exemplars
+           FROM per JOIN top USING (category_id) LEFT JOIN categories c USING (category_id)
+           ORDER BY (per.category_id = -1), per.spend_usd DESC NULLS LAST, per.category_id""",
+    )
+    for row in found:
+        if row["category_id"] == -1:
+            row["label"] = "(uncategorized)"
+            row["keywords"], row["exemplars"] = [], []
+    return found
+
+
+def unknown_models(ws: Workspace) -> list[dict[str, Any]]:
+    """Models with no price: calls and tokens (their cost is unknown, not $0)."""
+    return _rows(
+        ws,
+        """SELECT coalesce(model, '(no model)') AS model, count(*) AS calls,
+                  sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+           FROM calls WHERE cost_usd IS NULL GROUP BY 1 ORDER BY calls DESC, model""",
+    )
+
+
+def repeats(ws: Workspace) -> dict[str, Any]:
+    """Exact repeats of the normalized query: distinct queries, calls whose query was seen
+    before, and how many distinct queries occur k times (``{k: count}``)."""
+    row = _one(
+        ws,
+        """SELECT count(*) AS calls, count(DISTINCT query_hash) AS distinct_queries
+           FROM calls WHERE trim(coalesce(query, '')) <> ''""",
+    )
+    histogram = ws.con.execute(
+        """SELECT n, count(*) FROM (SELECT query_hash, count(*) AS n FROM calls
+           WHERE trim(coalesce(query, '')) <> '' GROUP BY query_hash) GROUP BY n ORDER BY n"""
+    ).fetchall()
+    repeated = row["calls"] - row["distinct_queries"]
+    return {
+        "distinct_queries": row["distinct_queries"],
+        "repeated_calls": repeated,
+        "exact_repeat_share": repeated / row["calls"] if row["calls"] else 0.0,
+        "occurrences": {str(n): int(k) for n, k in histogram},
+    }
+
+
+def label_agreement(ws: Workspace) -> dict[str, Any] | None:
+    """NMI and ARI of the categories against a mapped ``label`` (``--map label=…``), noise
+    counted as its own label; ``None`` when no call has a label.
+
+    Source: scikit-learn ``normalized_mutual_info_score`` (arithmetic mean) and
+    ``adjusted_rand_score``.
+    """
+    rows = ws.con.execute(
+        """SELECT json_extract_string(metadata, '$.label') AS label, category_id FROM calls
+           WHERE json_extract_string(metadata, '$.label') IS NOT NULL
+             AND category_id IS NOT NULL"""
+    ).fetchall()
+    if not rows:
+        return None
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    truth = [r[0] for r in rows]
+    found = [r[1] for r in rows]
+    return {
+        "calls": len(rows),
+        "labels": len(set(truth)),
+        "categories": len({c for c in found if c != -1}),
+        "nmi": float(normalized_mutual_info_score(truth, found)),
+        "ari": float(adjusted_rand_score(truth, found)),
+    }
+
+
+def rejects(ws: Workspace, limit: int = 20) -> dict[str, Any]:
+    """All rejects in the workspace: count and the first ``limit`` (file, line, reason)."""
+    return {
+        "count": ws.count("rejects"),
+        "first": _rows(
+            ws,
+            f"""SELECT source_file AS file, source_line AS line, error FROM rejects
+                ORDER BY run_id, source_file, source_line LIMIT {int(limit)}""",
+        ),
+    }
+
+
+def summarize(ws: Workspace, config: Config, **extra: Any) -> dict[str, Any]:
+    """The whole summary as one JSON-ready dict (``schema_version`` first).
+
+    Args:
+        ws: the workspace, after ingest, pricing and categorization.
+        config: the effective configuration.
+        **extra: further sections (the ingest run, pricing, categorization) to include.
+    """
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "workspace": ws.path,
+        **span_and_spend(ws, config),
+        "tokens": token_totals(ws),
+        "spend_by_model": spend_by_model(ws),
+        "categories": categories(ws),
+        "unknown_models": unknown_models(ws),
+        "repeats": repeats(ws),
+        "label_agreement": label_agreement(ws),
+        "rejects": rejects(ws),
+        **extra,
+    }
+    return json.loads(json.dumps(result, default=str))

@@ -1,0 +1,67 @@
+"""Shared fixtures: a deterministic fake embedder, temp workspaces, and paths to
+../shared (real data and field cases; tests that need it skip loudly when it is absent)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from levers_cli.embed import EMBEDDERS
+from levers_cli.embed.base import l2_normalize
+from levers_cli.store import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CASES = SHARED / "cases"
+DATA = SHARED / "data"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class FakeEmbedder:
+    """Bag of words hashed into 64 dimensions: texts sharing words are close, identical
+    texts identical. Deterministic, no model, instant."""
+
+    name = "fake"
+    key = "fake:bow64"
+    dimension = 64
+
+    def __init__(self, **_: object) -> None:
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                digest = hashlib.md5(word.encode()).digest()
+                out[row, digest[0] % self.dimension] += 1.0
+        return l2_normalize(out)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def registered_fake(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Register the fake embedder as ``fake`` for CLI tests (``--embedder fake``)."""
+    monkeypatch.setitem(EMBEDDERS, "fake", FakeEmbedder)
+    return "fake"
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    with Workspace(tmp_path / "ws.duckdb") as workspace:
+        yield workspace
+
+
+def need_shared(path: Path) -> Path:
+    """``path`` under ../shared, or skip the test loudly when CI's copy is missing."""
+    if not path.exists():
+        pytest.skip(f"SKIPPED: {path} is missing; ../shared must sit beside the clone")
+    return path

@@ -1,0 +1,178 @@
+"""The CLI through Typer's CliRunner: exit codes first, then output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from levers_cli.cli import app
+
+runner = CliRunner()
+ENV = {"COLUMNS": "120", "NO_COLOR": "1"}
+
+
+def _logs(tmp_path, bad_line=False):
+    rows = []
+    for day in range(1, 11):  # 10 days, 2 calls a day
+        for n, (question, answer) in enumerate(
+            [
+                ("How do I reset my password?", "Use the reset link."),
+                ("Where is my invoice for March?", "Billing > Invoices."),
+            ]
+        ):
+            rows.append(
+                json.dumps(
+                    {
+                        "request": {
+                            "model": "gpt-4o-mini",
+                            "messages": [{"role": "user", "content": question}],
+                        },
+                        "response": {
+                            "id": f"c-{day}-{n}",
+                            "object": "chat.completion",
+                            "created": 1_735_689_600 + day * 86_400 + n * 60,
+                            "model": "gpt-4o-mini",
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": answer},
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
+                        },
+                    }
+                )
+            )
+    if bad_line:
+        rows.insert(3, "{this is not json")
+    path = tmp_path / "logs.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_analyze_json_summary(tmp_path, registered_fake):
+    out = tmp_path / "analysis.json"
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            _logs(tmp_path),
+            "-w",
+            str(tmp_path / "w.duckdb"),
+            "--embedder",
+            "fake",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env=ENV,
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary == json.loads(out.read_text())
+    assert summary["calls"] == 20
+    # gpt-4o-mini: 1,000 × 0.15 + 100 × 0.60 = 210 µ$ per call → 20 calls = $0.0042
+    assert abs(summary["spend_usd"] - 0.0042) < 1e-12
+    # first call day 1 00:00, last day 10 00:01 → span 9 days + 60 s; monthly = 0.0042 × 30 / span
+    span_days = 9 + 60 / 86_400
+    assert abs(summary["monthly_run_rate_usd"] - 0.0042 * 30 / span_days) < 1e-12
+    assert summary["repeats"]["occurrences"] == {"10": 2}
+    assert summary["ingest"]["read"] == 20 and summary["ingest"]["stored"] == 20
+    assert "read 20, stored 20, duplicates 0, rejected 0" in result.stderr
+
+
+def test_analyze_table_output_and_rerun_is_duplicates(tmp_path, registered_fake):
+    args = [
+        "analyze",
+        _logs(tmp_path),
+        "-w",
+        str(tmp_path / "w.duckdb"),
+        "--embedder",
+        "fake",
+        "--out",
+        str(tmp_path / "a.json"),
+    ]
+    first = runner.invoke(app, args, env=ENV)
+    assert first.exit_code == 0, first.output
+    assert "gpt-4o-mini" in first.stdout and "Categories" in first.stdout
+    second = runner.invoke(app, args, env=ENV)
+    assert second.exit_code == 0
+    assert "read 20, stored 0, duplicates 20, rejected 0" in second.stderr
+
+
+def test_bad_json_line_exit_1_one_line_and_good_records_stored(tmp_path, registered_fake):
+    path = _logs(tmp_path, bad_line=True)
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            path,
+            "-w",
+            str(tmp_path / "w.duckdb"),
+            "--embedder",
+            "fake",
+            "--out",
+            str(tmp_path / "a.json"),
+        ],
+        env=ENV,
+    )
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {path}:4: not JSON (Expecting property name enclosed in double quotes at column 2)"
+    ]
+    assert "Traceback" not in result.output
+    assert "read 21, stored 20, duplicates 0, rejected 1" in result.stderr
+
+
+def test_input_errors_are_one_line_exit_1(tmp_path):
+    missing = runner.invoke(
+        app, ["analyze", str(tmp_path / "nope.jsonl"), "-w", str(tmp_path / "w.duckdb")], env=ENV
+    )
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == f"error: {tmp_path / 'nope.jsonl'}: no such file"
+    logs = _logs(tmp_path)
+    unknown = runner.invoke(
+        app, ["ingest", logs, "--format", "fooo", "-w", str(tmp_path / "w.duckdb")], env=ENV
+    )
+    assert unknown.exit_code == 1
+    assert unknown.stderr.strip().startswith("error: unknown log format 'fooo'; choose one of:")
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("text,category\nhello,greet\n")
+    column = runner.invoke(
+        app,
+        ["analyze", str(csv_path), "--map", "query=utterance", "-w", str(tmp_path / "w.duckdb")],
+        env=ENV,
+    )
+    assert column.exit_code == 1
+    assert column.stderr.strip().startswith(f"error: {csv_path}:1: column 'utterance'")
+    assert "Traceback" not in missing.output + unknown.output + column.output
+
+
+def test_ingest_and_formats(tmp_path):
+    result = runner.invoke(
+        app, ["ingest", _logs(tmp_path), "-w", str(tmp_path / "w.duckdb"), "--json"], env=ENV
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["stored"] == 20
+    formats = runner.invoke(app, ["formats", "--json"], env=ENV)
+    assert [f["name"] for f in json.loads(formats.stdout)] == [
+        "openai-chat",
+        "anthropic",
+        "generic",
+    ]
+
+
+def test_help_does_not_import_heavy_modules():
+    code = (
+        "import sys; from levers_cli.cli import app; from typer.testing import CliRunner; "
+        "r = CliRunner().invoke(app, ['analyze', '--help']); assert r.exit_code == 0; "
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'umap', 'hdbscan', 'sklearn') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,69 @@
+"""The shipped sample logs: `analyze` recovers the truths the seeded generator planted
+(sample_logs/truths.json, computed by the generator from what it wrote, with list prices)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from levers_cli.analysis import analyze
+from levers_cli.store import Workspace
+from tests.conftest import ROOT, FakeEmbedder
+
+SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
+TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sample") / "w.duckdb"
+    with Workspace(path) as ws:
+        result = analyze(ws, [str(SAMPLE)], embedder=FakeEmbedder())
+        finish = ws.con.execute("SELECT count(*) FROM calls WHERE finish_reason = 'length'")
+        yield result, finish.fetchone()[0]
+
+
+def test_every_record_read_and_stored(sample):
+    result, _ = sample
+    ingest = result.summary["ingest"]
+    assert ingest["read"] == ingest["stored"] == TRUTHS["n_calls"] == 4807
+    assert ingest["rejected"] == 0 and ingest["duplicates"] == 0
+
+
+def test_tokens_per_model_match_usage(sample):
+    result, _ = sample
+    by_model = {m["model"]: m for m in result.summary["spend_by_model"]}
+    assert set(by_model) == set(TRUTHS["models"])
+    for model, truth in TRUTHS["models"].items():
+        row = by_model[model]
+        assert row["calls"] == truth["calls"]
+        assert row["input_tokens"] == truth["prompt_tokens"]
+        assert row["cache_read_tokens"] == truth["cached_tokens"]
+        assert row["output_tokens"] == truth["completion_tokens"]
+        assert row["reasoning_tokens"] == truth["reasoning_tokens"]
+        assert row["estimated_token_calls"] == 0
+
+
+def test_spend_matches_list_prices(sample):
+    result, _ = sample
+    by_model = {m["model"]: m for m in result.summary["spend_by_model"]}
+    for model, truth in TRUTHS["models"].items():
+        # truths.json rounds each model's cost to 6 decimals
+        assert by_model[model]["spend_usd"] == pytest.approx(truth["cost_usd"], abs=1e-6)
+    assert result.summary["spend_usd"] == pytest.approx(TRUTHS["totals"]["cost_usd"], abs=3e-6)
+
+
+def test_span_repeats_and_truncation(sample):
+    result, truncated = sample
+    s = result.summary
+    assert s["first_ts"].startswith(TRUTHS["span"]["first_ts"].rstrip("Z"))
+    assert s["last_ts"].startswith(TRUTHS["span"]["last_ts"].rstrip("Z"))
+    repeats = TRUTHS["exact_repeats"]
+    assert s["repeats"]["repeated_calls"] == repeats["repeat_calls"]
+    assert s["repeats"]["distinct_queries"] == repeats["distinct_normalized_queries"]
+    assert truncated == TRUTHS["finish_reason_length"]["calls"]
+    # span 2026-10-01T01:00:57 → 2026-10-31T22:02:47 = 30 d 21 h 1 min 50 s
+    span_days = 30 + (21 * 3600 + 60 + 50) / 86_400
+    assert s["span_days"] == pytest.approx(span_days)
+    assert s["monthly_run_rate_usd"] == pytest.approx(s["spend_usd"] * 30 / span_days)
