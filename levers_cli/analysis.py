@@ -41,6 +41,7 @@ def analyze(
     *,
     format: str | None = None,
     mapping: dict[str, FieldPath] | None = None,
+    options: dict[str, Any] | None = None,
     config: Config | None = None,
     embedder: Embedder | None = None,
     progress: ProgressFn | None = None,
@@ -52,6 +53,7 @@ def analyze(
         paths: log files or folders.
         format: adapter to force (``None``: detect per file).
         mapping: ``--map`` fields.
+        options: format-specific adapter options (``batch_input``).
         config: effective configuration (defaults + ``levers.toml`` when ``None``).
         embedder: the embedder (``[embed] embedder`` from the config when ``None``).
         progress: progress callback for a CLI.
@@ -62,7 +64,13 @@ def analyze(
     config = config or load_config()
     ingest_progress = (lambda stage, n: progress(stage, n, 0)) if progress else None
     ingested = ingest_files(
-        ws, paths, format=format, mapping=mapping, progress=ingest_progress, command="analyze"
+        ws,
+        paths,
+        format=format,
+        mapping=mapping,
+        options=options,
+        progress=ingest_progress,
+        command="analyze",
     )
     ws.require_calls()
     pricing = price_calls(ws, config)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from levers_cli.cli.options import (
+    BatchInputOpt,
     ConfigOpt,
     FilesArg,
     FormatOpt,
@@ -22,6 +23,11 @@ from levers_cli.cli.progress import progress_bars
 from levers_cli.cli.render import reconciliation, render_summary
 
 DEFAULT_OUT = os.path.join("reports", "analysis.json")
+
+
+def _adapter_options(batch_input: list[str] | None) -> dict[str, object]:
+    """Format-specific options for the adapters, from their command-line flags."""
+    return {"batch_input": batch_input} if batch_input else {}
 
 
 def _report_rejects(ingest: dict, max_rejects: int) -> None:
@@ -43,6 +49,7 @@ def analyze(
     files: FilesArg,
     format: FormatOpt = None,
     map: MapOpt = None,
+    batch_input: BatchInputOpt = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     embedder: Annotated[
@@ -82,6 +89,7 @@ def analyze(
                 files,
                 format=format,
                 mapping=mapping,
+                options=_adapter_options(batch_input),
                 config=cfg,
                 embedder=chosen,
                 progress=progress,  # type: ignore[arg-type]
@@ -105,6 +113,7 @@ def ingest(
     files: FilesArg,
     format: FormatOpt = None,
     map: MapOpt = None,
+    batch_input: BatchInputOpt = None,
     workspace: WorkspaceOpt = None,
     max_rejects: MaxRejectsOpt = 0,
     json_out: JsonOpt = False,
@@ -122,7 +131,14 @@ def ingest(
         mapping = parse_mapping(map or [])
         with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
             bar = (lambda stage, n: progress(stage, n, 0)) if progress else None  # type: ignore[operator]
-            result = ingest_files(ws, files, format=format, mapping=mapping, progress=bar)
+            result = ingest_files(
+                ws,
+                files,
+                format=format,
+                mapping=mapping,
+                options=_adapter_options(batch_input),
+                progress=bar,
+            )
     except LeversError as exc:
         fail(str(exc))
     data = result.as_dict()

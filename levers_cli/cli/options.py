@@ -45,3 +45,11 @@ MaxRejectsOpt = Annotated[
     int,
     typer.Option("--max-rejects", help="Exit 1 when more records than this are rejected."),
 ]
+BatchInputOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--batch-input",
+        help="OpenAI Batch API input file(s) whose requests complete a batch output file "
+        "(joined on custom_id). Repeatable.",
+    ),
+]

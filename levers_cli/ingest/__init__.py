@@ -18,23 +18,27 @@ from levers_cli.ingest.openai_chat import OpenAIChatAdapter
 ADAPTERS: dict[str, type] = {
     OpenAIChatAdapter.name: OpenAIChatAdapter,
     AnthropicAdapter.name: AnthropicAdapter,
+    # more formats: add them above this line (detection order); generic stays last
     GenericAdapter.name: GenericAdapter,
 }
 
 
-def get_adapter(name: str, mapping: dict[str, FieldPath] | None = None) -> LogAdapter:
-    """The adapter registered as ``name``.
+def get_adapter(
+    name: str, mapping: dict[str, FieldPath] | None = None, **options: object
+) -> LogAdapter:
+    """A new adapter registered as ``name``, built with the ``--map`` fields and options.
 
     Raises:
         UnknownFormatError: no adapter has that name.
     """
     try:
-        return ADAPTERS[name](mapping)
+        factory = ADAPTERS[name]
     except KeyError:
         choices = ", ".join(ADAPTERS)
         raise UnknownFormatError(
             f"unknown log format {name!r}; choose one of: {choices}, or omit --format"
         ) from None
+    return factory(mapping, **options)
 
 
 __all__ = ["ADAPTERS", "LogAdapter", "get_adapter"]

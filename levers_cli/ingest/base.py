@@ -1,8 +1,15 @@
 """The log-adapter contract: one adapter per log format, behind one small protocol.
 
-An adapter turns one parsed record (a ``dict``) into a *partial call row*: a ``dict`` whose
-keys are column names of ``calls`` (see :mod:`levers_cli.schema`). Keys an adapter cannot
-fill are left out; the ingest pipeline fills tokens (tiktoken), hashes and ids afterwards.
+An adapter turns one parsed record (a ``dict``) into a *partial call row* — a ``dict`` whose
+keys are column names of ``calls`` (see :mod:`levers_cli.schema`) — or into a list of them
+when one record holds several calls (a conversation transcript: one call per assistant turn).
+Keys an adapter cannot fill are left out; the ingest pipeline fills tokens (tiktoken), hashes
+and ids afterwards.
+
+Most formats are lines or rows of a JSONL/JSON/CSV/Parquet file, read by
+:mod:`levers_cli.ingest.readers`. An adapter whose format is a container of its own (a SQLite
+database) also implements ``claims_file(path) -> bool`` and ``open_file(path) ->
+RecordSource``; the pipeline asks it before the generic readers.
 """
 
 from __future__ import annotations
@@ -34,8 +41,8 @@ class LogAdapter(Protocol):
         """Return True when ``record`` (the first record of a file) is in this format."""
         ...
 
-    def normalize(self, record: Record) -> PartialCall:
-        """Turn one record into a partial call row.
+    def normalize(self, record: Record) -> PartialCall | list[PartialCall]:
+        """Turn one record into a partial call row (or several, in order).
 
         Raises:
             RecordError: the record is not usable; the pipeline quarantines it in ``rejects``.
@@ -44,7 +51,9 @@ class LogAdapter(Protocol):
 
 
 class MappedAdapter:
-    """Base of the shipped adapters: keeps the ``--map`` fields it was built with."""
+    """Base of the shipped adapters: keeps the ``--map`` fields and the format-specific
+    options (e.g. ``batch_input`` files) it was built with."""
 
-    def __init__(self, mapping: dict[str, FieldPath] | None = None) -> None:
+    def __init__(self, mapping: dict[str, FieldPath] | None = None, **options: Any) -> None:
         self.mapping = mapping or {}
+        self.options = options

@@ -24,7 +24,7 @@ from levers_cli.ingest.base import LogAdapter, PartialCall
 from levers_cli.ingest.fields import provider_for_model
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping, check_columns
-from levers_cli.ingest.readers import RawRecord, expand_inputs, open_records
+from levers_cli.ingest.readers import STDIN, RawRecord, RecordSource, expand_inputs, open_records
 from levers_cli.schema import REJECT_RAW_LIMIT, STATUS_ERROR, TOKENS_ESTIMATED, TOKENS_FROM_USAGE
 from levers_cli.store import Workspace
 
@@ -148,7 +148,12 @@ def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
     return row
 
 
-def _detect(records: Iterator[RawRecord], path: str, mapping: dict[str, FieldPath]):
+def _detect(
+    records: Iterator[RawRecord],
+    path: str,
+    mapping: dict[str, FieldPath],
+    options: dict[str, Any],
+) -> tuple[LogAdapter | None, list[RawRecord]]:
     """Find the adapter for a file from its first parsable record; return it with the
     records read so far (to be processed first)."""
     seen: list[RawRecord] = []
@@ -156,15 +161,11 @@ def _detect(records: Iterator[RawRecord], path: str, mapping: dict[str, FieldPat
         seen.append(raw)
         if raw.data is None:
             continue
-        if mapping:
-            adapter = get_adapter("generic", mapping)
+        names = ["generic"] if mapping else list(ADAPTERS)
+        for name in names:
+            adapter = get_adapter(name, mapping, **options)
             if adapter.sniff(raw.data):
                 return adapter, seen
-        else:
-            for name in ADAPTERS:
-                adapter = get_adapter(name, mapping)
-                if adapter.sniff(raw.data):
-                    return adapter, seen
         keys = ", ".join(list(raw.data)[:8])
         raise UnknownFormatError(
             f"{path}:{raw.line}: cannot tell the log format of this record (keys: {keys}); "
@@ -173,12 +174,33 @@ def _detect(records: Iterator[RawRecord], path: str, mapping: dict[str, FieldPat
     return None, seen
 
 
-def _sha256(path: str) -> str:
+def _open_source(
+    path: str, forced: LogAdapter | None, mapping: dict[str, FieldPath], options: dict[str, Any]
+) -> tuple[RecordSource, LogAdapter | None]:
+    """Open ``path`` with the adapter that owns its container (a SQLite ``logs.db``) when one
+    claims it, else with the generic readers. Returns the source and the claiming adapter."""
+    candidates = (
+        [forced]
+        if forced is not None
+        else [get_adapter(name, mapping, **options) for name in ADAPTERS]
+    )
+    if path != STDIN:
+        for adapter in candidates:
+            claims = getattr(adapter, "claims_file", None)
+            if claims is not None and claims(path):
+                return adapter.open_file(path), adapter  # type: ignore[attr-defined]
+    return open_records(path), None
+
+
+def _file_identity(path: str) -> tuple[int, str]:
+    """Size in bytes and SHA-256 of a file (``0, ""`` for standard input)."""
+    if path == STDIN:
+        return 0, ""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+    return os.path.getsize(path), digest.hexdigest()
 
 
 def ingest_files(
@@ -187,6 +209,7 @@ def ingest_files(
     *,
     format: str | None = None,
     mapping: dict[str, FieldPath] | None = None,
+    options: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
     command: str = "ingest",
 ) -> IngestResult:
@@ -194,14 +217,16 @@ def ingest_files(
 
     Args:
         ws: the open workspace.
-        paths: files or directories (read recursively).
+        paths: files or directories (read recursively); ``-`` reads standard input.
         format: an adapter name to force; ``None`` detects it per file.
         mapping: ``--map`` fields; without ``format`` they select the ``generic`` adapter.
-        progress: called with ``("ingest", n_records)`` as records are read.
+        options: format-specific options passed to every adapter (e.g. ``batch_input``).
+        progress: called with ``("ingest", n_calls)`` as records are read.
         command: the command recorded in ``runs``.
 
     Returns:
-        The run's counts per file and its first rejects.
+        The run's counts per file and its first rejects. Counts are in calls: a record that
+        holds several calls (a transcript) counts once per call; a rejected record once.
 
     Raises:
         InputFileError: a file is missing or cannot be read at all.
@@ -209,7 +234,8 @@ def ingest_files(
         MappingError: a mapped column is missing from a CSV/Parquet header.
     """
     mapping = mapping or {}
-    forced = get_adapter(format, mapping) if format else None
+    options = options or {}
+    forced = get_adapter(format, mapping, **options) if format else None
     files = expand_inputs(paths)
     started = datetime.now(UTC)
     ws.con.execute("BEGIN TRANSACTION")
@@ -217,7 +243,7 @@ def ingest_files(
         result = IngestResult(run_id=ws.next_run_id())
         seen_ids: set[str] = set()
         for path in files:
-            counts = _ingest_file(ws, path, forced, mapping, seen_ids, result, progress)
+            counts = _ingest_file(ws, path, forced, mapping, options, seen_ids, result, progress)
             result.files.append(counts)
         ws.record_run(
             result.run_id,
@@ -235,27 +261,61 @@ def ingest_files(
     return result
 
 
+def record_rows(
+    raw: RawRecord,
+    adapter: LogAdapter,
+    mapping: dict[str, FieldPath],
+    occurrences: Counter[str],
+) -> list[dict[str, Any]]:
+    """The finished call rows of one parsed record (several for a transcript).
+
+    Rows without an id of their own get the record's content hash (``h:…``), ``.k`` for the
+    k-th call of a multi-call record, and ``#n`` for the n-th identical record of the file.
+
+    Raises:
+        RecordError: the record (as a whole) is not usable.
+    """
+    assert raw.data is not None
+    normalized = adapter.normalize(raw.data)
+    partials = normalized if isinstance(normalized, list) else [normalized]
+    if not partials:
+        raise RecordError("holds no model call")
+    if mapping and adapter.name != "generic":
+        for partial in partials:
+            apply_mapping(partial, raw.data, mapping)
+    rows = [finish_row(partial, adapter.name) for partial in partials]
+    if any(not row.get("call_id") for row in rows):
+        canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
+        digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+        occurrences[digest] += 1
+        for index, row in enumerate(rows, 1):
+            if not row.get("call_id"):
+                part = digest if len(rows) == 1 else f"{digest}.{index}"
+                row["call_id"] = _content_id(part, occurrences[digest])
+    return rows
+
+
 def _ingest_file(
     ws: Workspace,
     path: str,
     forced: LogAdapter | None,
     mapping: dict[str, FieldPath],
+    options: dict[str, Any],
     seen_ids: set[str],
     result: IngestResult,
     progress: ProgressFn | None,
 ) -> FileCounts:
-    counts = FileCounts(path=path, size_bytes=os.path.getsize(path), sha256=_sha256(path))
-    source = open_records(path)
+    size, sha256 = _file_identity(path)
+    counts = FileCounts(path=path, size_bytes=size, sha256=sha256)
+    source, owner = _open_source(path, forced, mapping, options)
     if source.columns is not None and mapping:
         check_columns(path, source.columns, mapping)
     records = iter(source)
-    if forced is not None:
-        adapter: LogAdapter | None = forced
-        head: list[RawRecord] = []
-    else:
-        adapter, head = _detect(records, path, mapping)
+    head: list[RawRecord] = []
+    adapter = owner or forced
+    if adapter is None:
+        adapter, head = _detect(records, path, mapping, options)
     counts.format = adapter.name if adapter else None
-    apply_extra_mapping = bool(mapping) and adapter is not None and adapter.name != "generic"
     occurrences: Counter[str] = Counter()
     pending: list[dict[str, Any]] = []
     rejects: list[tuple[str, int, str, str]] = []
@@ -269,45 +329,38 @@ def _ingest_file(
         rejects.clear()
 
     def reject(raw: RawRecord, reason: str) -> None:
+        counts.read += 1
         counts.rejected += 1
         rejects.append((path, raw.line, reason, raw.text[:REJECT_RAW_LIMIT]))
         if len(result.reject_samples) < 50:
             result.reject_samples.append((path, raw.line, reason))
 
     for raw in _chain(head, records):
-        counts.read += 1
         if progress is not None:
             progress("ingest", 1)
-        if raw.data is None:
+        if raw.data is None or adapter is None:
             reject(raw, raw.error or "unreadable record")
             continue
         try:
-            assert adapter is not None
-            partial = adapter.normalize(raw.data)
-            if apply_extra_mapping:
-                apply_mapping(partial, raw.data, mapping)
-            row = finish_row(partial, adapter.name)
+            rows = record_rows(raw, adapter, mapping, occurrences)
         except RecordError as exc:
             reject(raw, str(exc))
             continue
         except LeversError:
             raise
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             reject(raw, f"{adapter.name}: unexpected record shape ({type(exc).__name__}: {exc})")
             continue
-        if not row.get("call_id"):
-            canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
-            digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-            occurrences[digest] += 1
-            row["call_id"] = _content_id(digest, occurrences[digest])
-        row["source_file"] = path
-        row["source_line"] = raw.line
-        row["run_id"] = result.run_id
-        if row["call_id"] in seen_ids:
-            counts.duplicates += 1
-            continue
-        seen_ids.add(row["call_id"])
-        pending.append(row)
+        for row in rows:
+            counts.read += 1
+            row["source_file"] = path
+            row["source_line"] = raw.line
+            row["run_id"] = result.run_id
+            if row["call_id"] in seen_ids:
+                counts.duplicates += 1
+                continue
+            seen_ids.add(row["call_id"])
+            pending.append(row)
         if len(pending) >= BATCH_ROWS:
             flush()
     flush()

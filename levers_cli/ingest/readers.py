@@ -1,8 +1,10 @@
 """Read log files into records, one at a time, keeping each record's line number.
 
-Supported containers: JSONL, JSON (an array of records, or one object), CSV and Parquet,
-each optionally gzip-compressed (``.gz``). JSONL is split on ``\\n`` only: U+2028, U+2029 and
-U+0085 inside JSON strings are text, not line breaks (see ../shared/cases C09).
+Supported containers: JSONL, JSON (an array of records, streamed, or one object), CSV and
+Parquet, each optionally gzip- or zstd-compressed (recognised by their magic bytes, whatever the
+name), and ``-`` for standard input (JSONL or a JSON array). JSONL is split on ``\\n`` only:
+U+2028, U+2029 and U+0085 inside JSON strings are text, not line breaks (../shared/cases C09).
+Nothing is read whole: a 5 GB file streams.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import gzip
 import io
 import json
 import os
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +25,12 @@ from levers_cli.errors import InputFileError
 
 #: File name endings levers reads, without a compression suffix.
 KNOWN_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
+COMPRESSION_SUFFIXES = (".gz", ".zst")
+STDIN = "-"
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: Errors a truncated or corrupt compressed stream raises while being read.
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error)
 
 
 @dataclass(slots=True)
@@ -62,8 +71,8 @@ def container_kind(path: str) -> str:
         InputFileError: the ending is none of the supported ones.
     """
     name = path.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    for suffix in COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
     if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     if name.endswith(".json"):
@@ -73,15 +82,45 @@ def container_kind(path: str) -> str:
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     raise InputFileError(
-        path, "unsupported file type; expected .jsonl, .json, .csv or .parquet (optionally .gz)"
+        path,
+        "unsupported file type; expected .jsonl, .json, .csv or .parquet (optionally .gz or .zst)",
     )
 
 
+class _Unclosable(io.BufferedReader):
+    """Standard input, readable and peekable, that a ``with`` block does not close."""
+
+    def close(self) -> None:
+        pass
+
+
 def _open_binary(path: str) -> IO[bytes]:
-    raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller's generator
-    if path.lower().endswith(".gz"):
+    """Open ``path`` (or standard input for ``-``) for binary reading, decompressing gzip
+    and zstd streams recognised by their magic bytes."""
+    raw: io.BufferedReader
+    if path == STDIN:
+        raw = _Unclosable(
+            sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
+        )  # type: ignore[arg-type]
+    else:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+    magic = raw.peek(4)[:4]
+    if magic.startswith(_GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    if magic == _ZSTD_MAGIC:
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return io.BufferedReader(stream)  # type: ignore[arg-type]
     return raw
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - a declared dependency
+        return _STREAM_ERRORS
+    return (*_STREAM_ERRORS, zstandard.ZstdError)
 
 
 def open_records(path: str) -> RecordSource:
@@ -91,6 +130,8 @@ def open_records(path: str) -> RecordSource:
         InputFileError: the file is missing, a directory, empty of bytes it can decode,
             or of an unsupported type.
     """
+    if path == STDIN:
+        return _json_source(path)
     if not os.path.exists(path):
         raise InputFileError(path, "no such file")
     if os.path.isdir(path):
@@ -128,8 +169,12 @@ def _parse_json_line(text: str, lineno: int) -> RawRecord:
 
 
 def _jsonl_records(path: str) -> Iterator[RawRecord]:
+    return _jsonl_lines(_open_binary(path))
+
+
+def _jsonl_lines(handle: IO[bytes]) -> Iterator[RawRecord]:
     lineno = 0
-    with _open_binary(path) as handle:
+    with handle:
         try:
             for raw in handle:  # binary iteration splits on b"\n" only
                 lineno += 1
@@ -138,42 +183,50 @@ def _jsonl_records(path: str) -> Iterator[RawRecord]:
                     yield RawRecord(lineno, None, raw[:200].decode("utf-8", "replace"), error)
                     continue
                 yield _parse_json_line(text, lineno)
-        except (EOFError, OSError, zlib.error) as exc:
+        except _stream_errors() as exc:
             yield RawRecord(
                 lineno + 1, None, "", f"compressed file ends early or is corrupt: {exc}"
             )
 
 
 def _json_source(path: str) -> RecordSource:
-    with _open_binary(path) as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
-    if not head:
-        return RecordSource(path, "json", None, iter(()))
-    if head[:1] == b"{":
-        first_line = head.split(b"\n", 1)[0]
+    """JSON Lines, a JSON array (streamed element by element) or one JSON object, told apart
+    by the first bytes."""
+    handle = _open_binary(path)
+    head = handle.peek(65536) if hasattr(handle, "peek") else b""
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start == b"[":
+        return RecordSource(path, "json", None, _json_array_records(path, handle))
+    if start == b"{":
+        first_line = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
         try:
             json.loads(first_line)
-        except json.JSONDecodeError:
-            pass
-        else:  # one object per line: JSON Lines in a .json file
-            return RecordSource(path, "jsonl", None, _jsonl_records(path))
-    return RecordSource(path, "json", None, _json_document_records(path))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return RecordSource(path, "json", None, _json_array_records(path, handle))
+    return RecordSource(path, "jsonl", None, _jsonl_lines(handle))
 
 
-def _json_document_records(path: str) -> Iterator[RawRecord]:
-    with _open_binary(path) as handle:
-        data = handle.read()
-    try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(path, f"not a JSON document ({exc})") from None
-    items = document if isinstance(document, list) else [document]
-    for index, item in enumerate(items, 1):
-        text = json.dumps(item, ensure_ascii=False)
-        if isinstance(item, dict):
-            yield RawRecord(index, item, text)
-        else:
-            yield RawRecord(index, None, text, f"a JSON {type(item).__name__}, not an object")
+def _json_array_records(path: str, handle: IO[bytes]) -> Iterator[RawRecord]:
+    """Elements of a top-level JSON array (or the one top-level object), streamed with ijson;
+    the record number is the element's position."""
+    import ijson
+
+    index = 0
+    with handle:
+        peeked = handle.peek(65536) if hasattr(handle, "peek") else b""
+        prefix = "item" if peeked.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[" else ""
+        try:
+            for item in ijson.items(handle, prefix, use_float=True):
+                index += 1
+                text = json.dumps(item, ensure_ascii=False)
+                if isinstance(item, dict):
+                    yield RawRecord(index, item, text)
+                else:
+                    yield RawRecord(
+                        index, None, text, f"a JSON {type(item).__name__}, not an object"
+                    )
+        except (ijson.JSONError, ijson.IncompleteJSONError, *_stream_errors()) as exc:
+            yield RawRecord(index + 1, None, "", f"JSON document ends early or is broken: {exc}")
 
 
 def _csv_source(path: str) -> RecordSource:
@@ -245,13 +298,24 @@ def expand_inputs(paths: list[str]) -> list[str]:
     for path in paths:
         if os.path.isdir(path):
             found = sorted(
-                str(p)
-                for p in Path(path).rglob("*")
-                if p.is_file() and p.name.lower().removesuffix(".gz").endswith(KNOWN_SUFFIXES)
+                str(p) for p in Path(path).rglob("*") if p.is_file() and _known_name(p.name)
             )
             files.extend(found)
+        elif path == STDIN:
+            files.append(path)
         elif not os.path.exists(path):
             raise InputFileError(path, "no such file")
         else:
             files.append(path)
     return files
+
+
+def _known_name(name: str) -> bool:
+    name = name.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name.endswith(KNOWN_SUFFIXES) or name.endswith(EXTRA_SUFFIXES)
+
+
+#: Endings of containers read by an adapter of their own (``llm``'s SQLite ``logs.db``).
+EXTRA_SUFFIXES = (".db", ".sqlite", ".sqlite3")
