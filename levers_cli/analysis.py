@@ -9,6 +9,7 @@ from typing import Any
 from levers_cli.cluster import ClusterParams, categorize
 from levers_cli.config import Config, load_config
 from levers_cli.embed import Embedder, get_embedder
+from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.pipeline import IngestResult, ingest_files
@@ -44,6 +45,8 @@ def analyze(
     options: dict[str, Any] | None = None,
     config: Config | None = None,
     embedder: Embedder | None = None,
+    since: str | None = None,
+    recluster: bool = False,
     progress: ProgressFn | None = None,
 ) -> AnalysisResult:
     """Run the main job on ``paths``.
@@ -56,6 +59,8 @@ def analyze(
         options: format-specific adapter options (``batch_input``).
         config: effective configuration (defaults + ``levers.toml`` when ``None``).
         embedder: the embedder (``[embed] embedder`` from the config when ``None``).
+        since: restrict the summary to a period (``7d`` before the newest call, or a date).
+        recluster: fit categories afresh instead of keeping the stored ones' ids.
         progress: progress callback for a CLI.
 
     Raises:
@@ -73,6 +78,7 @@ def analyze(
         command="analyze",
     )
     ws.require_calls()
+    link_conversations(ws)
     pricing = price_calls(ws, config)
     if embedder is None:
         embedder = get_embedder(
@@ -86,11 +92,13 @@ def analyze(
         cluster_params(config),
         keywords=config.get("cluster", "keywords_per_category"),
         exemplars=config.get("cluster", "exemplars_per_category"),
+        recluster=recluster,
         progress=progress,
     )
     summary = summarize(
         ws,
         config,
+        since=since,
         ingest=ingested.as_dict(),
         prices={"source": pricing.source, "priced_calls": pricing.priced_calls},
         categorization=asdict(categorized),

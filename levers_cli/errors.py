@@ -50,6 +50,10 @@ class WorkspaceError(LeversError):
     """The DuckDB workspace cannot be opened or holds no data for the command."""
 
 
+class PeriodError(LeversError):
+    """A ``--since`` value is neither a period (``7d``) nor a date."""
+
+
 class RecordError(LeversError):
     """One record cannot be normalized; the ingest quarantines it in ``rejects``.
 

@@ -8,9 +8,14 @@ scales the observed spend by ``[analysis] days_per_month`` / the log's span (an 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from levers_cli.config import Config
+from levers_cli.enrich.conversations import conversation_stats
+from levers_cli.errors import PeriodError
 from levers_cli.store import Workspace
 
 SCHEMA_VERSION = 1
@@ -26,11 +31,11 @@ def _one(ws: Workspace, sql: str) -> dict[str, Any]:
     return _rows(ws, sql)[0]
 
 
-def span_and_spend(ws: Workspace, config: Config) -> dict[str, Any]:
+def span_and_spend(ws: Workspace, config: Config, table: str = "calls") -> dict[str, Any]:
     """Time span, spend and the monthly run rate (with the basis it rests on)."""
     row = _one(
         ws,
-        """SELECT count(*) AS calls, count(*) FILTER (status = 'error') AS failed_calls,
+        f"""SELECT count(*) AS calls, count(*) FILTER (status = 'error') AS failed_calls,
                   count(*) FILTER (ts IS NULL) AS calls_without_ts,
                   min(ts) AS first_ts, max(ts) AS last_ts,
                   coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
@@ -39,7 +44,7 @@ def span_and_spend(ws: Workspace, config: Config) -> dict[str, Any]:
                       AS spend_on_estimated_tokens_usd,
                   count(*) FILTER (tokens_source = 'estimated') AS calls_with_estimated_tokens,
                   count(*) FILTER (trim(coalesce(response, '')) = '') AS calls_without_response
-           FROM calls""",
+           FROM {table}""",
     )
     first, last = row.pop("first_ts"), row.pop("last_ts")
     span_hours = (last - first).total_seconds() / 3600 if first and last else None
@@ -63,57 +68,57 @@ def span_and_spend(ws: Workspace, config: Config) -> dict[str, Any]:
     }
 
 
-def spend_by_model(ws: Workspace) -> list[dict[str, Any]]:
+def spend_by_model(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
     """Per provider and model: calls, tokens, spend (``None`` when unpriced), spend share."""
     return _rows(
         ws,
-        """SELECT provider, model, count(*) AS calls,
+        f"""SELECT provider, model, count(*) AS calls,
                   sum(input_tokens) AS input_tokens, sum(cache_read_tokens) AS cache_read_tokens,
                   sum(cache_write_tokens) AS cache_write_tokens,
                   sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
                   count(*) FILTER (tokens_source = 'estimated') AS estimated_token_calls,
                   CASE WHEN count(cost_usd) = 0 THEN NULL ELSE sum(cost_usd)::DOUBLE END
                       AS spend_usd,
-                  sum(cost_usd)::DOUBLE / nullif((SELECT sum(cost_usd) FROM calls), 0)::DOUBLE
+                  sum(cost_usd)::DOUBLE / nullif((SELECT sum(cost_usd) FROM {table}), 0)::DOUBLE
                       AS spend_share
-           FROM calls GROUP BY provider, model
+           FROM {table} GROUP BY provider, model
            ORDER BY spend_usd DESC NULLS LAST, calls DESC, model""",
     )
 
 
-def token_totals(ws: Workspace) -> dict[str, Any]:
+def token_totals(ws: Workspace, table: str = "calls") -> dict[str, Any]:
     """Input (cached included), cache read, cache write, output (reasoning included) and
     reasoning tokens over all calls."""
     return _one(
         ws,
-        """SELECT coalesce(sum(input_tokens), 0) AS input_tokens,
+        f"""SELECT coalesce(sum(input_tokens), 0) AS input_tokens,
                   coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
                   coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
                   coalesce(sum(output_tokens), 0) AS output_tokens,
                   coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens
-           FROM calls""",
+           FROM {table}""",
     )
 
 
-def categories(ws: Workspace) -> list[dict[str, Any]]:
+def categories(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
     """Per category: label, keywords, exemplars, calls, spend and share, top model (the one
     with the most spend), p50/p95 output tokens; the uncategorized calls (``-1``) last."""
     found = _rows(
         ws,
-        """WITH by_model AS (
+        f"""WITH by_model AS (
              SELECT category_id, model, coalesce(sum(cost_usd), 0) AS spend, count(*) AS n
-             FROM calls WHERE category_id IS NOT NULL GROUP BY ALL),
+             FROM {table} WHERE category_id IS NOT NULL GROUP BY ALL),
            top AS (
              SELECT category_id, arg_max(model, (spend, n, model)) AS top_model
              FROM by_model GROUP BY category_id),
            per AS (
              SELECT category_id, count(*) AS calls, count(DISTINCT query_hash) AS distinct_queries,
                     sum(cost_usd)::DOUBLE AS spend_usd,
-                    sum(cost_usd)::DOUBLE / nullif((SELECT sum(cost_usd) FROM calls), 0)::DOUBLE
+                    sum(cost_usd)::DOUBLE / nullif((SELECT sum(cost_usd) FROM {table}), 0)::DOUBLE
                         AS spend_share,
                     quantile_cont(output_tokens, 0.5) AS p50_output_tokens,
                     quantile_cont(output_tokens, 0.95) AS p95_output_tokens
-             FROM calls WHERE category_id IS NOT NULL GROUP BY category_id)
+             FROM {table} WHERE category_id IS NOT NULL GROUP BY category_id)
            SELECT per.*, top.top_model, c.label, c.keywords, c.exemplars
            FROM per JOIN top USING (category_id) LEFT JOIN categories c USING (category_id)
            ORDER BY (per.category_id = -1), per.spend_usd DESC NULLS LAST, per.category_id""",
@@ -125,26 +130,26 @@ def categories(ws: Workspace) -> list[dict[str, Any]]:
     return found
 
 
-def unknown_models(ws: Workspace) -> list[dict[str, Any]]:
+def unknown_models(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
     """Models with no price: calls and tokens (their cost is unknown, not $0)."""
     return _rows(
         ws,
-        """SELECT coalesce(model, '(no model)') AS model, count(*) AS calls,
+        f"""SELECT coalesce(model, '(no model)') AS model, count(*) AS calls,
                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
-           FROM calls WHERE cost_usd IS NULL GROUP BY 1 ORDER BY calls DESC, model""",
+           FROM {table} WHERE cost_usd IS NULL GROUP BY 1 ORDER BY calls DESC, model""",
     )
 
 
-def repeats(ws: Workspace) -> dict[str, Any]:
+def repeats(ws: Workspace, table: str = "calls") -> dict[str, Any]:
     """Exact repeats of the normalized query: distinct queries, calls whose query was seen
     before, and how many distinct queries occur k times (``{k: count}``)."""
     row = _one(
         ws,
-        """SELECT count(*) AS calls, count(DISTINCT query_hash) AS distinct_queries
-           FROM calls WHERE trim(coalesce(query, '')) <> ''""",
+        f"""SELECT count(*) AS calls, count(DISTINCT query_hash) AS distinct_queries
+           FROM {table} WHERE trim(coalesce(query, '')) <> ''""",
     )
     histogram = ws.con.execute(
-        """SELECT n, count(*) FROM (SELECT query_hash, count(*) AS n FROM calls
+        f"""SELECT n, count(*) FROM (SELECT query_hash, count(*) AS n FROM {table}
            WHERE trim(coalesce(query, '')) <> '' GROUP BY query_hash) GROUP BY n ORDER BY n"""
     ).fetchall()
     repeated = row["calls"] - row["distinct_queries"]
@@ -156,7 +161,7 @@ def repeats(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def label_agreement(ws: Workspace) -> dict[str, Any] | None:
+def label_agreement(ws: Workspace, table: str = "calls") -> dict[str, Any] | None:
     """NMI and ARI of the categories against a mapped ``label`` (``--map label=…``), noise
     counted as its own label; ``None`` when no call has a label.
 
@@ -164,7 +169,7 @@ def label_agreement(ws: Workspace) -> dict[str, Any] | None:
     ``adjusted_rand_score``.
     """
     rows = ws.con.execute(
-        """SELECT json_extract_string(metadata, '$.label') AS label, category_id FROM calls
+        f"""SELECT json_extract_string(metadata, '$.label') AS label, category_id FROM {table}
            WHERE json_extract_string(metadata, '$.label') IS NOT NULL
              AND category_id IS NOT NULL"""
     ).fetchall()
@@ -195,24 +200,72 @@ def rejects(ws: Workspace, limit: int = 20) -> dict[str, Any]:
     }
 
 
-def summarize(ws: Workspace, config: Config, **extra: Any) -> dict[str, Any]:
+_PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdw])\s*$")
+_PERIOD_UNITS = {"h": 3600.0, "d": 86_400.0, "w": 7 * 86_400.0}
+SCOPE_VIEW = "summary_calls"
+
+
+def since_cutoff(ws: Workspace, since: str) -> datetime:
+    """The start of ``--since``: a period before the newest call (``7d``, ``24h``, ``2w``) —
+    logs are read after the fact, so "now" is the end of the log — or an ISO date/time.
+
+    Raises:
+        PeriodError: ``since`` is neither.
+    """
+    match = _PERIOD.match(since)
+    if match:
+        newest = ws.con.execute("SELECT max(ts) FROM calls").fetchone()
+        if not newest or newest[0] is None:
+            raise PeriodError(f"--since {since}: the calls have no timestamps to count back from")
+        seconds = float(match.group(1)) * _PERIOD_UNITS[match.group(2)]
+        return newest[0] - timedelta(seconds=seconds)
+    try:
+        parsed = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise PeriodError(
+            f"--since {since!r} is not a period (7d, 24h, 2w) or an ISO date (2026-10-15)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def summarize(
+    ws: Workspace, config: Config, *, since: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """The whole summary as one JSON-ready dict (``schema_version`` first).
 
     Args:
         ws: the workspace, after ingest, pricing and categorization.
         config: the effective configuration.
+        since: restrict the figures to calls from this period on (see :func:`since_cutoff`);
+            calls without a timestamp are then left out.
         **extra: further sections (the ingest run, pricing, categorization) to include.
+
+    Raises:
+        PeriodError: ``since`` cannot be read.
     """
+    cutoff = since_cutoff(ws, since) if since else None
+    ws.con.execute(f"DROP VIEW IF EXISTS {SCOPE_VIEW}")
+    if cutoff is None:
+        ws.con.execute(f"CREATE TEMP VIEW {SCOPE_VIEW} AS SELECT * FROM calls")
+    else:  # views take no parameters: the cutoff is an ISO literal
+        ws.con.execute(
+            f"CREATE TEMP VIEW {SCOPE_VIEW} AS SELECT * FROM calls "
+            f"WHERE ts >= TIMESTAMPTZ '{cutoff.isoformat()}'"
+        )
+    table = SCOPE_VIEW
+    stats = conversation_stats(ws, table)
     result = {
         "schema_version": SCHEMA_VERSION,
         "workspace": ws.path,
-        **span_and_spend(ws, config),
-        "tokens": token_totals(ws),
-        "spend_by_model": spend_by_model(ws),
-        "categories": categories(ws),
-        "unknown_models": unknown_models(ws),
-        "repeats": repeats(ws),
-        "label_agreement": label_agreement(ws),
+        "since": None if cutoff is None else cutoff.isoformat(),
+        **span_and_spend(ws, config, table),
+        "tokens": token_totals(ws, table),
+        "spend_by_model": spend_by_model(ws, table),
+        "categories": categories(ws, table),
+        "unknown_models": unknown_models(ws, table),
+        "repeats": repeats(ws, table),
+        "conversations": asdict(stats),
+        "label_agreement": label_agreement(ws, table),
         "rejects": rejects(ws),
         **extra,
     }

@@ -67,3 +67,21 @@ def test_span_repeats_and_truncation(sample):
     span_days = 30 + (21 * 3600 + 60 + 50) / 86_400
     assert s["span_days"] == pytest.approx(span_days)
     assert s["monthly_run_rate_usd"] == pytest.approx(s["spend_usd"] * 30 / span_days)
+
+
+def test_planted_conversations_rebuilt(sample):
+    result, _ = sample
+    path = result.summary["workspace"]
+    with Workspace(path) as ws:
+        for item in TRUTHS["conversations"]["items"]:
+            ids = item["response_ids"]
+            rows = ws.con.execute(
+                "SELECT conversation_id, turn FROM calls WHERE call_id IN (SELECT unnest(?)) "
+                "ORDER BY ts",
+                [ids],
+            ).fetchall()
+            assert len({r[0] for r in rows}) == 1, item["id"]
+            assert [r[1] for r in rows] == list(range(1, len(ids) + 1)), item["id"]
+    conversations = result.summary["conversations"]
+    assert conversations["multi_turn"] == TRUTHS["conversations"]["count"] == 112
+    assert conversations["turns_max"] == max(i["turns"] for i in TRUTHS["conversations"]["items"])

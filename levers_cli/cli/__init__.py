@@ -23,6 +23,7 @@ app = typer.Typer(
 app.command("analyze")(analyze_commands.analyze)
 app.command("ingest")(analyze_commands.ingest)
 app.command("formats")(analyze_commands.formats)
+app.command("rejects")(analyze_commands.rejects)
 
 
 def _version(value: bool) -> None:

@@ -55,6 +55,22 @@ def analyze(
     embedder: Annotated[
         str | None, typer.Option("--embedder", help="Embedder for categories [default: minilm].")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Summarize only calls from this period: 7d, 24h, 2w before the newest call, "
+            "or a date (2026-10-15).",
+        ),
+    ] = None,
+    recluster: Annotated[
+        bool,
+        typer.Option(
+            "--recluster",
+            help="Fit categories afresh; by default known queries keep their category ids "
+            "and new ones join the nearest category.",
+        ),
+    ] = False,
     out: Annotated[
         str, typer.Option("--out", "-o", help="Where to write the JSON summary.")
     ] = DEFAULT_OUT,
@@ -92,6 +108,8 @@ def analyze(
                 options=_adapter_options(batch_input),
                 config=cfg,
                 embedder=chosen,
+                since=since,
+                recluster=recluster,
                 progress=progress,  # type: ignore[arg-type]
             )
     except LeversError as exc:
@@ -172,3 +190,41 @@ def formats(json_out: JsonOpt = False) -> None:
     for row in rows:
         out_console.print(f"[bold]{row['name']}[/bold]  {row['description']}")
         out_console.print(f"  {row['example']}", markup=False, highlight=False)
+
+
+def rejects(
+    workspace: WorkspaceOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many.")] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the records that could not be read, with file, line and reason.
+
+    Example: levers rejects --limit 20
+    """
+    from levers_cli.errors import LeversError
+    from levers_cli.store import Workspace
+
+    try:
+        with Workspace(workspace) as ws:
+            total = ws.count("rejects")
+            cursor = ws.con.execute(
+                """SELECT run_id, source_file, source_line, error, raw FROM rejects
+                   ORDER BY run_id, source_file, source_line LIMIT ?""",
+                [limit],
+            )
+            rows = [
+                dict(zip(("run_id", "file", "line", "error", "raw"), r, strict=True))
+                for r in cursor.fetchall()
+            ]
+    except LeversError as exc:
+        fail(str(exc))
+    if json_out:
+        typer.echo(json.dumps({"count": total, "rejects": rows}, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        out_console.print(
+            f"{row['file']}:{row['line']}: {row['error']}", markup=False, highlight=False
+        )
+    err_console.print(
+        f"{total:,} rejected records" + (f", {len(rows)} shown" if total > len(rows) else "")
+    )

@@ -45,6 +45,8 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         else "no timestamps"
     )
     console.rule("[bold]levers analyze")
+    if s.get("since"):
+        console.print(f"[bold]period[/bold]           calls from {s['since']} on")
     console.print(f"calls            {count(s['calls'])}  (failed {count(s['failed_calls'])})")
     console.print(f"time span        {span}")
     console.print(
@@ -126,6 +128,13 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         f"{count(r['repeated_calls'])} calls ({share(r['exact_repeat_share'])}); "
         "distinct queries by occurrences: " + ", ".join(f"{k}× {count(v)}" for k, v in top)
     )
+    conv = s.get("conversations")
+    if conv and conv["conversations"]:
+        console.print(
+            f"conversations: {count(conv['conversations'])} ({count(conv['multi_turn'])} with "
+            f"more than one call); calls per conversation p50 {conv['turns_p50']:g}, "
+            f"p95 {conv['turns_p95']:g}, max {conv['turns_max']}"
+        )
     agreement = s.get("label_agreement")
     if agreement:
         console.print(

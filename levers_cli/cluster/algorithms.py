@@ -28,6 +28,7 @@ class ClusterParams:
     min_cluster_divisor: int = 300
     small_input_max: int = 20
     small_input_distance: float = 0.4
+    assign_min_similarity: float = 0.55
 
     def min_cluster_size(self, n_distinct: int) -> int:
         """HDBSCAN ``min_cluster_size`` scaled to the number of distinct queries."""

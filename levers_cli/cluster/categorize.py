@@ -80,6 +80,47 @@ def embed_distinct(
     return vectors, len(missing)
 
 
+def _previous(ws: Workspace, embedder: Embedder) -> tuple[dict[str, int], dict[int, np.ndarray]]:
+    """The last run's category of each distinct query and each category's centroid, when
+    the stored categories were made with ``embedder`` (else nothing: a full fit follows)."""
+    stored = ws.con.execute(
+        "SELECT category_id, centroid FROM categories WHERE embedder = ? ORDER BY category_id",
+        [embedder.key],
+    ).fetchall()
+    if not stored or ws.count("categories") != len(stored):
+        return {}, {}
+    centroids = {int(c): np.asarray(v, dtype=np.float32) for c, v in stored}
+    assigned = ws.con.execute(
+        """SELECT query_hash, any_value(category_id) FROM calls
+           WHERE category_id IS NOT NULL GROUP BY query_hash"""
+    ).fetchall()
+    return {h: int(c) for h, c in assigned}, centroids
+
+
+def assign_to_existing(
+    vectors: np.ndarray, centroids: dict[int, np.ndarray], min_similarity: float
+) -> np.ndarray:
+    """Nearest existing category of each vector by cosine similarity, or ``-1`` when the
+    best similarity is below ``min_similarity``.
+
+    Args:
+        vectors: ``(n, d)`` unit vectors.
+        centroids: category id → ``(d,)`` unit centroid.
+        min_similarity: the similarity floor.
+
+    Returns:
+        ``(n,)`` int64 category ids.
+    """
+    if not centroids or len(vectors) == 0:
+        return np.full(len(vectors), UNCATEGORIZED, dtype=np.int64)
+    ids = np.array(sorted(centroids), dtype=np.int64)
+    matrix = np.stack([centroids[i] for i in ids])
+    similarity = vectors @ matrix.T
+    best = similarity.argmax(axis=1)
+    chosen = ids[best]
+    return np.where(similarity[np.arange(len(vectors)), best] >= min_similarity, chosen, -1)
+
+
 def categorize(
     ws: Workspace,
     embedder: Embedder,
@@ -87,9 +128,16 @@ def categorize(
     *,
     keywords: int = 5,
     exemplars: int = 3,
+    recluster: bool = False,
     progress: ProgressFn | None = None,
 ) -> CategorizeResult:
-    """Discover route categories for every call in the workspace (re-done on each call).
+    """Discover route categories for every call in the workspace.
+
+    The first run (or ``recluster=True``, or a new embedder) fits categories on all distinct
+    queries. Later runs keep every known query in its category, so ids stay stable across
+    weekly dumps: a new query joins the nearest existing category when its cosine similarity
+    to the centroid is at least ``params.assign_min_similarity``; the rest (with the queries
+    still uncategorized) are clustered on their own, and the categories they form get new ids.
 
     Raises:
         LeversError: the embedder cannot be loaded.
@@ -107,21 +155,47 @@ def categorize(
     vectors, embedded_now = embed_distinct(ws, embedder, hashes, texts, progress)
     if progress is not None:
         progress("cluster", 0, 1)
-    clustering = cluster_embeddings(vectors, weights, params)
-    labels = renumber_by_weight(clustering.labels, weights)
+    known, centroids = ({}, {}) if recluster else _previous(ws, embedder)
+    warning = None
+    if not centroids:
+        clustering = cluster_embeddings(vectors, weights, params)
+        labels = renumber_by_weight(clustering.labels, weights)
+        method, warning = clustering.method, clustering.warning
+    else:
+        labels = np.array([known.get(h, UNCATEGORIZED) for h in hashes], dtype=np.int64)
+        new = np.array([h not in known for h in hashes], dtype=bool)
+        labels[new] = assign_to_existing(vectors[new], centroids, params.assign_min_similarity)
+        pool = np.flatnonzero(labels == UNCATEGORIZED)
+        method = f"assigned to {len(centroids)} existing categories"
+        if len(pool) >= 2:
+            found = cluster_embeddings(vectors[pool], weights[pool], params)
+            fresh = renumber_by_weight(found.labels, weights[pool])
+            offset = max(centroids) + 1
+            labels[pool] = np.where(fresh >= 0, fresh + offset, UNCATEGORIZED)
+            method += f", {int(fresh.max()) + 1 if fresh.size else 0} new from the rest"
     if progress is not None:
         progress("cluster", 1, 1)
     _write_categories(
-        ws, embedder, hashes, texts, vectors, weights, spend, labels, keywords, exemplars
+        ws,
+        embedder,
+        hashes,
+        texts,
+        vectors,
+        weights,
+        spend,
+        labels,
+        keywords,
+        exemplars,
+        centroids,
     )
     return CategorizeResult(
         distinct_queries=len(hashes),
         embedded_now=embedded_now,
-        categories=int(labels.max() + 1) if len(labels) else 0,
+        categories=len(np.unique(labels[labels >= 0])),
         uncategorized_calls=ws.count("calls", f"category_id = {UNCATEGORIZED}"),
-        method=clustering.method,
+        method=method,
         embedder=embedder.key,
-        warning=clustering.warning,
+        warning=warning,
     )
 
 
@@ -136,7 +210,10 @@ def _write_categories(
     labels: np.ndarray,
     n_keywords: int,
     n_exemplars: int,
+    fixed_centroids: dict[int, np.ndarray],
 ) -> None:
+    """Write ``calls.category_id`` and the ``categories`` table. Categories in
+    ``fixed_centroids`` keep their centroid (new queries were assigned against it)."""
     ws.load_temp("assigned", {"query_hash": hashes, "category": labels.astype(np.int32)})
     ws.con.execute(f"UPDATE calls SET category_id = {UNCATEGORIZED}")
     ws.con.execute(
@@ -146,10 +223,12 @@ def _write_categories(
     ws.con.execute("DROP TABLE assigned")
     ws.con.execute("DELETE FROM categories")
     top_words = ctfidf_keywords(texts, weights, labels, n_keywords)
-    for category in range(int(labels.max()) + 1 if len(labels) else 0):
+    for category in sorted(int(c) for c in np.unique(labels) if c != UNCATEGORIZED):
         members = np.flatnonzero(labels == category)
-        centroid = (vectors[members] * weights[members, None]).sum(axis=0)
-        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+        centroid = fixed_centroids.get(category)
+        if centroid is None:
+            centroid = (vectors[members] * weights[members, None]).sum(axis=0)
+            centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
         examples = central_exemplars(texts, vectors, members, centroid, n_exemplars)
         words = top_words.get(category, [])
         ws.con.execute(
@@ -163,6 +242,6 @@ def _write_categories(
                 len(members),
                 float(spend[members].sum()),
                 embedder.key,
-                centroid.astype(np.float32).tolist(),
+                np.asarray(centroid, dtype=np.float32).tolist(),
             ],
         )
