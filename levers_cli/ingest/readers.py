@@ -10,6 +10,7 @@ Nothing is read whole: a 5 GB file streams.
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import io
 import json
@@ -289,7 +290,8 @@ def _parquet_source(path: str) -> RecordSource:
 
 
 def expand_inputs(paths: list[str]) -> list[str]:
-    """Expand directories (recursively, supported file types only) and keep files as given.
+    """Expand directories (recursively, supported file types only) and glob patterns the
+    shell left unexpanded (``'logs/*.jsonl'``); keep files as given.
 
     Raises:
         InputFileError: a path does not exist.
@@ -303,6 +305,11 @@ def expand_inputs(paths: list[str]) -> list[str]:
             files.extend(found)
         elif path == STDIN:
             files.append(path)
+        elif not os.path.exists(path) and glob.has_magic(path):
+            matched = sorted(glob.glob(path, recursive=True))
+            if not matched:
+                raise InputFileError(path, "no file matches this pattern")
+            files.extend(expand_inputs(matched))
         elif not os.path.exists(path):
             raise InputFileError(path, "no such file")
         else:
