@@ -256,8 +256,14 @@ def test_missing_file_unknown_format_and_missing_column(ws, tmp_path):
         ingest_files(ws, [str(tmp_path / "nope.jsonl")])
     with pytest.raises(UnknownFormatError, match="choose one of: openai-chat"):
         ingest_files(ws, [write_jsonl(tmp_path / "x.jsonl", [OPENAI_PAIR])], format="fooo")
-    with pytest.raises(UnknownFormatError, match=r"odd.jsonl:1: cannot tell"):
-        ingest_files(ws, [write_jsonl(tmp_path / "odd.jsonl", [{"foo": 1}])])
+    odd = ingest_files(ws, [write_jsonl(tmp_path / "odd.jsonl", [{"foo": 1}, {"bar": 2}])])
+    assert (odd.read, odd.rejected, odd.files[0].format) == (2, 2, None)
+    assert (
+        "cannot tell the log format of this file from line 1 (keys: foo)"
+        in (odd.reject_samples[0][2])
+    )
+    ws.con.execute("DELETE FROM rejects")
+    ws.con.execute("DELETE FROM runs")
     csv_path = tmp_path / "t.csv"
     csv_path.write_text("text,category\nhi,greet\n")
     with pytest.raises(MappingError, match=r"t.csv:1: column 'utterance'"):

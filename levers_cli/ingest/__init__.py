@@ -10,14 +10,35 @@ from __future__ import annotations
 
 from levers_cli.errors import UnknownFormatError
 from levers_cli.ingest.anthropic import AnthropicAdapter
+from levers_cli.ingest.anthropic_batch import AnthropicBatchAdapter
 from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.conversations import ChatMessagesAdapter, ShareGPTAdapter, TranscriptAdapter
 from levers_cli.ingest.generic import GenericAdapter
+from levers_cli.ingest.helicone import HeliconeAdapter
 from levers_cli.ingest.jsonpath import FieldPath
+from levers_cli.ingest.langfuse import LangfuseAdapter
+from levers_cli.ingest.litellm import LiteLLMPayloadAdapter, LiteLLMSpendLogsAdapter
+from levers_cli.ingest.llm_logs import LlmLogsAdapter
+from levers_cli.ingest.mtbench import MTBenchAdapter
+from levers_cli.ingest.openai_batch import OpenAIBatchAdapter
 from levers_cli.ingest.openai_chat import OpenAIChatAdapter
+from levers_cli.ingest.openai_responses import OpenAIResponsesAdapter
 
 ADAPTERS: dict[str, type] = {
     OpenAIChatAdapter.name: OpenAIChatAdapter,
     AnthropicAdapter.name: AnthropicAdapter,
+    OpenAIResponsesAdapter.name: OpenAIResponsesAdapter,
+    OpenAIBatchAdapter.name: OpenAIBatchAdapter,
+    LangfuseAdapter.name: LangfuseAdapter,
+    LlmLogsAdapter.name: LlmLogsAdapter,
+    AnthropicBatchAdapter.name: AnthropicBatchAdapter,
+    LiteLLMPayloadAdapter.name: LiteLLMPayloadAdapter,
+    LiteLLMSpendLogsAdapter.name: LiteLLMSpendLogsAdapter,
+    HeliconeAdapter.name: HeliconeAdapter,
+    ChatMessagesAdapter.name: ChatMessagesAdapter,
+    ShareGPTAdapter.name: ShareGPTAdapter,
+    TranscriptAdapter.name: TranscriptAdapter,
+    MTBenchAdapter.name: MTBenchAdapter,
     # more formats: add them above this line (detection order); generic stays last
     GenericAdapter.name: GenericAdapter,
 }

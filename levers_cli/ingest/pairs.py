@@ -19,7 +19,10 @@ _NOT_SETTINGS = {"messages", "model", "metadata", "user", "system", "stream", "s
 
 def pair_response(record: Record) -> dict[str, Any] | None:
     """The response object of a logged request/response pair, or ``None`` when ``record``
-    is not one (no ``request`` and no ``messages`` beside a bare response)."""
+    is not one: no ``request`` and no ``messages`` beside a bare response, or a ``response``
+    without a ``request`` (another logger's record, e.g. a LiteLLM payload)."""
+    if "response" in record and "request" not in record:
+        return None
     response = record.get("response", record)
     if not isinstance(response, dict):
         return None
@@ -62,6 +65,14 @@ def request_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
     if not all(isinstance(m, dict) for m in messages):
         raise RecordError("not a list of {role, content} objects", field="request.messages")
     return messages
+
+
+def system_text(messages: list[dict[str, Any]]) -> str | None:
+    """The system and developer messages' text, joined by blank lines (``None`` if none)."""
+    parts = [
+        content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+    ]
+    return "\n\n".join(parts) if parts else None
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:

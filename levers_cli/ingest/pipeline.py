@@ -18,7 +18,7 @@ from typing import Any
 
 from levers_cli import __version__
 from levers_cli.enrich.tokens import count_messages, count_text
-from levers_cli.errors import LeversError, RecordError, UnknownFormatError
+from levers_cli.errors import LeversError, RecordError
 from levers_cli.ingest import ADAPTERS, get_adapter
 from levers_cli.ingest.base import LogAdapter, PartialCall
 from levers_cli.ingest.fields import provider_for_model
@@ -153,9 +153,13 @@ def _detect(
     path: str,
     mapping: dict[str, FieldPath],
     options: dict[str, Any],
-) -> tuple[LogAdapter | None, list[RawRecord]]:
-    """Find the adapter for a file from its first parsable record; return it with the
-    records read so far (to be processed first)."""
+) -> tuple[LogAdapter | None, list[RawRecord], str | None]:
+    """Find the adapter for a file from its first parsable record.
+
+    Returns:
+        The adapter (``None`` when no format matches), the records read so far (to be
+        processed first), and why none matched.
+    """
     seen: list[RawRecord] = []
     for raw in records:
         seen.append(raw)
@@ -165,13 +169,15 @@ def _detect(
         for name in names:
             adapter = get_adapter(name, mapping, **options)
             if adapter.sniff(raw.data):
-                return adapter, seen
+                return adapter, seen, None
         keys = ", ".join(list(raw.data)[:8])
-        raise UnknownFormatError(
-            f"{path}:{raw.line}: cannot tell the log format of this record (keys: {keys}); "
-            f"pass --format ({', '.join(ADAPTERS)}) or --map query=FIELD"
+        return (
+            None,
+            seen,
+            f"cannot tell the log format of this file from line {raw.line} (keys: {keys}); "
+            f"pass --format ({', '.join(ADAPTERS)}) or --map query=FIELD",
         )
-    return None, seen
+    return None, seen, None
 
 
 def _open_source(
@@ -230,7 +236,8 @@ def ingest_files(
 
     Raises:
         InputFileError: a file is missing or cannot be read at all.
-        UnknownFormatError: ``format`` is unknown, or a file's format cannot be detected.
+        UnknownFormatError: ``format`` names no adapter. (A file whose format cannot be
+            detected is not an error of the run: its records are rejected with the reason.)
         MappingError: a mapped column is missing from a CSV/Parquet header.
     """
     mapping = mapping or {}
@@ -313,8 +320,9 @@ def _ingest_file(
     records = iter(source)
     head: list[RawRecord] = []
     adapter = owner or forced
+    undetected: str | None = None
     if adapter is None:
-        adapter, head = _detect(records, path, mapping, options)
+        adapter, head, undetected = _detect(records, path, mapping, options)
     counts.format = adapter.name if adapter else None
     occurrences: Counter[str] = Counter()
     pending: list[dict[str, Any]] = []
@@ -339,7 +347,7 @@ def _ingest_file(
         if progress is not None:
             progress("ingest", 1)
         if raw.data is None or adapter is None:
-            reject(raw, raw.error or "unreadable record")
+            reject(raw, raw.error or undetected or "unreadable record")
             continue
         try:
             rows = record_rows(raw, adapter, mapping, occurrences)
