@@ -11,6 +11,7 @@ from levers_cli.config import Config, load_config
 from levers_cli.embed import Embedder, get_embedder
 from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
+from levers_cli.errors import WorkspaceError
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.pipeline import IngestResult, ingest_files
 from levers_cli.store import Workspace
@@ -77,7 +78,13 @@ def analyze(
         progress=ingest_progress,
         command="analyze",
     )
-    ws.require_calls()
+    if progress is not None:  # the ingest bar's total was unknown until now
+        progress("ingest", 0, ingested.read)
+    if ws.count("calls") == 0:
+        raise WorkspaceError(
+            f"no calls to analyze: {', '.join(paths)} held no readable records "
+            f"(read {ingested.read}, rejected {ingested.rejected})"
+        )
     link_conversations(ws)
     pricing = price_calls(ws, config)
     if embedder is None:

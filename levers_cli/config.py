@@ -115,7 +115,8 @@ def load_config(path: str | None = None) -> Config:
         if section == "prices":
             _check_prices(path, table)
         elif section not in values:
-            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(values)}")
+            known = ", ".join([*values, "prices"])
+            raise ConfigError(f"{path}: unknown section [{section}]; known: {known}")
         elif not isinstance(table, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
         else:

@@ -55,6 +55,7 @@ class Workspace:
 
         self.path = str(path or default_workspace_path())
         if self.path != ":memory:":
+            _check_is_duckdb(self.path)
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(self.path)
@@ -132,15 +133,19 @@ class Workspace:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM frame")
 
     def insert_rejects(self, rows: Sequence[tuple[str, int, str, str]], run_id: int) -> None:
-        """Store rejected records as ``(source_file, source_line, error, raw)``."""
+        """Store rejected records as ``(source_file, source_line, error, raw)``; one already
+        stored with the same four values (the same file read again) is not stored twice."""
         if rows:
             files, lines, errors, raws = (list(c) for c in zip(*rows, strict=True))
             self.load_temp(
                 "new_rejects",
                 {"file": files, "line": lines, "error": errors, "raw": raws},
             )
-            self.con.execute(
-                "INSERT INTO rejects SELECT file, line, error, raw, ? FROM new_rejects", [run_id]
+            self.con.execute(  # a record rejected again on a re-read is kept once
+                """INSERT INTO rejects SELECT file, line, error, raw, ? FROM new_rejects n
+                   WHERE NOT EXISTS (SELECT 1 FROM rejects r WHERE r.source_file = n.file
+                     AND r.source_line = n.line AND r.error = n.error AND r.raw = n.raw)""",
+                [run_id],
             )
             self.con.execute("DROP TABLE new_rejects")
 
@@ -171,6 +176,31 @@ class Workspace:
             raise WorkspaceError(
                 f"workspace {self.path} holds no calls; run `levers analyze LOGS` first"
             )
+
+
+#: DuckDB's database file header carries these bytes at offset 8 (storage format docs).
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def _check_is_duckdb(path: str) -> None:
+    """Refuse an existing file that is not a DuckDB database (``-w logs.jsonl`` by mistake).
+
+    Raises:
+        WorkspaceError: the path is a folder, or a non-empty file without DuckDB's header.
+    """
+    if os.path.isdir(path):
+        raise WorkspaceError(
+            f"workspace {path} is a folder; name a file, e.g. {path}/levers.duckdb"
+        )
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    with open(path, "rb") as handle:
+        header = handle.read(16)
+    if header[8:12] != _DUCKDB_MAGIC:
+        raise WorkspaceError(
+            f"workspace {path} is not a DuckDB database (is it a log file?); "
+            "pass the logs as arguments and -w a .duckdb file"
+        )
 
 
 def _json_default(value: Any) -> Any:

@@ -38,12 +38,15 @@ def span_and_spend(ws: Workspace, config: Config, table: str = "calls") -> dict[
         f"""SELECT count(*) AS calls, count(*) FILTER (status = 'error') AS failed_calls,
                   count(*) FILTER (ts IS NULL) AS calls_without_ts,
                   min(ts) AS first_ts, max(ts) AS last_ts,
-                  coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+                  CASE WHEN count(cost_usd) = 0 THEN NULL ELSE sum(cost_usd)::DOUBLE END
+                      AS spend_usd,
                   count(*) FILTER (cost_usd IS NULL) AS unpriced_calls,
                   coalesce(sum(cost_usd) FILTER (tokens_source = 'estimated'), 0)::DOUBLE
                       AS spend_on_estimated_tokens_usd,
                   count(*) FILTER (tokens_source = 'estimated') AS calls_with_estimated_tokens,
-                  count(*) FILTER (trim(coalesce(response, '')) = '') AS calls_without_response
+                  count(*) FILTER (trim(coalesce(response, '')) = '') AS calls_without_response,
+                  count(*) FILTER (trim(coalesce(query, '')) = ''
+                                   AND trim(coalesce(response, '')) = '') AS calls_without_text
            FROM {table}""",
     )
     first, last = row.pop("first_ts"), row.pop("last_ts")
@@ -53,7 +56,9 @@ def span_and_spend(ws: Workspace, config: Config, table: str = "calls") -> dict[
     monthly = None
     basis = "no run rate: the log has no timestamps"
     if span_hours is not None:
-        if span_hours >= min_hours:
+        if row["spend_usd"] is None:
+            basis = "no run rate: no call could be priced"
+        elif span_hours >= min_hours:
             monthly = row["spend_usd"] * days * 24 / span_hours
             basis = f"assumption: spend × {days:g} days / {span_hours / 24:.2f}-day span of the log"
         else:
@@ -142,10 +147,12 @@ def unknown_models(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
 
 def repeats(ws: Workspace, table: str = "calls") -> dict[str, Any]:
     """Exact repeats of the normalized query: distinct queries, calls whose query was seen
-    before, and how many distinct queries occur k times (``{k: count}``)."""
+    before (by any model, and by the same model), and how many distinct queries occur k times
+    (``{k: count}``)."""
     row = _one(
         ws,
-        f"""SELECT count(*) AS calls, count(DISTINCT query_hash) AS distinct_queries
+        f"""SELECT count(*) AS calls, count(DISTINCT query_hash) AS distinct_queries,
+                  count(DISTINCT (model, query_hash)) AS distinct_model_queries
            FROM {table} WHERE trim(coalesce(query, '')) <> ''""",
     )
     histogram = ws.con.execute(
@@ -157,6 +164,8 @@ def repeats(ws: Workspace, table: str = "calls") -> dict[str, Any]:
         "distinct_queries": row["distinct_queries"],
         "repeated_calls": repeated,
         "exact_repeat_share": repeated / row["calls"] if row["calls"] else 0.0,
+        # the same query sent again to the same model: what an exact response cache could serve
+        "repeated_calls_same_model": row["calls"] - row["distinct_model_queries"],
         "occurrences": {str(n): int(k) for n, k in histogram},
     }
 

@@ -176,3 +176,52 @@ def test_help_does_not_import_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_workspace_that_is_not_duckdb_is_refused(tmp_path):
+    logs = _logs(tmp_path)
+    result = runner.invoke(app, ["ingest", logs, "-w", logs], env=ENV)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: workspace {logs} is not a DuckDB database (is it a log file?); "
+        "pass the logs as arguments and -w a .duckdb file"
+    )
+
+
+def test_out_folder_and_empty_input_fail_early_on_one_line(tmp_path):
+    logs = _logs(tmp_path)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = runner.invoke(
+        app, ["analyze", logs, "-w", str(tmp_path / "w.duckdb"), "--out", str(folder)], env=ENV
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith(f"error: --out {folder} is a folder")
+    assert not (tmp_path / "w.duckdb").exists()  # failed before any work
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(empty),
+            "-w",
+            str(tmp_path / "w.duckdb"),
+            "--out",
+            str(tmp_path / "a.json"),
+        ],
+        env=ENV,
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: no calls to analyze: {empty} held no readable records (read 0, rejected 0)"
+    )
+
+
+def test_rejects_are_not_recorded_twice_on_a_reread(tmp_path):
+    logs = _logs(tmp_path, bad_line=True)
+    workspace = str(tmp_path / "w.duckdb")
+    for _ in range(2):
+        assert runner.invoke(app, ["ingest", logs, "-w", workspace], env=ENV).exit_code == 1
+    listed = runner.invoke(app, ["rejects", "-w", workspace, "--json"], env=ENV)
+    assert json.loads(listed.stdout)["count"] == 1

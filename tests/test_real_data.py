@@ -118,3 +118,5 @@ def test_banking77_categories_scored_against_labels(tmp_path):
     assert "NMI" in result.stdout and "77 labels" in result.stdout
     # no model column: every call is listed as of unknown price, never as $0
     assert summary["unknown_models"][0]["calls"] == 3080
+    assert summary["spend_usd"] is None and summary["monthly_run_rate_usd"] is None
+    assert "--map model=FIELD" in result.stdout

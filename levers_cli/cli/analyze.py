@@ -25,6 +25,19 @@ from levers_cli.cli.render import reconciliation, render_summary
 DEFAULT_OUT = os.path.join("reports", "analysis.json")
 
 
+def _check_writable(out: str) -> None:
+    """Fail before any work when ``--out`` cannot be written (a folder, a read-only place)."""
+    if os.path.isdir(out):
+        fail(f"--out {out} is a folder; name a file, e.g. {os.path.join(out, 'analysis.json')}")
+    folder = os.path.dirname(out) or "."
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        fail(f"--out {out}: cannot create {folder} ({exc.strerror})")
+    if not os.access(folder, os.W_OK):
+        fail(f"--out {out}: {folder} is not writable")
+
+
 def _adapter_options(batch_input: list[str] | None) -> dict[str, object]:
     """Format-specific options for the adapters, from their command-line flags."""
     return {"batch_input": batch_input} if batch_input else {}
@@ -53,7 +66,8 @@ def analyze(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     embedder: Annotated[
-        str | None, typer.Option("--embedder", help="Embedder for categories [default: minilm].")
+        str | None,
+        typer.Option("--embedder", help="Embedder for categories.", show_default="minilm"),
     ] = None,
     since: Annotated[
         str | None,
@@ -89,6 +103,7 @@ def analyze(
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.store import Workspace
 
+    _check_writable(out)
     try:
         cfg = load_config(config)
         if embedder:
@@ -115,9 +130,11 @@ def analyze(
     except LeversError as exc:
         fail(str(exc))
     summary = result.summary
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2, ensure_ascii=False)
+    try:
+        with open(out, "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2, ensure_ascii=False)
+    except OSError as exc:
+        fail(f"{out}: cannot write the summary ({exc.strerror})")
     err_console.print(reconciliation(summary["ingest"]), highlight=False)
     if json_out:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -170,6 +187,8 @@ def ingest(
                 highlight=False,
             )
     err_console.print(reconciliation(data), highlight=False)
+    if data["read"] == 0:
+        err_console.print("warning: no records found in " + ", ".join(files), highlight=False)
     _report_rejects(data, max_rejects)
 
 

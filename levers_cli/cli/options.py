@@ -14,13 +14,13 @@ WorkspaceOpt = Annotated[
         "--workspace",
         "-w",
         envvar=WORKSPACE_ENV,
-        help=f"DuckDB workspace file [default: {DEFAULT_WORKSPACE}].",
-        show_default=False,
+        help=f"DuckDB workspace file (also ${WORKSPACE_ENV}).",
+        show_default=DEFAULT_WORKSPACE,
     ),
 ]
 ConfigOpt = Annotated[
     str | None,
-    typer.Option("--config", help="levers.toml to read [default: ./levers.toml if present]."),
+    typer.Option("--config", help="levers.toml to read.", show_default="./levers.toml if present"),
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (for machines).")
@@ -43,7 +43,7 @@ FilesArg = Annotated[
 ]
 MaxRejectsOpt = Annotated[
     int,
-    typer.Option("--max-rejects", help="Exit 1 when more records than this are rejected."),
+    typer.Option("--max-rejects", min=0, help="Exit 1 when more records than this are rejected."),
 ]
 BatchInputOpt = Annotated[
     list[str] | None,

@@ -5,18 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 MAX_CATEGORY_ROWS = 25
 
 
 def usd(value: float | None) -> str:
-    """``$1,234.56``; small amounts keep 4 significant digits; ``unknown`` for ``None``."""
+    """``$1,234.56``; under a dollar up to 8 decimals without trailing zeros (``$0.0000033``);
+    ``unknown`` for ``None``."""
     if value is None:
         return "unknown"
     if abs(value) >= 1:
         return f"${value:,.2f}"
-    return f"${value:.4g}" if value else "$0"
+    if value == 0:
+        return "$0"
+    return "$" + f"{value:.8f}".rstrip("0").rstrip(".")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 call``, ``2 calls`` (with thousands separators)."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def moment(iso: str) -> str:
+    """An ISO timestamp shortened to ``YYYY-MM-DD HH:MM`` (UTC)."""
+    return iso[:16].replace("T", " ")
 
 
 def share(value: float | None) -> str:
@@ -40,7 +54,7 @@ def reconciliation(ingest: dict[str, Any]) -> str:
 def render_summary(console: Console, s: dict[str, Any]) -> None:
     """Print the analysis summary as Rich tables."""
     span = (
-        f"{s['first_ts']} → {s['last_ts']} ({s['span_days']:.2f} days)"
+        f"{moment(s['first_ts'])} → {moment(s['last_ts'])} UTC ({s['span_days']:.2f} days)"
         if s.get("first_ts")
         else "no timestamps"
     )
@@ -67,6 +81,12 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             "[yellow]tokens estimated with tiktoken[/yellow] for "
             f"{count(s['calls_with_estimated_tokens'])} calls (no usage in the log): "
             f"{usd(s['spend_on_estimated_tokens_usd'])} of the spend"
+        )
+    if s.get("calls_without_text"):
+        console.print(
+            f"[yellow]{plural(s['calls_without_text'], 'call')} logged without prompt or "
+            "response text[/yellow] (counted and priced from their token counts; they cannot "
+            "be categorized)"
         )
     console.print(f"[dim]prices: {s['prices']['source']}[/dim]")
 
@@ -100,8 +120,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         title_justify="left",
     )
     for name in ("id", "label", "calls", "share", "top model", "p50 out", "p95 out"):
-        if name in ("label", "top model"):
-            table.add_column(name, overflow="fold", ratio=2 if name == "label" else 1)
+        if name == "label":
+            table.add_column(name, overflow="fold", ratio=2)
+        elif name == "top model":
+            table.add_column(name, overflow="ellipsis", no_wrap=True, ratio=1)
         else:
             table.add_column(name, justify="right", no_wrap=True)
     shown = [c for c in cats if c["category_id"] != -1][:MAX_CATEGORY_ROWS]
@@ -124,8 +146,9 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     r = s["repeats"]
     top = sorted(r["occurrences"].items(), key=lambda kv: -int(kv[1]))[:4]
     console.print(
-        f"queries: {count(r['distinct_queries'])} distinct; exact repeats "
-        f"{count(r['repeated_calls'])} calls ({share(r['exact_repeat_share'])}); "
+        f"queries: {count(r['distinct_queries'])} distinct; exact repeats: "
+        f"{plural(r['repeated_calls'], 'call')} ({share(r['exact_repeat_share'])}), "
+        f"{plural(r['repeated_calls_same_model'], 'call')} to the same model; "
         "distinct queries by occurrences: " + ", ".join(f"{k}× {count(v)}" for k, v in top)
     )
     conv = s.get("conversations")
@@ -151,9 +174,18 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
                 m["model"], count(m["calls"]), count(m["input_tokens"]), count(m["output_tokens"])
             )
         console.print(unknown)
-        console.print(
-            '[dim]add them to levers.toml as [prices."MODEL"] (USD per million tokens)[/dim]'
-        )
+        names = {m["model"] for m in s["unknown_models"]}
+        if names - {"(no model)"}:
+            console.print(
+                "[dim]price them in levers.toml as "
+                + escape('[prices."MODEL"]')
+                + " (input, cached_input, output: USD per million tokens)[/dim]"
+            )
+        if "(no model)" in names:
+            console.print(
+                "[dim]calls without a model cannot be priced: map the log's model field with "
+                "--map model=FIELD[/dim]"
+            )
     rejects = s["rejects"]
     if rejects["count"]:
         console.print(f"[red]rejected records in the workspace: {count(rejects['count'])}[/red]")
