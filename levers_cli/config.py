@@ -61,6 +61,25 @@ class Config:
         }
 
 
+def default_notes() -> dict[str, str]:
+    """``section.key`` → the comment block written above that key in ``defaults.toml`` (its
+    meaning and source), for ``levers config show``."""
+    text = resources.files("levers_cli").joinpath("defaults.toml").read_text("utf-8")
+    notes: dict[str, str] = {}
+    section, comment = "", []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            section, comment = stripped.strip("[]"), []
+        elif stripped.startswith("#"):
+            comment.append(stripped.lstrip("# "))
+        elif "=" in stripped and section:
+            key = stripped.split("=", 1)[0].strip()
+            notes[f"{section}.{key}"] = " ".join(comment)
+            comment = []
+    return notes
+
+
 def _defaults() -> dict[str, Any]:
     text = resources.files("levers_cli").joinpath("defaults.toml").read_text("utf-8")
     return tomllib.loads(text)

@@ -12,6 +12,7 @@ import typer
 
 from levers_cli import __version__
 from levers_cli.cli import analyze as analyze_commands
+from levers_cli.cli import simulate as simulate_commands
 
 app = typer.Typer(
     name="levers",
@@ -24,6 +25,10 @@ app.command("analyze")(analyze_commands.analyze)
 app.command("ingest")(analyze_commands.ingest)
 app.command("formats")(analyze_commands.formats)
 app.command("rejects")(analyze_commands.rejects)
+app.command("simulate")(simulate_commands.simulate)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+config_app.command("show")(simulate_commands.config_show)
+app.add_typer(config_app, name="config")
 
 
 def _version(value: bool) -> None:

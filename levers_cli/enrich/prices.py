@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from levers_cli.config import Config, PriceOverride
+from levers_cli.rules import rule_for
 from levers_cli.store import Workspace
 
 _MTOK = Decimal(1_000_000)
@@ -87,7 +88,8 @@ def price_calls(ws: Workspace, config: Config) -> PricingResult:
     """Compute ``cost_usd`` for every call (re-pricing all, so config changes apply).
 
     Each distinct (provider, model, token counts, day, is_batch) is priced once. Batch calls
-    get the ``[batch] price_factor`` of their provider.
+    get their provider's batch factor: ``[batch] price_factor`` when set, else the row of
+    ``provider_rules.toml`` (50 % at OpenAI, Anthropic and Google).
     """
     overrides = config.price_overrides
     factors: dict[str, Any] = config.get("batch", "price_factor")
@@ -112,7 +114,9 @@ def price_calls(ws: Workspace, config: Config) -> PricingResult:
         if cost is None:
             unknown.add(model or "(no model)")
         elif is_batch:
-            cost *= Decimal(str(factors.get(provider or "", 1.0)))
+            rule = rule_for(provider, model)
+            factor = factors.get(provider or "", rule.batch_factor if rule else 1.0)
+            cost *= Decimal(str(factor))
         priced.append((provider, model, *usage, day, is_batch, cost))
     names = (
         "provider",

@@ -1,0 +1,160 @@
+"""``--budget``: the fewest, lowest-effort levers whose expected monthly cost fits a budget.
+
+Effort ranks follow the issue's seed: low = caps, batch, prefix caching; medium = routing,
+context, semantic cache, materialize; high = LoRA (each lever declares its ``effort``).
+Subsets are tried by number of levers, then by total effort, then by lever ids; the first
+whose expected monthly cost after the waterfall is within the budget wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+from levers_cli.levers.base import Finding, Lever
+from levers_cli.simulate import run_waterfall
+from levers_cli.store import Workspace
+
+EFFORT_RANK = {"low": 1, "medium": 2, "high": 3}
+
+
+@dataclass
+class BudgetPlan:
+    """The answer to "can we reach this budget, and how?" (USD per month)."""
+
+    budget_usd_month: float
+    reachable: bool
+    monthly_cost_before: float
+    monthly_cost_after: float
+    lever_ids: list[int] = field(default_factory=list)
+    lever_names: list[str] = field(default_factory=list)
+    routed_share: float | None = None
+    short_by_usd_month: float = 0.0
+    subsets_tried: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+def solve_budget(
+    ws: Workspace,
+    config: Any,
+    levers: list[Lever],
+    findings: dict[int, Finding],
+    budget_usd_month: float,
+) -> BudgetPlan:
+    """Find the smallest, lowest-effort subset of ``levers`` reaching ``budget_usd_month``
+    at the expected level; when none does, say by how much all of them fall short."""
+    days = float(config.get("analysis", "days_per_month"))
+    ranked = sorted(levers, key=lambda lv: (EFFORT_RANK[lv.effort], lv.id))
+    subsets: list[tuple[Lever, ...]] = []
+    for size in range(0, len(ranked) + 1):
+        subsets.extend(combinations(ranked, size))
+    subsets.sort(
+        key=lambda s: (len(s), sum(EFFORT_RANK[lv.effort] for lv in s), [lv.id for lv in s])
+    )
+    before = None
+    best_after = None
+    tried = 0
+    for subset in subsets:
+        tried += 1
+        sim = run_waterfall(ws, list(subset), findings, config, "expected", days)
+        before = sim.before_usd
+        after = sim.after_usd
+        best_after = after if best_after is None else min(best_after, after)
+        if after <= budget_usd_month:
+            chosen = sorted(subset, key=lambda lv: lv.id)
+            return BudgetPlan(
+                budget_usd_month,
+                True,
+                before,
+                after,
+                [lv.id for lv in chosen],
+                [lv.name for lv in chosen],
+                _routed_share(sim.plan),
+                0.0,
+                tried,
+            )
+    assert before is not None and best_after is not None
+    return BudgetPlan(
+        budget_usd_month,
+        False,
+        before,
+        best_after,
+        [lv.id for lv in levers],
+        [lv.name for lv in levers],
+        None,
+        best_after - budget_usd_month,
+        tried,
+    )
+
+
+def _routed_share(plan: Any) -> float | None:
+    """Share of calls whose plan model differs from the logged one (routing or LoRA)."""
+    if plan is None or plan.height == 0:
+        return None
+    import polars as pl
+
+    changed = plan.filter(pl.col("plan_model") != pl.col("model")).height
+    return changed / plan.height
+
+
+def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -> dict[str, Any]:
+    """Fit on the first ``fraction`` of the log's time span, measure on the rest.
+
+    Each lever is analyzed and simulated (expected level) on the earlier calls — the forecast,
+    in USD per month of that period — and again on the later calls — what the same method
+    finds there. The figures are per month, so periods of different lengths compare. The
+    later part is measured with parameters derived from it (not carried over from the
+    earlier part): the comparison checks that the forecast holds as traffic changes.
+
+    Raises:
+        WorkspaceError: the log has no time span to split, or a part holds no priced calls.
+    """
+    from levers_cli.errors import WorkspaceError
+    from levers_cli.simulate import simulate
+
+    if not 0 < fraction < 1:
+        raise WorkspaceError(f"--backtest {fraction}: give the share of the span to fit on, 0–1")
+    row = ws.con.execute("SELECT min(ts), max(ts), current_database() FROM calls").fetchone()
+    if not row or row[0] is None or row[0] == row[1]:
+        raise WorkspaceError("--backtest needs calls with timestamps spanning some time")
+    first, last, database = row
+    cutoff = first + (last - first) * fraction
+    parts: dict[str, Any] = {}
+    for part, condition in (("fit", "ts < ?"), ("test", "ts >= ?")):
+        ws.con.execute(
+            f'CREATE OR REPLACE TEMP TABLE calls AS SELECT * FROM "{database}".main.calls '
+            f"WHERE {condition}",
+            [cutoff],
+        )
+        try:
+            parts[part] = simulate(ws, config, levers, levels=("expected",))
+        finally:
+            ws.con.execute("DROP TABLE IF EXISTS temp.calls")
+    rows = []
+    for lever in sorted(levers, key=lambda lv: lv.id):
+        predicted = parts["fit"].findings[lever.id].saving_usd_month["expected"]
+        realized = parts["test"].findings[lever.id].saving_usd_month["expected"]
+        rows.append(
+            {
+                "id": lever.id,
+                "name": lever.name,
+                "predicted_usd_month": predicted,
+                "realized_usd_month": realized,
+                "error_usd_month": realized - predicted,
+            }
+        )
+    return {
+        "fraction": fraction,
+        "cutoff": cutoff.isoformat(),
+        "fit_days": parts["fit"].span_days,
+        "test_days": parts["test"].span_days,
+        "levers": rows,
+        "monthly_cost_after": {
+            "predicted": parts["fit"].levels["expected"].after_usd,
+            "realized": parts["test"].levels["expected"].after_usd,
+        },
+    }

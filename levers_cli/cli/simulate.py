@@ -1,0 +1,217 @@
+"""``levers simulate`` and ``levers config show``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt
+from levers_cli.cli.output import err_console, fail, out_console
+from levers_cli.cli.render import usd
+
+#: Exit code when ``--budget`` cannot be reached.
+OUT_OF_REACH = 3
+
+
+def _parse_ids(text: str | None, known: list[int]) -> list[int]:
+    if not text:
+        return known
+    try:
+        ids = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        fail(f"--levers {text!r}: give lever ids 1–7 separated by commas, e.g. 1,3,4")
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        fail(f"--levers: no lever {unknown[0]}; available: {', '.join(map(str, known))}")
+    return ids
+
+
+def simulate(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="conservative, expected or aggressive (default: all three)."),
+    ] = None,
+    levers: Annotated[
+        str | None, typer.Option("--levers", help="Lever ids to enable, e.g. 1,3,4 (default: all).")
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget", help="Monthly budget in USD: which levers reach it? Exit 3 if none."
+        ),
+    ] = None,
+    backtest: Annotated[
+        float | None,
+        typer.Option(
+            "--backtest", help="Fit on this share of the log's span, measure on the rest."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Apply the levers in order 1→7 to every call and show the monthly waterfall.
+
+    Example: levers simulate --budget 2000
+    """
+    from levers_cli.budget import backtest as run_backtest
+    from levers_cli.budget import solve_budget
+    from levers_cli.config import load_config
+    from levers_cli.errors import LeversError
+    from levers_cli.levers import LEVELS, LEVERS, all_levers
+    from levers_cli.simulate import simulate as run_simulation
+    from levers_cli.store import Workspace
+
+    if level is not None and level not in LEVELS:
+        fail(f"--level {level!r}: choose conservative, expected or aggressive")
+    ids = _parse_ids(levers, sorted(LEVERS))
+    chosen = [lever for lever in all_levers() if lever.id in ids]
+    try:
+        cfg = load_config(config)
+        with Workspace(workspace) as ws:
+            if backtest is not None:
+                data: dict[str, Any] = {"backtest": run_backtest(ws, cfg, chosen, backtest)}
+            else:
+                levels = (level,) if level else LEVELS
+                result = run_simulation(ws, cfg, chosen, levels=levels)  # type: ignore[arg-type]
+                data = result.as_dict()
+                if budget is not None:
+                    plan = solve_budget(ws, cfg, chosen, result.findings, budget)
+                    data["budget"] = plan.as_dict()
+    except LeversError as exc:
+        fail(str(exc))
+    if json_out:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    elif "backtest" in data:
+        _render_backtest(data["backtest"])
+    else:
+        _render(data)
+    plan_data = data.get("budget")
+    if plan_data and not plan_data["reachable"]:
+        err_console.print(
+            f"budget {usd(plan_data['budget_usd_month'])}/month is out of reach by "
+            f"{usd(plan_data['short_by_usd_month'])}/month even with every lever",
+            highlight=False,
+        )
+        raise typer.Exit(OUT_OF_REACH)
+
+
+def _render(data: dict[str, Any]) -> None:
+    levels = list(data["monthly_cost_after"])
+    table = Table(
+        title="Waterfall: monthly saving of each lever given those before it", title_justify="left"
+    )
+    table.add_column("#", justify="right")
+    table.add_column("lever")
+    for name in levels:
+        table.add_column(name, justify="right")
+    table.add_column("basis")
+    table.add_row("", "cost now", *[usd(data["monthly_cost_before"])] * len(levels), "evidence")
+    for lever in data["levers"]:
+        table.add_row(
+            str(lever["id"]),
+            lever["name"],
+            *[usd(-lever["saving_usd_month"].get(name, 0.0)) for name in levels],
+            lever["basis"],
+        )
+    table.add_row("", "cost after", *[usd(data["monthly_cost_after"][n]) for n in levels], "")
+    out_console.print(table)
+    before = data["monthly_cost_before"]
+    after = data["monthly_cost_after"]
+    low, high = min(after.values()), max(after.values())
+    out_console.print(
+        f"monthly cost {usd(before)} → {usd(low)}–{usd(high)} "
+        f"({(1 - high / before) * 100:.0f}–{(1 - low / before) * 100:.0f} % less)"
+        if before
+        else "no cost in the workspace",
+        highlight=False,
+    )
+    out_console.print(f"[dim]{data['monthly_basis']}[/dim]")
+    for lever in data["levers"]:
+        if not lever["evidence"]:
+            continue
+        rows = lever["evidence"][:5]
+        evidence = Table(
+            title=f"{lever['id']}. {lever['name']}: top evidence", title_justify="left"
+        )
+        columns = list(rows[0])[:6]
+        for column in columns:
+            evidence.add_column(column, overflow="fold")
+        for row in rows:
+            evidence.add_row(*[_cell(row.get(c)) for c in columns])
+        out_console.print(evidence)
+    plan = data.get("budget")
+    if plan and plan["reachable"]:
+        share = plan["routed_share"]
+        names = zip(plan["lever_ids"], plan["lever_names"], strict=True)
+        chosen = ", ".join(f"{i}. {n}" for i, n in names) or "no lever"
+        out_console.print(
+            f"budget {usd(plan['budget_usd_month'])}/month is reachable at the expected level "
+            f"with {chosen} → {usd(plan['monthly_cost_after'])}/month"
+            + (f"; {share * 100:.0f} % of calls change model" if share else ""),
+            highlight=False,
+        )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)[:80]
+    return "" if value is None else str(value)[:80]
+
+
+def _render_backtest(data: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Backtest: fit on the first {data['fraction']:.0%} of the span "
+        f"({data['fit_days']:.1f} days), measured on the rest ({data['test_days']:.1f} days)",
+        title_justify="left",
+    )
+    for column in ("#", "lever", "predicted/month", "realized/month", "error"):
+        table.add_column(column, justify="left" if column == "lever" else "right")
+    for row in data["levers"]:
+        table.add_row(
+            str(row["id"]),
+            row["name"],
+            usd(row["predicted_usd_month"]),
+            usd(row["realized_usd_month"]),
+            usd(row["error_usd_month"]),
+        )
+    out_console.print(table)
+
+
+def config_show(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """Print the effective configuration and where each value came from.
+
+    Example: levers config show --config levers.toml
+    """
+    from levers_cli.config import default_notes, load_config
+    from levers_cli.errors import LeversError
+
+    try:
+        cfg = load_config(config)
+    except LeversError as exc:
+        fail(str(exc))
+    notes = default_notes()
+    rows = [
+        {
+            "key": f"{section}.{key}",
+            "value": value,
+            "origin": cfg.origin.get(f"{section}.{key}", "default"),
+            "note": notes.get(f"{section}.{key}", ""),
+        }
+        for section, table in cfg.values.items()
+        for key, value in table.items()
+    ]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="Effective configuration", title_justify="left")
+    for column in ("key", "value", "origin", "meaning and source"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["key"], json.dumps(row["value"], default=str), row["origin"], row["note"])
+    out_console.print(table)

@@ -1,0 +1,33 @@
+"""The seven levers, one module each, all with the same interface
+(:class:`~levers_cli.levers.base.Lever`), registered here in the order they compound.
+
+To add one: a module with a class that has ``id``, ``name``, ``effort``, ``analyze`` and
+``apply``; add it to :data:`LEVERS` below.
+"""
+
+from __future__ import annotations
+
+from levers_cli.levers.base import LEVELS, Basis, Figure, Finding, Level, Lever, combine_basis
+
+#: lever id → lever class, in compounding order (1 routing … 7 batch).
+LEVERS: dict[int, type] = {
+    # levers: add them in id order above this line
+}
+
+
+def all_levers() -> list[Lever]:
+    """One instance of every registered lever, in id order."""
+    return [LEVERS[key]() for key in sorted(LEVERS)]
+
+
+__all__ = [
+    "LEVELS",
+    "LEVERS",
+    "Basis",
+    "Figure",
+    "Finding",
+    "Level",
+    "Lever",
+    "all_levers",
+    "combine_basis",
+]

@@ -1,0 +1,42 @@
+"""Provider rules for prompt caching and batch pricing, read from ``provider_rules.toml``
+(one row per provider and model family, each with its source page)."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRule:
+    """Caching and batch rules of one provider's model family (see ``provider_rules.toml``)."""
+
+    provider: str
+    models: str
+    min_cacheable_tokens: int
+    increment_tokens: int
+    ttl_seconds: int
+    read_multiplier: float
+    write_multiplier: float
+    batch_factor: float
+    source: str
+
+
+@cache
+def provider_rules() -> tuple[ProviderRule, ...]:
+    """All rows, in file order (the first matching row wins)."""
+    text = resources.files("levers_cli").joinpath("provider_rules.toml").read_text("utf-8")
+    return tuple(ProviderRule(**row) for row in tomllib.loads(text)["rule"])
+
+
+def rule_for(provider: str | None, model: str | None) -> ProviderRule | None:
+    """The first rule whose provider matches and whose ``models`` glob matches ``model``."""
+    for rule in provider_rules():
+        if rule.provider == (provider or "") and fnmatch.fnmatch(
+            (model or "").lower(), rule.models
+        ):
+            return rule
+    return None

@@ -1,0 +1,154 @@
+"""The simulation machinery: plans, rate cards, the waterfall, the budget solver and the JSON
+shape, with two tiny test levers whose effects are known by hand."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from levers_cli.budget import solve_budget
+from levers_cli.cli import app
+from levers_cli.config import load_config
+from levers_cli.enrich.prices import price_calls
+from levers_cli.ingest.pipeline import ingest_files
+from levers_cli.levers import LEVERS
+from levers_cli.levers.base import Finding
+from levers_cli.simulate import base_plan, plan_cost, rate_card, run_waterfall, simulate
+
+DAY = 86_400
+
+
+def _pair(call_id: str, created: int) -> dict:
+    return {
+        "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": call_id}]},
+        "response": {
+            "id": call_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": "gpt-4o",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "ok"},
+                }
+            ],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
+        },
+    }
+
+
+class RouteAll:
+    """Test lever 1: every call not yet free goes to gpt-4o-mini."""
+
+    id, name, effort = 1, "routing", "medium"
+
+    def analyze(self, ws, config):
+        return Finding(1, "routing", calls_affected=ws.count("calls"))
+
+    def apply(self, plan, finding, config, level):
+        return plan.with_columns(
+            pl.when(pl.col("plan_free"))
+            .then(pl.col("plan_model"))
+            .otherwise(pl.lit("gpt-4o-mini"))
+            .alias("plan_model")
+        )
+
+
+class CacheX:
+    """Test lever 3: call X is an exact-cache hit."""
+
+    id, name, effort = 3, "caching", "low"
+
+    def analyze(self, ws, config):
+        return Finding(3, "caching", calls_affected=1)
+
+    def apply(self, plan, finding, config, level):
+        return plan.with_columns(
+            (pl.col("plan_free") | (pl.col("call_id") == "X")).alias("plan_free")
+        )
+
+
+@pytest.fixture
+def two_calls(ws, tmp_path):
+    path = tmp_path / "two.jsonl"
+    start = 1_767_225_600  # 2026-01-01
+    path.write_text(
+        json.dumps(_pair("X", start)) + "\n" + json.dumps(_pair("Y", start + DAY)) + "\n"
+    )
+    ingest_files(ws, [str(path)])
+    price_calls(ws, load_config(None))
+    return ws
+
+
+def test_rate_card_and_base_plan_match_logged_cost(two_calls):
+    card = rate_card("openai", "gpt-4o")
+    # gpt-4o: 2.50 / 1.25 / 10.00 USD per million tokens
+    assert (card.input, card.cache_read, card.output) == pytest.approx((2.5e-6, 1.25e-6, 1e-5))
+    plan = base_plan(two_calls)
+    # 1,000 × 2.50 + 100 × 10.00 = 3,500 µ$ per call
+    assert plan_cost(plan).to_list() == pytest.approx([0.0035, 0.0035])
+
+
+def test_a_call_both_cached_and_routable_is_saved_once(two_calls):
+    config = load_config(None)
+    levers = [RouteAll(), CacheX()]
+    findings = {lv.id: lv.analyze(two_calls, config) for lv in levers}
+    sim = run_waterfall(two_calls, levers, findings, config, "expected")
+    # span 1 day → monthly factor 30. Before: 2 × 3,500 µ$ = 7,000 µ$ → $0.21 / month.
+    # Routing: both to gpt-4o-mini (1,000 × 0.15 + 100 × 0.60 = 210 µ$) → saves 6,580 µ$.
+    # Caching: X becomes free → saves X's remaining 210 µ$, not its 3,500 µ$ again.
+    assert sim.before_usd == pytest.approx(0.21)
+    assert [s["saving_usd_month"] for s in sim.steps] == pytest.approx([0.1974, 0.0063])
+    assert sim.after_usd == pytest.approx(0.0063)
+    per_call = (base := plan_cost(base_plan(two_calls))) - plan_cost(sim.plan)
+    assert float(per_call.sum()) * 30 == pytest.approx(
+        sum(s["saving_usd_month"] for s in sim.steps)
+    )
+    assert float(base.sum()) * 30 - sim.after_usd == pytest.approx(0.2037)
+
+
+def test_simulate_json_shape_and_standalone(two_calls):
+    config = load_config(None)
+    result = simulate(two_calls, config, [RouteAll(), CacheX()])
+    data = json.loads(json.dumps(result.as_dict(), default=str))
+    assert [lv["id"] for lv in data["levers"]] == [1, 3]
+    assert set(data["levers"][0]["saving_usd_month"]) == {"conservative", "expected", "aggressive"}
+    assert data["log_span_days"] == pytest.approx(1.0)
+    assert data["monthly_cost_before"] == pytest.approx(0.21)
+    # caching alone saves X's full 3,500 µ$ × 30; in the waterfall only 210 µ$ × 30
+    caching = data["levers"][1]
+    assert caching["standalone_usd_month"]["expected"] == pytest.approx(0.105)
+    assert caching["saving_usd_month"]["expected"] == pytest.approx(0.0063)
+
+
+def test_budget_solver_both_ways(two_calls):
+    config = load_config(None)
+    levers = [RouteAll(), CacheX()]
+    findings = {lv.id: lv.analyze(two_calls, config) for lv in levers}
+    # caching alone (low effort) → $0.105/month: the cheapest single lever that fits $0.11
+    plan = solve_budget(two_calls, config, levers, findings, 0.11)
+    assert (plan.reachable, plan.lever_ids) == (True, [3])
+    # $0.05 needs routing (alone: 2 × 210 µ$ × 30 = $0.0126)
+    plan = solve_budget(two_calls, config, levers, findings, 0.05)
+    assert (plan.reachable, plan.lever_ids, plan.routed_share) == (True, [1], 1.0)
+    # $0.001 is out of reach: both levers leave $0.0063
+    plan = solve_budget(two_calls, config, levers, findings, 0.001)
+    assert not plan.reachable
+    assert plan.short_by_usd_month == pytest.approx(0.0053)
+
+
+def test_cli_budget_out_of_reach_exits_3(two_calls, monkeypatch):
+    monkeypatch.setattr("levers_cli.levers.LEVERS", {1: RouteAll, 3: CacheX})
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "-w", two_calls.path, "--budget", "0.001", "--json"],
+        env={"COLUMNS": "120"},
+    )
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["budget"]["reachable"] is False
+    assert "out of reach by $0.0053/month" in result.stderr
+    assert LEVERS is not None
