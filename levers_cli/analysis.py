@@ -49,6 +49,7 @@ def analyze(
     since: str | None = None,
     recluster: bool = False,
     progress: ProgressFn | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> AnalysisResult:
     """Run the main job on ``paths``.
 
@@ -62,6 +63,7 @@ def analyze(
         embedder: the embedder (``[embed] embedder`` from the config when ``None``).
         since: restrict the summary to a period (``7d`` before the newest call, or a date).
         recluster: fit categories afresh instead of keeping the stored ones' ids.
+        exclude: real paths to leave out when reading folders (the summary being written).
         progress: progress callback for a CLI.
 
     Raises:
@@ -77,6 +79,7 @@ def analyze(
         options=options,
         progress=ingest_progress,
         command="analyze",
+        exclude=exclude,
     )
     if progress is not None:  # the ingest bar's total was unknown until now
         progress("ingest", 0, ingested.read)

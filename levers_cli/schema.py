@@ -40,6 +40,7 @@ CALL_COLUMNS: Final[dict[str, str]] = {
     "query_hash": "VARCHAR",
     "category_id": "INTEGER",
     "run_id": "INTEGER",
+    "record_hash": "VARCHAR",
 }
 
 #: Columns an ingest adapter fills (everything but what enrich/cluster compute later).

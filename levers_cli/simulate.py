@@ -13,9 +13,11 @@ The plan is a polars DataFrame with one row per call: the call's own columns (``
 ``plan_batch``      priced at the batch rate
 ``plan_free``       served without a model call (script, response cache)
 ``plan_extra_usd``  costs the lever adds (summaries, amortized training), USD
-``plan_share``      fraction of the call the plan applies to (1.0; a lever taking over a share
-                    of a category's calls keeps the rest at the earlier plan's cost)
 ==================  ==========================================================================
+
+A lever that takes over a share of a category's calls (LoRA, routing by labelled shares)
+chooses whole calls deterministically (by a hash of ``call_id``), so every row is either
+changed or not.
 
 Costs come from per-token rate cards read once per model from genai-prices (``calc_price`` on
 1,000 tokens of each kind, so the base tier; tier cliffs above ~128k–200k input tokens are not
@@ -29,13 +31,18 @@ import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Finding, Level, Lever
 from levers_cli.rules import rule_for
 from levers_cli.store import Workspace
+
+if TYPE_CHECKING:  # the levers package imports this module: no import cycle at load time
+    from levers_cli.levers.base import Finding, Level, Lever
+
+#: The three settings of every lever (the same tuple as ``levers_cli.levers.base.LEVELS``).
+LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")
 
 _PROBE_TOKENS = 1000
 PLAN_COLUMNS = (

@@ -40,30 +40,55 @@ def _arrow_schema() -> Any:
     return pa.schema([(name, kinds[CALL_COLUMNS[name].split()[0]]) for name in INGEST_COLUMNS])
 
 
+class _Connection:
+    """A DuckDB connection whose relational ``sql()`` first completes any result an earlier
+    ``execute()`` left unfetched. DuckDB 2 refuses relational work on a connection with a
+    pending result ("call complete() or abort()"), which a ``fetchone()`` leaves behind."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    def sql(self, query: str, **kwargs: Any) -> Any:
+        self._con.complete()
+        return self._con.sql(query, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
 class Workspace:
     """An open DuckDB workspace.
 
     Args:
         path: the database file; its folder is created when missing. ``":memory:"`` for tests.
+        create: create the file when missing (``False`` for commands that only read one).
 
     Raises:
         WorkspaceError: the file cannot be opened (locked by another process, not DuckDB).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         import duckdb
 
         self.path = str(path or default_workspace_path())
         if self.path != ":memory:":
+            if not create and not os.path.exists(self.path):
+                raise WorkspaceError(
+                    f"no workspace at {self.path}; run `levers analyze LOGS` first "
+                    "(or point -w / $LEVERS_WORKSPACE at one)"
+                )
             _check_is_duckdb(self.path)
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(self.path)
+            self.con: Any = _Connection(duckdb.connect(self.path))
         except duckdb.Error as exc:
             raise WorkspaceError(f"cannot open workspace {self.path}: {exc}") from None
         self.con.execute("SET TimeZone = 'UTC'")
         for statement in DDL:
             self.con.execute(statement)
+        for name, kind in CALL_COLUMNS.items():  # workspaces made by an older levers
+            if "PRIMARY KEY" not in kind:
+                self.con.execute(f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {name} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -80,15 +105,21 @@ class Workspace:
         row = self.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()
         return int(row[0]) if row else 1
 
-    def insert_calls(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert call rows whose ``call_id`` is not stored yet; return how many were new.
+    def insert_calls(self, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+        """Insert call rows whose ``call_id`` is not stored yet.
+
+        A row whose ``call_id`` is stored for a *different* record (another ``record_hash``)
+        is not a duplicate: it is stored under ``call_id~`` + its content hash.
 
         Args:
             rows: dicts keyed by :data:`levers_cli.schema.INGEST_COLUMNS`; ``messages`` and
                 ``metadata`` as Python objects (stored as JSON), ``ts`` as aware datetimes.
+
+        Returns:
+            ``(rows stored, rows re-identified because their id was taken)``.
         """
         if not rows:
-            return 0
+            return 0, 0
         import pyarrow as pa
 
         columns: dict[str, list[Any]] = {name: [] for name in INGEST_COLUMNS}
@@ -98,14 +129,21 @@ class Workspace:
                 if name in ("messages", "metadata") and value is not None:
                     value = json.dumps(value, ensure_ascii=False, default=_json_default)
                 columns[name].append(value)
-        staging = pa.Table.from_pydict(columns, schema=_arrow_schema())  # noqa: F841 - read by SQL
+        staged = pa.Table.from_pydict(columns, schema=_arrow_schema())  # noqa: F841 - SQL
+        self.con.execute("CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM staged")
+        collided = self.con.execute(
+            """UPDATE staging SET call_id = call_id || '~' || left(record_hash, 12)
+               WHERE EXISTS (SELECT 1 FROM calls c WHERE c.call_id = staging.call_id
+                             AND c.record_hash IS DISTINCT FROM staging.record_hash)"""
+        ).fetchall()
         names = ", ".join(INGEST_COLUMNS)
         before = self.count("calls")
         self.con.execute(
             f"INSERT INTO calls ({names}) SELECT {names} FROM staging s "
             "WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_id = s.call_id)"
         )
-        return self.count("calls") - before
+        self.con.execute("DROP TABLE staging")
+        return self.count("calls") - before, int(collided[0][0]) if collided else 0
 
     def load_temp(self, name: str, columns: dict[str, Any]) -> None:
         """Create (or replace) temporary table ``name`` from column arrays in one bulk load.
@@ -167,8 +205,8 @@ class Workspace:
 
     def count(self, table: str, where: str = "TRUE") -> int:
         """Rows of ``table`` matching the SQL condition ``where``."""
-        row = self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def require_calls(self) -> None:
         """Raises WorkspaceError when the workspace holds no calls."""

@@ -50,17 +50,25 @@ def span_and_spend(ws: Workspace, config: Config, table: str = "calls") -> dict[
            FROM {table}""",
     )
     first, last = row.pop("first_ts"), row.pop("last_ts")
+    if row["calls"] == 0:
+        row["spend_usd"] = 0.0
     span_hours = (last - first).total_seconds() / 3600 if first and last else None
     days = float(config.get("analysis", "days_per_month"))
     min_hours = float(config.get("analysis", "min_span_hours_for_run_rate"))
     monthly = None
-    basis = "no run rate: the log has no timestamps"
+    basis = (
+        "no run rate: no calls in this period"
+        if row["calls"] == 0
+        else "no run rate: the log has no timestamps"
+    )
     if span_hours is not None:
         if row["spend_usd"] is None:
             basis = "no run rate: no call could be priced"
         elif span_hours >= min_hours:
             monthly = row["spend_usd"] * days * 24 / span_hours
             basis = f"assumption: spend × {days:g} days / {span_hours / 24:.2f}-day span of the log"
+            if span_hours < 24:
+                basis += " (under a day: a rough extrapolation)"
         else:
             basis = f"no run rate: the log spans {span_hours:.2f} h (< {min_hours:g} h)"
     return {
@@ -212,6 +220,22 @@ def rejects(ws: Workspace, limit: int = 20) -> dict[str, Any]:
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdw])\s*$")
 _PERIOD_UNITS = {"h": 3600.0, "d": 86_400.0, "w": 7 * 86_400.0}
 SCOPE_VIEW = "summary_calls"
+
+
+def check_since(since: str) -> None:
+    """Check a ``--since`` value's form before any work is done.
+
+    Raises:
+        PeriodError: neither a period (``7d``) nor an ISO date.
+    """
+    if _PERIOD.match(since):
+        return
+    try:
+        datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise PeriodError(
+            f"--since {since!r} is not a period (7d, 24h, 2w) or an ISO date (2026-10-15)"
+        ) from None
 
 
 def since_cutoff(ws: Workspace, since: str) -> datetime:

@@ -65,3 +65,25 @@ def need_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"SKIPPED: {path} is missing; ../shared must sit beside the clone")
     return path
+
+
+SAMPLE_LOGS = ROOT / "sample_logs" / "app_logs.jsonl.gz"
+
+
+def analyzed_sample_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh copy of the shipped sample analyzed with the fake embedder. The analysis runs
+    once per test session (it takes ~20 s); each caller gets its own copy to write into."""
+    import os
+    import shutil
+
+    from levers_cli.analysis import analyze
+
+    master = tmp_path_factory.getbasetemp() / "levers-sample-fake.duckdb"
+    if not master.exists():
+        building = tmp_path_factory.mktemp("sample-build") / "w.duckdb"
+        with Workspace(building) as ws:
+            analyze(ws, [str(SAMPLE_LOGS)], embedder=FakeEmbedder())
+        os.replace(building, master)
+    copy = tmp_path_factory.mktemp("sample") / "w.duckdb"
+    shutil.copy(master, copy)
+    return copy

@@ -225,3 +225,67 @@ def test_rejects_are_not_recorded_twice_on_a_reread(tmp_path):
         assert runner.invoke(app, ["ingest", logs, "-w", workspace], env=ENV).exit_code == 1
     listed = runner.invoke(app, ["rejects", "-w", workspace, "--json"], env=ENV)
     assert json.loads(listed.stdout)["count"] == 1
+
+
+def test_out_is_never_an_input_and_own_outputs_are_skipped(tmp_path, registered_fake):
+    logs = _logs(tmp_path)
+    same = runner.invoke(
+        app, ["analyze", logs, "-w", str(tmp_path / "w.duckdb"), "-o", logs], env=ENV
+    )
+    assert same.exit_code == 1
+    assert (
+        same.stderr.strip() == f"error: --out {logs} is one of the input logs; write the "
+        "summary elsewhere"
+    )
+    folder_args = [
+        "analyze",
+        str(tmp_path),
+        "-w",
+        str(tmp_path / "w.duckdb"),
+        "--embedder",
+        "fake",
+        "-o",
+        str(tmp_path / "reports" / "analysis.json"),
+    ]
+    first = runner.invoke(app, folder_args, env=ENV)
+    second = runner.invoke(app, folder_args, env=ENV)  # the summary of the first run is skipped
+    assert (first.exit_code, second.exit_code) == (0, 0), second.output
+    assert "read 20, stored 0, duplicates 20, rejected 0" in second.stderr
+
+
+def test_bad_since_fails_before_any_work_and_empty_period_is_zero(tmp_path, registered_fake):
+    workspace = tmp_path / "w.duckdb"
+    bad = runner.invoke(
+        app, ["analyze", _logs(tmp_path), "-w", str(workspace), "--since", "banana"], env=ENV
+    )
+    assert bad.exit_code == 1 and not workspace.exists()
+    assert "is not a period (7d, 24h, 2w) or an ISO date" in bad.stderr
+    empty = runner.invoke(
+        app,
+        [
+            "analyze",
+            _logs(tmp_path),
+            "-w",
+            str(workspace),
+            "--embedder",
+            "fake",
+            "--since",
+            "2030-01-01",
+            "--json",
+            "-o",
+            str(tmp_path / "a.json"),
+        ],
+        env=ENV,
+    )
+    summary = json.loads(empty.stdout)
+    assert (summary["calls"], summary["spend_usd"]) == (0, 0.0)
+    assert summary["monthly_run_rate_basis"] == "no run rate: no calls in this period"
+
+
+def test_read_only_commands_need_an_existing_workspace(tmp_path):
+    missing = tmp_path / "nowhere.duckdb"
+    for args in (["rejects"], ["simulate"]):
+        result = runner.invoke(app, [*args, "-w", str(missing)], env=ENV)
+        assert result.exit_code == 1, args
+        assert result.stderr.strip().startswith(f"error: no workspace at {missing}")
+    assert not missing.exists()

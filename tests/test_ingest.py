@@ -222,16 +222,17 @@ def test_reconciliation_with_bad_lines_and_reingest(ws, tmp_path):
     lines = [OPENAI_PAIR, "{not json", "", pair2, OPENAI_PAIR, negative, "[1, 2]"]
     path = write_jsonl(tmp_path / "messy.jsonl", lines)
     result = ingest_files(ws, [path])
-    assert (result.read, result.stored, result.duplicates, result.rejected) == (7, 2, 1, 4)
+    # the blank line (3) is no record: 6 read
+    assert (result.read, result.stored, result.duplicates, result.rejected) == (6, 2, 1, 3)
     assert result.read == result.stored + result.duplicates + result.rejected
     rejects = ws.con.execute(
         "SELECT source_line, error FROM rejects ORDER BY source_line"
     ).fetchall()
-    assert [r[0] for r in rejects] == [2, 3, 6, 7]
-    assert "not JSON" in rejects[0][1] and "empty line" in rejects[1][1]
-    assert "usage.completion_tokens" in rejects[2][1] and "negative" in rejects[2][1]
+    assert [r[0] for r in rejects] == [2, 6, 7]
+    assert "not JSON" in rejects[0][1] and "not an object" in rejects[2][1]
+    assert "usage.completion_tokens" in rejects[1][1] and "negative" in rejects[1][1]
     again = ingest_files(ws, [path])
-    assert (again.stored, again.duplicates, again.rejected) == (0, 3, 4)
+    assert (again.stored, again.duplicates, again.rejected) == (0, 3, 3)
     assert ws.count("calls") == 2
     assert ws.count("runs") == 2
 
@@ -315,3 +316,22 @@ def test_query_normalization():
     assert normalize_query("  How do I\n reset   my PASSWORD? ") == "how do i reset my password?"
     assert query_hash("Reset  password") == query_hash("reset password")
     assert query_hash("reset password") != query_hash("reset passwords")
+
+
+def test_same_id_on_different_records_is_not_a_duplicate(ws, tmp_path):
+    week1 = tmp_path / "week1.csv"
+    week1.write_text("id,text,model\n1,reset password,gpt-4o\n2,refund,gpt-4o\n")
+    week2 = tmp_path / "week2.csv"  # ids restart at 1 in the next export
+    week2.write_text("id,text,model\n1,cancel plan,gpt-4o\n2,refund,gpt-4o\n")
+    first = ingest_files(ws, [str(week1)])
+    second = ingest_files(ws, [str(week2)])
+    assert (first.stored, second.stored, second.duplicates) == (2, 1, 1)
+    assert second.files[0].id_collisions == 1
+    ids = [r[0] for r in ws.con.execute("SELECT call_id FROM calls ORDER BY call_id").fetchall()]
+    assert ids[:2] == ["1", "1~" + ids[1].split("~")[1]] and len(ids) == 3
+    again = ingest_files(ws, [str(week2)])  # re-reading stores nothing new
+    assert (again.stored, again.duplicates) == (0, 2)
+    same_id = [dict(OPENAI_PAIR), json.loads(json.dumps(OPENAI_PAIR))]
+    same_id[1]["request"]["messages"][-1]["content"] = "a different question"
+    result = ingest_files(ws, [write_jsonl(tmp_path / "local.jsonl", same_id)])
+    assert (result.stored, result.duplicates, result.files[0].id_collisions) == (2, 0, 1)

@@ -152,3 +152,55 @@ def test_cli_budget_out_of_reach_exits_3(two_calls, monkeypatch):
     assert json.loads(result.stdout)["budget"]["reachable"] is False
     assert "out of reach by $0.0053/month" in result.stderr
     assert LEVERS is not None
+
+
+def test_label_sheet_round_trip_through_the_cli(tmp_path):
+    from tests.conftest import FakeEmbedder
+
+    rows = [
+        {
+            "text": f"reset my password please {i}",
+            "model": "gpt-4o",
+            "input_tokens": 100,
+            "output_tokens": 10,
+        }
+        for i in range(12)
+    ]
+    rows += [
+        {
+            "text": f"write a sorting algorithm in rust {i}",
+            "model": "gpt-4o",
+            "input_tokens": 100,
+            "output_tokens": 10,
+        }
+        for i in range(12)
+    ]
+    logs = tmp_path / "q.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    workspace = tmp_path / "w.duckdb"
+    from levers_cli.analysis import analyze
+    from levers_cli.store import Workspace
+
+    with Workspace(workspace) as ws:
+        analyze(ws, [str(logs)], embedder=FakeEmbedder())
+    runner = CliRunner()
+    sheet = tmp_path / "sheet.csv"
+    args = ["export", "label-sheet", "-w", str(workspace), "--n", "6", "--out", str(sheet)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, args)  # never overwrite without --force
+    assert again.exit_code == 1 and "pass --force" in again.stderr
+    import csv
+
+    with sheet.open() as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 6 and all(row["tier"] == "" for row in table)
+    for row in table:
+        row["tier"] = "cheap" if "password" in row["query"] else "strong"
+    with sheet.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    folded = runner.invoke(app, ["label", str(sheet), "-w", str(workspace)])
+    assert folded.exit_code == 0, folded.output
+    assert "6 tier labels stored" in folded.stdout

@@ -12,6 +12,7 @@ import typer
 
 from levers_cli import __version__
 from levers_cli.cli import analyze as analyze_commands
+from levers_cli.cli import labels as label_commands
 from levers_cli.cli import simulate as simulate_commands
 
 app = typer.Typer(
@@ -29,6 +30,8 @@ app.command("simulate")(simulate_commands.simulate)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 config_app.command("show")(simulate_commands.config_show)
 app.add_typer(config_app, name="config")
+app.add_typer(label_commands.export_app, name="export")
+app.command("label")(label_commands.label)
 
 
 def _version(value: bool) -> None:

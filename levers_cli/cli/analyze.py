@@ -44,16 +44,28 @@ def _adapter_options(batch_input: list[str] | None) -> dict[str, object]:
 
 
 def _report_rejects(ingest: dict, max_rejects: int) -> None:
+    """One stderr line per distinct (file, reason) among the first rejects, then exit 1 when
+    more than ``max_rejects`` records were rejected."""
     if ingest["rejected"]:
-        for sample in ingest["reject_samples"][:10]:
+        shown: dict[tuple[str, str], int] = {}
+        for sample in ingest["reject_samples"]:
+            key = (sample["file"], sample["error"])
+            if key in shown:
+                shown[key] += 1
+                continue
+            if len(shown) < 10:
+                shown[key] = 1
+                err_console.print(
+                    f"error: {sample['file']}:{sample['line']}: {sample['error']}",
+                    markup=False,
+                    highlight=False,
+                )
+        listed = sum(shown.values())
+        if ingest["rejected"] > listed:
             err_console.print(
-                f"error: {sample['file']}:{sample['line']}: {sample['error']}",
-                markup=False,
-                highlight=False,
+                f"error: … {ingest['rejected'] - listed:,} more rejected records "
+                "(levers rejects lists them)"
             )
-        more = ingest["rejected"] - min(10, len(ingest["reject_samples"]))
-        if more > 0:
-            err_console.print(f"error: … and {more} more rejected records (table rejects)")
     if ingest["rejected"] > max_rejects:
         raise typer.Exit(1)
 
@@ -101,9 +113,21 @@ def analyze(
     from levers_cli.embed import get_embedder
     from levers_cli.errors import LeversError
     from levers_cli.ingest.mapping import parse_mapping
-    from levers_cli.store import Workspace
+    from levers_cli.store import Workspace, default_workspace_path
 
     _check_writable(out)
+    if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
+        fail(f"--out {out} is one of the input logs; write the summary elsewhere")
+    if since is not None:
+        from levers_cli.summary import check_since
+
+        try:
+            check_since(since)
+        except LeversError as exc:
+            fail(str(exc))
+    own_outputs = frozenset(
+        os.path.realpath(p) for p in (out, workspace or default_workspace_path())
+    )
     try:
         cfg = load_config(config)
         if embedder:
@@ -125,6 +149,7 @@ def analyze(
                 embedder=chosen,
                 since=since,
                 recluster=recluster,
+                exclude=own_outputs,
                 progress=progress,  # type: ignore[arg-type]
             )
     except LeversError as exc:
@@ -213,7 +238,7 @@ def formats(json_out: JsonOpt = False) -> None:
 
 def rejects(
     workspace: WorkspaceOpt = None,
-    limit: Annotated[int, typer.Option("--limit", help="Show at most this many.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")] = 50,
     json_out: JsonOpt = False,
 ) -> None:
     """List the records that could not be read, with file, line and reason.
@@ -224,7 +249,7 @@ def rejects(
     from levers_cli.store import Workspace
 
     try:
-        with Workspace(workspace) as ws:
+        with Workspace(workspace, create=False) as ws:
             total = ws.count("rejects")
             cursor = ws.con.execute(
                 """SELECT run_id, source_file, source_line, error, raw FROM rejects

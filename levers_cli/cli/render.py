@@ -12,14 +12,16 @@ MAX_CATEGORY_ROWS = 25
 
 
 def usd(value: float | None) -> str:
-    """``$1,234.56``; under a dollar up to 8 decimals without trailing zeros (``$0.0000033``);
-    ``unknown`` for ``None``."""
+    """``$1,234.56``; ``$0.4407`` (4 decimals) from a cent up; below a cent up to 8 decimals
+    without trailing zeros (``$0.0000033``); ``unknown`` for ``None``."""
     if value is None:
         return "unknown"
     if abs(value) >= 1:
         return f"${value:,.2f}"
     if value == 0:
         return "$0"
+    if abs(value) >= 0.01:
+        return f"${value:.4f}"
     return "$" + f"{value:.8f}".rstrip("0").rstrip(".")
 
 
@@ -56,7 +58,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     span = (
         f"{moment(s['first_ts'])} → {moment(s['last_ts'])} UTC ({s['span_days']:.2f} days)"
         if s.get("first_ts")
-        else "no timestamps"
+        else ("no calls in this period" if s["calls"] == 0 and s.get("since") else "no timestamps")
     )
     console.rule("[bold]levers analyze")
     if s.get("since"):
@@ -80,7 +82,8 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         console.print(
             "[yellow]tokens estimated with tiktoken[/yellow] for "
             f"{count(s['calls_with_estimated_tokens'])} calls (no usage in the log): "
-            f"{usd(s['spend_on_estimated_tokens_usd'])} of the spend"
+            f"{usd(s['spend_on_estimated_tokens_usd'] if s['spend_usd'] is not None else None)}"
+            " of the spend"
         )
     if s.get("calls_without_text"):
         console.print(

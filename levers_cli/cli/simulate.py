@@ -71,7 +71,7 @@ def simulate(
     chosen = [lever for lever in all_levers() if lever.id in ids]
     try:
         cfg = load_config(config)
-        with Workspace(workspace) as ws:
+        with Workspace(workspace, create=False) as ws:
             if backtest is not None:
                 data: dict[str, Any] = {"backtest": run_backtest(ws, cfg, chosen, backtest)}
             else:

@@ -47,6 +47,8 @@ class FileCounts:
     rejected: int = 0
     size_bytes: int = 0
     sha256: str = ""
+    #: records whose id was already taken by a different record (stored under ``id~hash``)
+    id_collisions: int = 0
 
 
 @dataclass
@@ -97,6 +99,30 @@ def query_hash(text: str | None) -> str:
     """Hash of the normalized query (32 hex chars, BLAKE2b-128): the exact-match and
     embedding-cache key."""
     return hashlib.blake2b(normalize_query(text).encode(), digest_size=16).hexdigest()
+
+
+def call_fingerprint(row: dict[str, Any]) -> str:
+    """Hash of what a call is — time, query, reply, token counts, status — not of how it was
+    logged: the same call exported twice in different framings (SSE chunking, key order,
+    history rebuilt another way, the model alias or its resolved snapshot) has one
+    fingerprint; two calls that share a logged id but differ in any of these do not."""
+    ts = row.get("ts")
+    key = [
+        ts.isoformat() if ts is not None else None,
+        row.get("query"),
+        row.get("response"),
+        row.get("input_tokens"),
+        row.get("output_tokens"),
+        row.get("status"),
+    ]
+    canonical = json.dumps(key, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def collision_id(call_id: str, record_hash: str) -> str:
+    """The id of a record whose logged id another record already has (some servers repeat
+    ``chatcmpl-123``; weekly CSV exports restart their ids): ``id~`` + its content hash."""
+    return f"{call_id}~{record_hash[:12]}"
 
 
 def _content_id(digest: str, occurrence: int) -> str:
@@ -218,6 +244,7 @@ def ingest_files(
     options: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
     command: str = "ingest",
+    exclude: frozenset[str] = frozenset(),
 ) -> IngestResult:
     """Read ``paths`` into the workspace, in one transaction.
 
@@ -229,6 +256,7 @@ def ingest_files(
         options: format-specific options passed to every adapter (e.g. ``batch_input``).
         progress: called with ``("ingest", n_calls)`` as records are read.
         command: the command recorded in ``runs``.
+        exclude: real paths to leave out when expanding folders (levers' own outputs).
 
     Returns:
         The run's counts per file and its first rejects. Counts are in calls: a record that
@@ -243,12 +271,12 @@ def ingest_files(
     mapping = mapping or {}
     options = options or {}
     forced = get_adapter(format, mapping, **options) if format else None
-    files = expand_inputs(paths)
+    files = expand_inputs(paths, exclude)
     started = datetime.now(UTC)
     ws.con.execute("BEGIN TRANSACTION")
     try:
         result = IngestResult(run_id=ws.next_run_id())
-        seen_ids: set[str] = set()
+        seen_ids: dict[str, str] = {}
         for path in files:
             counts = _ingest_file(ws, path, forced, mapping, options, seen_ids, result, progress)
             result.files.append(counts)
@@ -276,8 +304,9 @@ def record_rows(
 ) -> list[dict[str, Any]]:
     """The finished call rows of one parsed record (several for a transcript).
 
-    Rows without an id of their own get the record's content hash (``h:…``), ``.k`` for the
-    k-th call of a multi-call record, and ``#n`` for the n-th identical record of the file.
+    Every row carries ``record_hash`` (:func:`call_fingerprint`). Rows without an id of their
+    own get the hash of the record's content as their id (``h:…``), with ``.k`` for the k-th
+    call of a multi-call record and ``#n`` for the n-th identical record of the file.
 
     Raises:
         RecordError: the record (as a whole) is not usable.
@@ -291,14 +320,14 @@ def record_rows(
         for partial in partials:
             apply_mapping(partial, raw.data, mapping)
     rows = [finish_row(partial, adapter.name) for partial in partials]
-    if any(not row.get("call_id") for row in rows):
-        canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
-        digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-        occurrences[digest] += 1
-        for index, row in enumerate(rows, 1):
-            if not row.get("call_id"):
-                part = digest if len(rows) == 1 else f"{digest}.{index}"
-                row["call_id"] = _content_id(part, occurrences[digest])
+    canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
+    digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    occurrences[digest] += 1
+    for index, row in enumerate(rows, 1):
+        row["record_hash"] = call_fingerprint(row)
+        if not row.get("call_id"):
+            part = digest if len(rows) == 1 else f"{digest}.{index}"
+            row["call_id"] = _content_id(part, occurrences[digest])
     return rows
 
 
@@ -308,7 +337,7 @@ def _ingest_file(
     forced: LogAdapter | None,
     mapping: dict[str, FieldPath],
     options: dict[str, Any],
-    seen_ids: set[str],
+    seen_ids: dict[str, str],
     result: IngestResult,
     progress: ProgressFn | None,
 ) -> FileCounts:
@@ -329,7 +358,8 @@ def _ingest_file(
     rejects: list[tuple[str, int, str, str]] = []
 
     def flush() -> None:
-        stored = ws.insert_calls(pending)
+        stored, collisions = ws.insert_calls(pending)
+        counts.id_collisions += collisions
         counts.stored += stored
         counts.duplicates += len(pending) - stored
         pending.clear()
@@ -364,10 +394,17 @@ def _ingest_file(
             row["source_file"] = path
             row["source_line"] = raw.line
             row["run_id"] = result.run_id
-            if row["call_id"] in seen_ids:
+            known = seen_ids.get(row["call_id"])
+            if known == row["record_hash"]:
                 counts.duplicates += 1
                 continue
-            seen_ids.add(row["call_id"])
+            if known is not None:  # the same id on a different record: not a duplicate
+                row["call_id"] = collision_id(row["call_id"], row["record_hash"])
+                counts.id_collisions += 1
+                if seen_ids.get(row["call_id"]) == row["record_hash"]:
+                    counts.duplicates += 1
+                    continue
+            seen_ids[row["call_id"]] = row["record_hash"]
             pending.append(row)
         if len(pending) >= BATCH_ROWS:
             flush()

@@ -158,8 +158,6 @@ def _decode_line(raw: bytes, lineno: int) -> tuple[str | None, str | None]:
 
 def _parse_json_line(text: str, lineno: int) -> RawRecord:
     stripped = text.strip()
-    if not stripped:
-        return RawRecord(lineno, None, text, "empty line")
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
@@ -183,7 +181,8 @@ def _jsonl_lines(handle: IO[bytes]) -> Iterator[RawRecord]:
                 if text is None:
                     yield RawRecord(lineno, None, raw[:200].decode("utf-8", "replace"), error)
                     continue
-                yield _parse_json_line(text, lineno)
+                if text.strip():  # a blank line is no record (JSONL files often end with one)
+                    yield _parse_json_line(text, lineno)
         except _stream_errors() as exc:
             yield RawRecord(
                 lineno + 1, None, "", f"compressed file ends early or is corrupt: {exc}"
@@ -289,9 +288,10 @@ def _parquet_source(path: str) -> RecordSource:
     return RecordSource(path, "parquet", columns, records())
 
 
-def expand_inputs(paths: list[str]) -> list[str]:
+def expand_inputs(paths: list[str], exclude: frozenset[str] = frozenset()) -> list[str]:
     """Expand directories (recursively, supported file types only) and glob patterns the
-    shell left unexpanded (``'logs/*.jsonl'``); keep files as given.
+    shell left unexpanded (``'logs/*.jsonl'``); keep files as given. Files found in a folder
+    whose real path is in ``exclude`` (levers' own summary and workspace) are left out.
 
     Raises:
         InputFileError: a path does not exist.
@@ -300,7 +300,9 @@ def expand_inputs(paths: list[str]) -> list[str]:
     for path in paths:
         if os.path.isdir(path):
             found = sorted(
-                str(p) for p in Path(path).rglob("*") if p.is_file() and _known_name(p.name)
+                str(p)
+                for p in Path(path).rglob("*")
+                if p.is_file() and _known_name(p.name) and os.path.realpath(p) not in exclude
             )
             files.extend(found)
         elif path == STDIN:
@@ -309,7 +311,7 @@ def expand_inputs(paths: list[str]) -> list[str]:
             matched = sorted(glob.glob(path, recursive=True))
             if not matched:
                 raise InputFileError(path, "no file matches this pattern")
-            files.extend(expand_inputs(matched))
+            files.extend(expand_inputs(matched, exclude))
         elif not os.path.exists(path):
             raise InputFileError(path, "no such file")
         else:

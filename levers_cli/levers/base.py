@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from levers_cli.store import Workspace
 
 Level = Literal["conservative", "expected", "aggressive"]
-LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")
+LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")  # = simulate.LEVELS
 Basis = Literal["evidence", "assumption", "mixed"]
 Effort = Literal["low", "medium", "high"]
 

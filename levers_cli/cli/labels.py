@@ -1,0 +1,74 @@
+"""``levers export label-sheet`` and ``levers label``: human tier labels for routing."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from levers_cli.cli.options import ConfigOpt, WorkspaceOpt
+from levers_cli.cli.output import err_console, fail, out_console
+
+export_app = typer.Typer(
+    help="Write the artifacts that put the plan into practice.", no_args_is_help=True
+)
+
+
+@export_app.command("label-sheet")
+def label_sheet(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Queries to sample.")] = 1000,
+    out: Annotated[str, typer.Option("--out", "-o", help="CSV to write.")] = os.path.join(
+        "reports", "label-sheet.csv"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a CSV of queries across categories with an empty tier column to fill.
+
+    Each row has the query, its category and predicted tier; fill `tier` with cheap or strong
+    and read it back with `levers label`.
+
+    Example: levers export label-sheet --n 500
+    """
+    from levers_cli.config import load_config
+    from levers_cli.errors import LeversError
+    from levers_cli.levers.routing_labels import export_label_sheet
+    from levers_cli.store import Workspace
+
+    if os.path.isdir(out):
+        fail(f"--out {out} is a folder; name a .csv file")
+    if os.path.exists(out) and not force:
+        fail(f"{out} exists; pass --force to overwrite it")
+    try:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with Workspace(workspace, create=False) as ws:
+            ws.require_calls()
+            written = export_label_sheet(ws, out, n, config=load_config(config))
+    except LeversError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{out}: cannot write ({exc.strerror})")
+    out_console.print(f"{written:,} queries written to {out}", highlight=False)
+    err_console.print("fill the tier column with cheap or strong, then: levers label " + out)
+
+
+def label(
+    sheet: Annotated[str, typer.Argument(help="A filled label sheet (CSV).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Fold a filled label sheet's tier column into the workspace (routing evidence).
+
+    Example: levers label reports/label-sheet.csv
+    """
+    from levers_cli.errors import LeversError
+    from levers_cli.levers.routing_labels import read_labels
+    from levers_cli.store import Workspace
+
+    try:
+        with Workspace(workspace, create=False) as ws:
+            stored = read_labels(ws, sheet)
+    except LeversError as exc:
+        fail(str(exc))
+    out_console.print(f"{stored:,} tier labels stored", highlight=False)

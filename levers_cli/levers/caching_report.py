@@ -1,0 +1,194 @@
+"""The caching lever's report: each part's saving priced by the simulation's own rate
+cards, and the evidence rows (prefix breakers, prefix templates, exact and semantic hits)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from levers_cli.levers.base import LEVELS
+
+if TYPE_CHECKING:
+    from levers_cli.config import Config
+    from levers_cli.levers.caching_breakers import Breaker
+    from levers_cli.levers.caching_data import CallTable
+    from levers_cli.levers.caching_semantic import Matches, SemanticResult
+    from levers_cli.store import Workspace
+
+_TEXT = 80
+
+
+def part_savings(
+    ws: Workspace, config: Config, per_call: pl.DataFrame, apply_parts: Callable[..., Any]
+) -> dict[str, Any]:
+    """Each part's saving alone, per level (USD per month, priced as the simulation prices),
+    so a budget solver can take the low-effort part without the medium-effort one."""
+    from levers_cli.simulate import base_plan, log_span_days, plan_cost
+
+    plan = base_plan(ws)
+    if plan.is_empty():
+        return {}
+    factor = float(config.get("analysis", "days_per_month")) / log_span_days(ws)
+    before = float(plan_cost(plan).sum())
+    parts = {
+        "prefix": (("prefix",), "low"),
+        "exact": (("exact",), "medium"),
+        "semantic": (("semantic",), "medium"),
+        "response_cache": (("exact", "semantic"), "medium"),
+        "all": (("prefix", "exact", "semantic"), None),
+    }
+    out: dict[str, Any] = {}
+    for part, (names, effort) in parts.items():
+        saving = {}
+        for level in LEVELS:
+            after = float(plan_cost(apply_parts(plan, per_call, level, names)).sum())
+            saving[level] = round((before - after) * factor, 6)
+        out[part] = (
+            {"effort": effort, "saving_usd_month": saving}
+            if effort
+            else {"saving_usd_month": saving}
+        )
+    return out
+
+
+def _cut(text: str | None) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= _TEXT else text[: _TEXT - 1] + "…"
+
+
+def breaker_rows(
+    breakers: list[Breaker], now: np.ndarray, fixed: np.ndarray | None
+) -> list[dict[str, Any]]:
+    """One evidence row per prefix breaker: where the volatile text sits (character and
+    token position in the system prompt, line), its pattern, its calls, and the cached tokens
+    now and once the text moves to the end (``fixed``: reads with breakers fixed, or None)."""
+    return [
+        {
+            "kind": "prefix_breaker",
+            "model": b.model,
+            "calls": len(b.members),
+            "char_position": b.char_position,
+            "token_position": b.token_position,
+            "line": b.line,
+            "pattern": b.pattern,
+            "volatile_regex": b.regex,
+            "example": b.example,
+            "stable_tokens": b.stable_tokens,
+            "cached_tokens_now": int(now[b.members].sum()),
+            "cached_tokens_if_fixed": None if fixed is None else int(fixed[b.members].sum()),
+            "fix": "move the volatile text to the end of the prompt (static content first)",
+        }
+        for b in breakers
+    ]
+
+
+def evidence_rows(
+    calls: CallTable,
+    exact: tuple[np.ndarray, np.ndarray],
+    semantic: SemanticResult,
+    prefix_read: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Prefix templates, exact-hit queries and semantic pairs at the expected level (semantic:
+    every hit above the threshold with its verdict; false ones save nothing), each with its
+    saving over the log (USD, list prices), best first (at most 25)."""
+    from levers_cli.simulate import rate_card
+
+    rows: list[dict[str, Any]] = []
+    cost = np.nan_to_num(calls.cost)
+    new = np.maximum(prefix_read - calls.cache_read, 0)
+    groups: dict[tuple[Any, Any], list[int]] = defaultdict(list)
+    for i in np.flatnonzero(new > 0):
+        groups[calls.model[i], (calls.system[i] or "")[-200:]].append(int(i))
+    for (model, _), members in groups.items():
+        rule = calls.rules[members[0]]
+        card = rate_card(rule.provider if rule else None, model)
+        tokens = int(new[members].sum())
+        rows.append(
+            {
+                "kind": "prefix",
+                "model": model,
+                "system_prompt": _cut(calls.system[members[0]]),
+                "calls": len(members),
+                "new_cached_tokens": tokens,
+                "realized_cached_tokens": int(calls.cache_read[members].sum()),
+                "saving_usd": round(tokens * (card.input - card.cache_read), 6) if card else None,
+            }
+        )
+    hit, source = exact
+    by_source: dict[int, list[int]] = defaultdict(list)
+    for i in np.flatnonzero(hit):
+        by_source[int(source[i])].append(int(i))
+    for j, members in by_source.items():
+        rows.append(
+            {
+                "kind": "exact",
+                "model": calls.model[j],
+                "query": _cut(calls.query[j]),
+                "hits": len(members),
+                "saving_usd": round(float(cost[members].sum()), 6),
+            }
+        )
+    m = semantic.matches
+    for i in np.flatnonzero(semantic.gross):
+        rows.append(
+            {
+                "kind": "semantic",
+                "query": _cut(calls.query[i]),
+                "cached_query": _cut(calls.query[int(m.source[i])]),
+                "similarity": round(float(m.sim[i]), 4),
+                "category_id": calls.category[i],
+                "verdict": "false"
+                if semantic.false[i]
+                else "verified"
+                if semantic.judged[i]
+                else "unverified",
+                "saving_usd": round(float(cost[i]), 6) if semantic.net["expected"][i] else 0.0,
+            }
+        )
+    rows.sort(key=lambda r: -(r["saving_usd"] or 0.0))
+    return rows[:25]
+
+
+def sweep(
+    matches: Matches,
+    candidates: np.ndarray,
+    false: np.ndarray,
+    judged: np.ndarray,
+    thresholds: list[float],
+) -> list[dict[str, Any]]:
+    """The hit-rate and false-hit-rate curve over ``thresholds``.
+
+    Args:
+        matches: from :func:`best_matches`.
+        candidates: calls that may be semantic hits (eligible, not exact hits).
+        false, judged: from :func:`false_flags`.
+        thresholds: cosine thresholds, e.g. 0.80…0.99.
+
+    Returns:
+        one dict per threshold: ``threshold``, ``hits``, ``hit_rate`` (of candidate calls),
+        ``refused_by_guard`` (above the threshold without guards, not with them), ``judged``,
+        ``false_hits``, ``false_hit_rate`` (of judged hits; ``None`` if none), ``net_hits``.
+    """
+    total = int(candidates.sum())
+    curve = []
+    for threshold in thresholds:
+        hit = candidates & (matches.sim >= threshold)
+        refused = candidates & (matches.raw >= threshold) & ~hit
+        n_judged, n_false = int((hit & judged).sum()), int((hit & false).sum())
+        curve.append(
+            {
+                "threshold": round(float(threshold), 4),
+                "hits": int(hit.sum()),
+                "hit_rate": round(int(hit.sum()) / total, 4) if total else 0.0,
+                "refused_by_guard": int(refused.sum()),
+                "judged": n_judged,
+                "false_hits": n_false,
+                "false_hit_rate": round(n_false / n_judged, 4) if n_judged else None,
+                "net_hits": int(hit.sum()) - n_false,
+            }
+        )
+    return curve

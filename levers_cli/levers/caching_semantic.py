@@ -1,0 +1,255 @@
+"""Semantic response caching for the caching lever: matches with guards, the threshold
+sweep and the false-hit estimate (exact hits: :mod:`~levers_cli.levers.caching_data`).
+
+Method (../shared/DESIGN.md §5.3c):
+
+- **Semantic**: among single-turn calls of one partition (model, system prompt, settings,
+  category), each call's best earlier match by cosine similarity of the query embeddings,
+  within the TTL, among matches the guards allow: same numbers, same negation, and every
+  capitalized word (a named entity, not at a sentence start) of one query present in the
+  other. Every earlier successful call is a candidate entry, so a call's best match does not
+  depend on the threshold and one pass gives the whole threshold curve.
+- **False hits**: a hit is flagged when the two calls carry different labels (a label mapped
+  into ``metadata``) or, without labels, when the cached answer differs from the answer the
+  call actually got (TF-IDF cosine below a floor). Hits with neither are unverified.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from levers_cli.levers.base import LEVELS
+from levers_cli.levers.caching_report import sweep
+
+if TYPE_CHECKING:
+    from levers_cli.levers.caching_data import CallTable
+
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|nothing|nobody|neither|nor|cannot|without)\b|n[’']t\b", re.I
+)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                 "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+_WORD = re.compile(r"[A-Za-z][A-Za-z’'-]*")
+_NOT_ENTITIES = {"i", "i'm", "i've", "i'd", "i'll", "i’m", "i’ve", "i’d", "i’ll"}
+#: Candidates above the lowest swept threshold checked per call before giving up.
+_MAX_CANDIDATES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What a semantic hit must keep: numbers and negation (``signature``), and the
+    capitalized words (``entities``) that the other query must contain (``words``)."""
+
+    signature: tuple[tuple[str, ...], bool]
+    entities: frozenset[str]
+    words: frozenset[str]
+
+
+def guard_of(text: str | None) -> Guard:
+    """The :class:`Guard` of a query."""
+    text = text or ""
+    numbers = [m.group() for m in _NUMBER.finditer(text)]
+    numbers += [str(_NUMBER_WORDS.index(w.lower())) for w in _NUMBER_WORD.findall(text)]
+    words, entities = set(), set()
+    for match in _WORD.finditer(text):
+        word = match.group().lower()
+        words.add(word)
+        k = match.start() - 1
+        while k >= 0 and text[k] in " \t":
+            k -= 1
+        initial = k < 0 or text[k] in ".!?:\n\"'“(*-#>"
+        if match.group()[0].isupper() and not initial and word not in _NOT_ENTITIES:
+            entities.add(word)
+    return Guard(
+        (tuple(sorted(numbers)), bool(_NEGATION.search(text))),
+        frozenset(entities),
+        frozenset(words),
+    )
+
+
+def _entities_agree(a: Guard, b: Guard) -> bool:
+    return a.entities <= b.words and b.entities <= a.words
+
+
+@dataclass
+class Matches:
+    """Per call: the best earlier match the guards allow (``sim`` −1 and ``source`` −1 when
+    none above the floor) and the best without guards (``raw``)."""
+
+    sim: np.ndarray
+    source: np.ndarray
+    raw: np.ndarray
+
+
+def best_matches(
+    vectors: np.ndarray,
+    eligible: np.ndarray,
+    partition: list[Any],
+    times: np.ndarray,
+    ok: np.ndarray,
+    guards: list[Guard],
+    ttl: float,
+    floor: float,
+) -> Matches:
+    """Each eligible call's best earlier match in its partition (see the module docstring).
+
+    Args:
+        vectors: ``(n, d)`` unit query embeddings in time order (any row where not eligible).
+        eligible: single-turn calls with an embedding.
+        partition: each call's partition key.
+        times: epoch seconds (NaN: unknown, no TTL).
+        ok: calls whose answer may serve others.
+        guards: each call's :class:`Guard`.
+        ttl: seconds an answer may be reused.
+        floor: the lowest threshold of interest; matches below it are not kept.
+    """
+    n = len(eligible)
+    sim, raw = np.full(n, -1.0), np.full(n, -1.0)
+    source = np.full(n, -1, dtype=np.int64)
+    groups: dict[Any, list[int]] = {}
+    for i in np.flatnonzero(eligible):
+        groups.setdefault(partition[i], []).append(int(i))
+    signature_ids: dict[Any, int] = {}
+    sig = np.array([signature_ids.setdefault(g.signature, len(signature_ids)) for g in guards])
+    for members in groups.values():
+        idx = np.asarray(members)
+        mat = vectors[idx].astype(np.float32)
+        stamps, usable = times[idx], ok[idx]
+        step = max(1, (1 << 22) // len(idx))
+        for start in range(0, len(idx), step):
+            rows = np.arange(start, min(start + step, len(idx)))
+            scores = mat[rows] @ mat.T
+            invalid = np.arange(len(idx))[None, :] >= rows[:, None]
+            invalid |= ~usable[None, :]
+            invalid |= stamps[rows][:, None] - stamps[None, :] > ttl
+            scores[invalid] = -1.0
+            raw[idx[rows]] = scores.max(axis=1)
+            scores[sig[idx][None, :] != sig[idx[rows]][:, None]] = -1.0
+            for r, row in zip(rows, scores, strict=True):
+                candidates = np.flatnonzero(row >= floor)
+                if not candidates.size:
+                    continue
+                order = candidates[np.argsort(-row[candidates], kind="stable")][:_MAX_CANDIDATES]
+                me = guards[idx[r]]
+                for c in order:
+                    if _entities_agree(me, guards[idx[c]]):
+                        sim[idx[r]], source[idx[r]] = float(row[c]), idx[c]
+                        break
+    return Matches(sim, source, raw)
+
+
+def response_similarity(pairs: list[tuple[str, str]]) -> np.ndarray:
+    """TF-IDF cosine (word unigrams, sublinear tf, fitted on these texts) of each pair of
+    answers: the cached one and the one the call got; NaN where either is empty."""
+    out = np.full(len(pairs), np.nan)
+    usable = [k for k, (a, b) in enumerate(pairs) if a.strip() and b.strip()]
+    if not usable:
+        return out
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [pairs[k][0] for k in usable] + [pairs[k][1] for k in usable]
+    try:
+        matrix = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+    except ValueError:  # only stop words / no tokens
+        return out
+    half = len(usable)
+    sims = np.asarray(matrix[:half].multiply(matrix[half:]).sum(axis=1)).ravel()
+    out[usable] = sims
+    return out
+
+
+def false_flags(
+    matches: Matches, labels: list[str | None], answer_sim: np.ndarray, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which matches are likely false, and which could be judged at all.
+
+    A match is judged by labels when both calls have one (false: they differ), else by the
+    answers when both exist (false: similarity below ``floor``).
+
+    Returns:
+        ``(false bool (n,), judged bool (n,))``.
+    """
+    n = len(matches.sim)
+    false, judged = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(matches.source >= 0):
+        j = int(matches.source[i])
+        if labels[i] is not None and labels[j] is not None:
+            judged[i], false[i] = True, labels[i] != labels[j]
+        elif not math.isnan(answer_sim[i]):
+            judged[i], false[i] = True, bool(answer_sim[i] < floor)
+    return false, judged
+
+
+@dataclass
+class SemanticResult:
+    """Semantic hits per level (net of flagged false hits), the flagged count per level, the
+    expected level's curve, gross hits, matches and flags (for the evidence)."""
+
+    net: dict[str, np.ndarray]
+    flagged: dict[str, int]
+    curve: list[dict[str, Any]]
+    gross: np.ndarray
+    matches: Matches
+    false: np.ndarray
+    judged: np.ndarray
+
+
+def semantic_by_level(
+    calls: CallTable,
+    exact_hit: dict[str, np.ndarray],
+    settings: dict[str, dict[str, Any]],
+    grid: list[float],
+    answer_floor: float,
+) -> SemanticResult:
+    """Semantic hits at each level.
+
+    Args:
+        calls: the calls (:class:`~levers_cli.levers.caching_data.CallTable`).
+        exact_hit: per level, the exact hits (never counted again here).
+        settings: per level ``ttl`` (seconds), ``threshold`` (cosine) and ``verified``
+            (count only hits judged true).
+        grid: thresholds of the curve (expected level's TTL).
+        answer_floor: TF-IDF cosine below which a cached answer counts as false.
+    """
+    floor = min([*grid, *(s["threshold"] for s in settings.values())])
+    by_ttl: dict[float, tuple[Matches, np.ndarray, np.ndarray]] = {}
+    net, flagged = {}, {}
+    for level in LEVELS:
+        ttl = float(settings[level]["ttl"])
+        if ttl not in by_ttl:
+            m = best_matches(
+                calls.vectors,
+                calls.eligible,
+                calls.partition,
+                calls.t,
+                calls.ok,
+                calls.guards,
+                ttl,
+                floor,
+            )
+            pairs = [
+                (calls.response[j], calls.response[i]) if j >= 0 else ("", "")
+                for i, j in enumerate(m.source)
+            ]
+            by_ttl[ttl] = (
+                m,
+                *false_flags(m, calls.labels, response_similarity(pairs), answer_floor),
+            )
+        m, false, judged = by_ttl[ttl]
+        candidates = calls.eligible & ~exact_hit[level]
+        hit = candidates & (m.sim >= settings[level]["threshold"])
+        net[level] = hit & ~false & (judged if settings[level]["verified"] else True)
+        flagged[level] = int((hit & false).sum())
+        if level == "expected":
+            result = SemanticResult(
+                net, flagged, sweep(m, candidates, false, judged, grid), hit, m, false, judged
+            )
+    return result

@@ -1,0 +1,232 @@
+"""Lever 2, context: stop re-sending whole conversation histories.
+
+Method (../shared/DESIGN.md §5.2): conversations are rebuilt at ingest (``conversation_id``,
+``turn``). Per call, the re-sent history (every non-system message before the last user
+message, token split by :func:`~levers_cli.enrich.tokens.count_messages` scaled to the logged
+``input_tokens``) and the utilization ``input_tokens / context window`` (the window from
+genai-prices, else ``[context] context_windows`` / ``default_context_window``). Policy per
+level (:func:`~levers_cli.levers.context_walk.walk`): when a call's planned utilization
+reaches ``[context] utilization_threshold`` or ``summarize_every_turns`` exchanges piled up,
+the history is replaced by a summary of ``summary_ratio`` of its tokens, costed as a call to
+the provider's ``[tiers] cheap`` model (history in, summary out) on that call
+(``plan_extra_usd``); later calls carry the summary until it grows again. Subtopic forks (a
+long query whose cosine similarity to every earlier query of its conversation is below
+``fork_similarity``; cached ``embeddings``) are evidence; where ``drop_forks`` is on for the
+level, the history before a fork is dropped. User messages of at least ``doc_min_tokens``
+(pasted documents, RAG context) are prompt-compression candidates kept at ``doc_keep_ratio``.
+Savings (simulation): removed input tokens at the plan's input rates − summary costs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from levers_cli.levers.base import LEVELS, Finding, Level, combine_basis
+from levers_cli.levers.context_report import evidence_rows, figures
+from levers_cli.levers.context_walk import (
+    CallTokens,
+    Outcome,
+    Policy,
+    find_forks,
+    load_calls,
+    model_window,
+    query_vectors,
+    walk,
+)
+
+if TYPE_CHECKING:
+    from levers_cli.config import Config
+    from levers_cli.store import Workspace
+
+_S = "context"
+
+
+def level_values(config: Config, key: str) -> dict[str, Any]:
+    """``[context] key`` per level (a plain value applies to every level)."""
+    value = config.get(_S, key)
+    if isinstance(value, dict) and set(LEVELS) <= set(value):
+        return {level: value[level] for level in LEVELS}
+    return dict.fromkeys(LEVELS, value)
+
+
+def policies(config: Config) -> dict[str, Policy]:
+    """The :class:`Policy` of each level from ``[context]``."""
+    keys = ("utilization_threshold", "summarize_every_turns", "summary_ratio")
+    keys += ("summary_min_tokens", "min_history_tokens", "drop_forks", "doc_min_tokens")
+    values = {key: level_values(config, key) for key in (*keys, "doc_keep_ratio")}
+    return {
+        level: Policy(*(values[key][level] for key in keys), values["doc_keep_ratio"][level])
+        for level in LEVELS
+    }
+
+
+class ContextLever:
+    """Summarize long histories, drop forks' dead weight, compress pasted documents."""
+
+    id = 2
+    name = "context"
+    effort = "medium"
+
+    def analyze(self, ws: Workspace, config: Config) -> Finding:
+        """Measure re-sent history, utilization, forks and long documents; replay each
+        conversation under every level's policy (``per_call``: ``removed_<level>`` input
+        tokens and ``extra_usd_<level>`` summary cost per call)."""
+        overrides: dict[str, int] = config.get(_S, "context_windows")
+        default = int(config.get(_S, "default_context_window"))
+        windows: dict[str, dict[str, Any]] = {}
+
+        def window_of(provider: str | None, model: str | None) -> int:
+            found = overrides.get(model or "") or model_window(provider, model)
+            source = "[context] context_windows" if model in overrides else "genai-prices"
+            if not found:
+                found, source = default, "[context] default_context_window (assumption)"
+            windows[model or "(no model)"] = {"tokens": int(found), "source": source}
+            return int(found)
+
+        pols = policies(config)
+        doc_min = min(p.doc_min_tokens for p in pols.values())
+        calls = load_calls(ws, doc_min, window_of)
+        convs: dict[str, list[CallTokens]] = defaultdict(list)
+        for call in calls:
+            convs[call.conversation_id or f"call:{call.call_id}"].append(call)
+        vectors = query_vectors(ws, [c.query_hash for c in calls if c.query_hash])
+        least = float(config.get(_S, "fork_similarity"))
+        shortest = float(config.get(_S, "fork_min_query_tokens"))
+        forks: dict[str, float] = {}
+        for conv in convs.values():
+            forks |= find_forks(conv, vectors, least, shortest)
+        from levers_cli.simulate import rate_card  # simulate imports this package
+
+        cheap: dict[str, str] = config.get("tiers", "cheap")
+
+        def summary_cost(call: CallTokens, tokens_in: float, tokens_out: float) -> float:
+            card = rate_card(call.provider, cheap.get(call.provider or "")) or rate_card(
+                call.provider, call.model
+            )
+            return tokens_in * card.input + tokens_out * card.output if card else 0.0
+
+        outcomes: dict[str, dict[str, Outcome]] = {}
+        fork_ids = set(forks)
+        for level, policy in pols.items():
+            for conv in convs.values():
+                for call, done in zip(
+                    conv, walk(conv, policy, fork_ids, summary_cost), strict=True
+                ):
+                    outcomes.setdefault(call.call_id, {})[level] = done
+        per_call = _per_call(calls, outcomes, forks, doc_min)
+        return self._finding(ws, config, convs, per_call, forks, pols, windows, vectors)
+
+    def _finding(
+        self,
+        ws: Workspace,
+        config: Config,
+        convs: dict[str, list[CallTokens]],
+        per_call: pl.DataFrame,
+        forks: dict[str, float],
+        pols: dict[str, Policy],
+        windows: dict[str, dict[str, Any]],
+        vectors: dict[str, Any],
+    ) -> Finding:
+        totals = ws.con.execute("SELECT coalesce(sum(input_tokens), 0) FROM calls").fetchone()
+        input_total = int(totals[0]) if totals else 0
+        figs, details = figures(per_call, convs, forks, pols, input_total)
+        details["context_windows"] = windows
+        details["fork_embeddings"] = len(vectors)
+        affected = per_call.filter(pl.col("removed_expected") > 0)
+        tokens = ws.con.execute(
+            "SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM calls "
+            "WHERE call_id IN (SELECT unnest(?))",
+            [affected["call_id"].to_list()],
+        ).fetchone()
+        return Finding(
+            lever_id=self.id,
+            name=self.name,
+            calls_affected=affected.height,
+            tokens_affected=int(tokens[0]) if tokens else 0,
+            basis=combine_basis([f.basis for f in figs]),
+            figures=figs,
+            evidence=evidence_rows(per_call, convs, int(config.get(_S, "evidence_rows"))),
+            per_call=per_call,
+            details=details,
+        )
+
+    def apply(
+        self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level
+    ) -> pl.DataFrame:
+        """Lower ``plan_input`` by the level's removed tokens (scaled to the plan's current
+        input), ``plan_cache_read`` / ``plan_cache_write`` in proportion (never above the new
+        input), and add the summary costs to ``plan_extra_usd``; ``plan_free`` rows stay."""
+        if finding.per_call is None or finding.per_call.is_empty():
+            return plan
+        cuts = finding.per_call.select(
+            "call_id", pl.col(f"removed_{level}").alias("_cut"), pl.col(f"extra_usd_{level}")
+        )
+        joined = plan.join(cuts, on="call_id", how="left")
+        live = ~pl.col("plan_free") & pl.col("_cut").is_not_null()
+        logged = pl.col("input_tokens").cast(pl.Float64)
+        cut = (pl.col("_cut") * pl.col("plan_input") / logged).round().fill_nan(0)
+        new_input = (pl.col("plan_input") - cut).clip(lower_bound=0)
+        ratio = new_input / pl.col("plan_input").cast(pl.Float64)
+        read = pl.min_horizontal(
+            (pl.col("plan_cache_read").fill_null(0) * ratio).round(), new_input
+        )
+        write = pl.min_horizontal(
+            (pl.col("plan_cache_write").fill_null(0) * ratio).round(), new_input - read
+        )
+        dtypes = plan.schema
+        return (
+            joined.with_columns(
+                pl.when(live & (pl.col("_cut") > 0))
+                .then(expr)
+                .otherwise(pl.col(name))
+                .cast(dtypes[name])
+                .alias(name)
+                for name, expr in (
+                    ("plan_input", new_input),
+                    ("plan_cache_read", read),
+                    ("plan_cache_write", write),
+                )
+            )
+            .with_columns(
+                pl.when(live)
+                .then(pl.col("plan_extra_usd") + pl.col(f"extra_usd_{level}"))
+                .otherwise(pl.col("plan_extra_usd"))
+                .alias("plan_extra_usd")
+            )
+            .select(plan.columns)
+        )
+
+
+def _per_call(
+    calls: list[CallTokens],
+    outcomes: dict[str, dict[str, Outcome]],
+    forks: dict[str, float],
+    doc_min: int,
+) -> pl.DataFrame:
+    """One row per loaded call: its history, utilization, pasted-document tokens (its query
+    when at least ``doc_min`` tokens), fork flag and each level's ``removed_<level>``
+    (tokens), ``extra_usd_<level>`` (USD) and ``summarized_<level>``."""
+    columns: dict[str, list[Any]] = {
+        "call_id": [c.call_id for c in calls],
+        "conversation_id": [c.conversation_id for c in calls],
+        "turn": [c.turn for c in calls],
+        "model": [c.model for c in calls],
+        "input_tokens": [c.input_tokens for c in calls],
+        "history_tokens": [round(c.history_tokens) for c in calls],
+        "utilization": [c.input_tokens / c.window for c in calls],
+        "doc_tokens": [round(q) if (q := c.query_tokens) >= doc_min else 0 for c in calls],
+        "fork": [c.call_id in forks for c in calls],
+        "cost_usd": [c.cost_usd for c in calls],
+    }
+    for level in LEVELS:
+        done = [outcomes[c.call_id][level] for c in calls]
+        columns[f"removed_{level}"] = [o.removed for o in done]
+        columns[f"extra_usd_{level}"] = [o.extra_usd for o in done]
+        columns[f"summarized_{level}"] = [o.summarized for o in done]
+    return pl.DataFrame(columns, schema_overrides={"turn": pl.Int64, "model": pl.String})
+
+
+__all__ = ["ContextLever", "level_values", "policies"]

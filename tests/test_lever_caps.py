@@ -1,0 +1,226 @@
+"""Lever 4, caps: the cap table (numpy percentiles), hard-cap and concise estimates, apply.
+
+Default [caps] settings: percentile 99 / 95 / 90, round up to 10 tokens, min 10 calls,
+concise reduction 0 / 0.1 / 0.25, simple at p95 ≤ 150 tokens. Output prices (genai-prices):
+gpt-4o 1e-5 USD/token, gpt-4o-mini 6e-7 USD/token.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from levers_cli.analysis import analyze
+from levers_cli.config import load_config
+from levers_cli.levers import LEVERS
+from levers_cli.levers.caps import DIRECT, CapsLever, cap_table
+from levers_cli.levers.routing import RoutingLever
+from levers_cli.levers.routing_features import model_family
+from levers_cli.simulate import base_plan, plan_cost, run_waterfall
+from levers_cli.store import Workspace
+from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy
+
+SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
+TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
+T0 = 1_790_000_000
+LONG_OUT = [100] * 8 + [300, 1000]
+
+
+def _pair(cid: str, model: str, out: int, t: int, finish: str = "stop") -> dict:
+    request = {"model": model, "messages": [{"role": "user", "content": f"question {cid}"}]}
+    if finish == "length":
+        request["max_tokens"] = out
+    return {
+        "request": request,
+        "response": {
+            "id": cid,
+            "object": "chat.completion",
+            "created": T0 + t,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "a"},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {"prompt_tokens": 100, "completion_tokens": out},
+        },
+    }
+
+
+@pytest.fixture
+def tiny(ws, tmp_path: Path):
+    """cat 0 long: 10 gpt-4o calls with outputs 100 ×8, 300, 1000 (the last truncated at
+    max_tokens 1000). cat 1 short: 10 gpt-4o-mini calls of 20 tokens. cat 2 few: 3 gpt-4o
+    calls (under min_calls). 100 input tokens each; one day from first to last call."""
+    rows = [
+        _pair(f"l{i}", "gpt-4o", out, i, "length" if out == 1000 else "stop")
+        for i, out in enumerate(LONG_OUT)
+    ]
+    rows += [_pair(f"s{i}", "gpt-4o-mini", 20, 20 + i) for i in range(10)]
+    rows += [_pair(f"f{i}", "gpt-4o", 50, 40 + i) for i in range(2)]
+    rows.append(_pair("f2", "gpt-4o", 50, 86_400))
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    analyze(ws, [str(path)], embedder=FakeEmbedder())
+    ws.con.execute(
+        "UPDATE calls SET category_id = CASE left(call_id, 1) WHEN 'l' THEN 0 WHEN 's' THEN 1 "
+        "ELSE 2 END"
+    )
+    ws.con.execute("DELETE FROM categories")
+    ws.con.execute(
+        "INSERT INTO categories (category_id, label, size) VALUES "
+        "(0, 'long', 10), (1, 'short', 10), (2, 'few', 3)"
+    )
+    return ws
+
+
+def test_cap_table_by_hand(tiny):
+    assert LEVERS[4] is CapsLever and CapsLever.effort == "low"
+    table = {r["category_id"]: r for r in cap_table(tiny, load_config())}
+    assert set(table) == {0, 1}  # 'few' has 3 < 10 calls
+    long = table[0]
+    # numpy's linear percentile on [100 ×8, 300, 1000]: p90 at rank 8.1 → 300 + 0.1 × 700 = 370,
+    # p95 at 8.55 → 685, p99 at 8.91 → 937; caps rounded up to 10: 940 / 690 / 370
+    for p in (50, 90, 95, 99):
+        assert long[f"p{p}"] == pytest.approx(np.percentile(LONG_OUT, p))
+    assert (long["p50"], long["p90"], long["p95"], long["p99"]) == (100, 370, 685, 937)
+    assert long["cap"] == {"conservative": 940, "expected": 690, "aggressive": 370}
+    assert long["tokens_above_cap"] == {"conservative": 60, "expected": 310, "aggressive": 630}
+    assert long["cut_share"] == {"conservative": 0.1, "expected": 0.1, "aggressive": 0.1}
+    assert long["truncated_share"] == 0.1 and long["max_tokens_now"] == 1000
+    assert not long["simple"] and long["reasoning_effort"] is None
+    short = table[1]
+    assert short["cap"]["expected"] == 20 and short["simple"]
+    assert (short["instruction"], short["reasoning_effort"]) == (DIRECT, "low")
+
+
+def test_figures_and_per_call(tiny):
+    finding = CapsLever().analyze(tiny, load_config())
+    figures = {f.name: f for f in finding.figures}
+    assert figures["tokens_above_cap"].value == {
+        "conservative": 60,
+        "expected": 310,
+        "aggressive": 630,
+    }
+    assert figures["tokens_above_cap"].basis == "evidence"
+    assert figures["truncation_risk"].value["expected"] == 0.05  # 1 of 20 capped calls
+    assert figures["truncated_now"].value == 0.05
+    # concise: (2,100 + 200 − above cap) × share: (2,300 − 310) × 0.1 = 199,
+    # (2,300 − 630) × 0.25 = 417.5 → 418
+    assert figures["concise_tokens"].value == {
+        "conservative": 0,
+        "expected": 199,
+        "aggressive": 418,
+    }
+    assert figures["concise_reduction"].basis == "assumption" and finding.basis == "mixed"
+    assert finding.calls_affected == 20 and finding.tokens_affected == 20 * 100 + 2_300
+    per_call = dict(finding.per_call.select("call_id", "cap_expected").rows())
+    assert per_call["l9"] == 690 and per_call["s0"] == 20 and "f0" not in per_call
+
+
+@pytest.mark.parametrize(
+    ("level", "usd"),
+    [
+        # 1000 → 940: 60 tokens × 1e-5
+        ("conservative", 60 * 1e-5),
+        # long: 100 → 90 (×8), 300 → 270, 1000 → 690 × 0.9 = 621: 80 + 30 + 379 = 489 tokens;
+        # short: 20 → 18 (×10): 20 tokens × 6e-7
+        ("expected", 489 * 1e-5 + 20 * 6e-7),
+        # long: 100 → 75 (×8), 300 → 225, 1000 → 370 × 0.75 = 277.5 → 278: 200 + 75 + 722;
+        # short: 20 → 15 (×10)
+        ("aggressive", 997 * 1e-5 + 50 * 6e-7),
+    ],
+)
+def test_waterfall_saving_by_hand(tiny, level, usd):
+    config = load_config()
+    finding = CapsLever().analyze(tiny, config)
+    sim = run_waterfall(tiny, [CapsLever()], {4: finding}, config, level)
+    assert sim.span_days == 1.0
+    assert sim.steps[0]["saving_usd_month"] == pytest.approx(usd * 30, abs=1e-9)
+
+
+def test_apply_caps_the_current_plan(tiny):
+    config = load_config()
+    finding = CapsLever().analyze(tiny, config)
+    plan = base_plan(tiny).with_columns(
+        pl.when(pl.col("call_id") == "l9")
+        .then(50)
+        .otherwise(pl.col("plan_output"))
+        .alias("plan_output"),
+        (pl.col("call_id") == "l8").alias("plan_free"),
+    )
+    after = CapsLever().apply(plan, finding, config, "expected")
+    out = dict(after.select("call_id", "plan_output").rows())
+    assert out["l9"] == 45  # min(50, 690) × 0.9: from the plan's value, not the log's
+    assert out["l8"] == 300  # free: untouched
+    assert out["l0"] == 90 and out["f0"] == 50
+    assert after["plan_output"].dtype == plan["plan_output"].dtype
+    assert float(plan_cost(after).sum()) < float(plan_cost(plan).sum())
+
+
+# --- the shipped sample logs (analyzed once, shared with tests/test_lever_routing.py) --------
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    path = analyzed_sample_copy(tmp_path_factory)
+    with Workspace(path) as ws:
+        yield ws, CapsLever().analyze(ws, load_config())
+
+
+def test_sample_cap_table_matches_numpy(sample):
+    ws, finding = sample
+    # the group holding most planted meeting-notes calls (summaries capped at 210 tokens)
+    notes = [cid for cid, v in TRUTHS["call_labels"].items() if v["feature"] == "meeting-notes"]
+    (category,) = ws.con.execute(
+        "SELECT mode(category_id) FROM calls WHERE call_id IN (SELECT unnest(?))", [notes]
+    ).fetchall()[0]
+    row = next(
+        r for r in finding.evidence if r["category_id"] == category and r["model"] == "gpt-4o"
+    )
+    calls = ws.con.execute(
+        "SELECT model, output_tokens, finish_reason FROM calls WHERE category_id = ?", [category]
+    ).fetchall()
+    out = np.array([o for m, o, _ in calls if model_family(m) == "gpt-4o"], dtype=float)
+    assert row["calls"] == len(out)
+    for p in (50, 90, 95, 99):
+        assert row[f"p{p}"] == pytest.approx(np.percentile(out, p), abs=0.05)
+    assert row["cap"]["expected"] == int(np.ceil(np.percentile(out, 95) / 10) * 10)
+    assert row["tokens_above_cap"]["expected"] == int(
+        np.clip(out - row["cap"]["expected"], 0, None).sum()
+    )
+    truncated = sum(1 for m, _, f in calls if model_family(m) == "gpt-4o" and f == "length")
+    assert row["truncated_share"] == pytest.approx(truncated / len(out), abs=1e-4)
+    assert truncated > 0 and row["p95"] == 210  # the planted 210-token cap binds already
+
+
+def test_sample_triage_is_simple_and_levels_order(sample):
+    ws, finding = sample
+    triage = {cid for cid, v in TRUTHS["call_labels"].items() if v["feature"] == "ticket-triage"}
+    cats = {
+        c
+        for (c,) in ws.con.execute(
+            "SELECT DISTINCT category_id FROM calls WHERE call_id IN (SELECT unnest(?))",
+            [sorted(triage)],
+        ).fetchall()
+    }
+    triage_rows = [r for r in finding.evidence if r["category_id"] in cats and r["p95"] <= 10]
+    assert triage_rows and all(r["simple"] and r["cap"]["expected"] <= 10 for r in triage_rows)
+    config = load_config()
+    alone = [
+        run_waterfall(ws, [CapsLever()], {4: finding}, config, lv).steps[0]["saving_usd_month"]
+        for lv in ("conservative", "expected", "aggressive")
+    ]
+    assert 0 < alone[0] < alone[1] < alone[2]
+    # compounding: after routing, caps save less (the routed calls' output is cheaper)
+    routing = RoutingLever().analyze(ws, config)
+    both = run_waterfall(
+        ws, [RoutingLever(), CapsLever()], {1: routing, 4: finding}, config, "expected"
+    )
+    assert 0 < both.steps[1]["saving_usd_month"] < alone[1]
