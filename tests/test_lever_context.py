@@ -288,8 +288,19 @@ def test_hh_rlhf_conversations(ws):
 def test_sample_forks_with_minilm(tmp_path):
     """With the bundled MiniLM embedder, the forks are the planted topic drifts
     (truths.json conversations[].drift): most found, no follow-up flagged."""
+    import gzip
+    import json
+
+    # only the coding conversations (807 calls): the forks live there, and embedding the
+    # whole sample would take minutes
+    wanted = {i for item in TRUTHS["conversations"]["items"] for i in item["response_ids"]}
+    subset = tmp_path / "coding.jsonl"
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as source, subset.open("w") as target:
+        for line in source:
+            if json.loads(line)["response"]["id"] in wanted:
+                target.write(line)
     with Workspace(tmp_path / "w.duckdb") as ws:
-        analyze(ws, [str(SAMPLE)])
+        analyze(ws, [str(subset)])
         finding = ContextLever().analyze(ws, load_config())
     drifts = {
         item["response_ids"][item["drift"]["turn"] - 1]

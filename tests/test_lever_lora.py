@@ -24,9 +24,8 @@ from levers_cli.levers.lora_accept import acceptance, feedback_value
 from levers_cli.levers.lora_calls import draw, lora_rates
 from levers_cli.simulate import base_plan, plan_cost, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, FakeEmbedder
+from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy
 
-SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
 T0 = 1_790_000_000
 DAY = 86_400
@@ -213,9 +212,8 @@ def test_apply_share_free_rows_and_routed_calls(tiny):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sample") / "w.duckdb"
-    with Workspace(path) as ws:
-        analyze(ws, [str(SAMPLE)], embedder=FakeEmbedder())
+    """The sample analyzed once per session (conftest), categories by the fake embedder."""
+    with Workspace(analyzed_sample_copy(tmp_path_factory)) as ws:
         yield ws, LoraLever().analyze(ws, load_config())
 
 

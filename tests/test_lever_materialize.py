@@ -17,8 +17,6 @@ from sklearn.metrics import adjusted_rand_score, v_measure_score
 
 from levers_cli.analysis import analyze
 from levers_cli.config import load_config
-from levers_cli.enrich.conversations import link_conversations
-from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers import LEVERS
 from levers_cli.levers.materialize import MaterializeLever, load_calls
@@ -27,9 +25,8 @@ from levers_cli.levers.materialize_templates import mine_templates
 from levers_cli.levers.materialize_units import consistency
 from levers_cli.simulate import base_plan, log_span_days, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import DATA, ROOT, FakeEmbedder, need_shared
+from tests.conftest import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
 
-SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
 T0 = 1_790_000_000
 DAY = 86_400
@@ -222,12 +219,8 @@ def test_later_turns_are_not_templates(tiny):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    """The sample ingested, conversations linked and priced (materialize needs no categories)."""
-    path = tmp_path_factory.mktemp("sample") / "w.duckdb"
-    with Workspace(path) as ws:
-        ingest_files(ws, [str(SAMPLE)])
-        link_conversations(ws)
-        price_calls(ws, load_config())
+    """The sample analyzed once per session (conftest)."""
+    with Workspace(analyzed_sample_copy(tmp_path_factory)) as ws:
         yield ws, MaterializeLever().analyze(ws, load_config())
 
 

@@ -16,6 +16,8 @@ def usd(value: float | None) -> str:
     without trailing zeros (``$0.0000033``); ``unknown`` for ``None``."""
     if value is None:
         return "unknown"
+    if value < 0:
+        return "−" + usd(-value)
     if abs(value) >= 1:
         return f"${value:,.2f}"
     if value == 0:

@@ -15,8 +15,8 @@ leftovers, where a skeleton must be at least ``rare_fixed_share`` fixed text (a 
 is only told from common phrases when it dominates the prompt: the weekly report). Last, each
 template is merged into the most frequent other one whose skeleton matches it (a template found
 at a higher threshold can be more general than one found before it); the merged ones are kept
-as *subtemplates*. The idea
-is log-template mining (Drain, He et al. 2017, ICWS) without its fixed-length assumption.
+as *subtemplates*. The idea is log-template mining (Drain, He et al. 2017, ICWS) without its
+fixed-length assumption.
 """
 
 from __future__ import annotations
