@@ -87,3 +87,36 @@ def analyzed_sample_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("sample") / "w.duckdb"
     shutil.copy(master, copy)
     return copy
+
+
+def openai_pair(
+    call_id: str,
+    model: str,
+    messages: list[dict],
+    reply: str,
+    created: int,
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    finish_reason: str = "stop",
+    **request: object,
+) -> dict:
+    """One OpenAI Chat Completions ``{"request", "response"}`` log record with usage, for
+    tests that build tiny workspaces by hand (``request`` adds fields such as max_tokens)."""
+    return {
+        "request": {"model": model, "messages": messages, **request},
+        "response": {
+            "id": call_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply},
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        },
+    }

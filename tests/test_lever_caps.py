@@ -22,7 +22,7 @@ from levers_cli.levers.routing import RoutingLever
 from levers_cli.levers.routing_features import model_family
 from levers_cli.simulate import base_plan, plan_cost, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy
+from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
@@ -31,26 +31,9 @@ LONG_OUT = [100] * 8 + [300, 1000]
 
 
 def _pair(cid: str, model: str, out: int, t: int, finish: str = "stop") -> dict:
-    request = {"model": model, "messages": [{"role": "user", "content": f"question {cid}"}]}
-    if finish == "length":
-        request["max_tokens"] = out
-    return {
-        "request": request,
-        "response": {
-            "id": cid,
-            "object": "chat.completion",
-            "created": T0 + t,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "a"},
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": {"prompt_tokens": 100, "completion_tokens": out},
-        },
-    }
+    extra = {"max_tokens": out} if finish == "length" else {}
+    question = [{"role": "user", "content": f"question {cid}"}]
+    return openai_pair(cid, model, question, "a", T0 + t, 100, out, finish_reason=finish, **extra)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from levers_cli.levers.lora_accept import acceptance, feedback_value
 from levers_cli.levers.lora_calls import draw, lora_rates
 from levers_cli.simulate import base_plan, plan_cost, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy
+from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
 T0 = 1_790_000_000
@@ -32,26 +32,10 @@ DAY = 86_400
 
 
 def _pair(cid, model, messages, answer, t, *, finish="stop", metadata=None):
-    request = {"model": model, "messages": messages}
-    if metadata:
-        request["metadata"] = metadata
-    return {
-        "request": request,
-        "response": {
-            "id": cid,
-            "object": "chat.completion",
-            "created": T0 + t,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer},
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
-        },
-    }
+    extra = {"metadata": metadata} if metadata else {}
+    return openai_pair(
+        cid, model, messages, answer, T0 + t, 1000, 100, finish_reason=finish, **extra
+    )
 
 
 def _user(text: str) -> list[dict]:

@@ -25,7 +25,7 @@ from levers_cli.levers.materialize_templates import mine_templates
 from levers_cli.levers.materialize_units import consistency
 from levers_cli.simulate import base_plan, log_span_days, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
+from tests.conftest import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared, openai_pair
 
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
 T0 = 1_790_000_000
@@ -34,23 +34,9 @@ TEMPLATES = DATA / "t0-prompt-templates"
 
 
 def _pair(cid: str, model: str, query: str, answer: str, tokens_in: int, out: int, t: int):
-    return {
-        "request": {"model": model, "messages": [{"role": "user", "content": query}]},
-        "response": {
-            "id": cid,
-            "object": "chat.completion",
-            "created": T0 + t,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": tokens_in, "completion_tokens": out},
-        },
-    }
+    return openai_pair(
+        cid, model, [{"role": "user", "content": query}], answer, T0 + t, tokens_in, out
+    )
 
 
 TICKETS = {

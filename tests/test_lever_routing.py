@@ -29,7 +29,7 @@ from levers_cli.levers.routing_features import (
 from levers_cli.levers.routing_labels import LabelSheetError, export_label_sheet, read_labels
 from levers_cli.simulate import base_plan, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy
+from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
@@ -38,23 +38,8 @@ CODE = "\n".join(f"x{i} = {i}" for i in range(20))
 
 
 def _pair(cid: str, model: str, query: str, prompt: int, completion: int, t: int) -> dict:
-    return {
-        "request": {"model": model, "messages": [{"role": "user", "content": query}]},
-        "response": {
-            "id": cid,
-            "object": "chat.completion",
-            "created": T0 + t,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "ok"},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
-        },
-    }
+    question = [{"role": "user", "content": query}]
+    return openai_pair(cid, model, question, "ok", T0 + t, prompt, completion)
 
 
 def _tiny(ws: Workspace, tmp_path: Path) -> None:
