@@ -48,7 +48,7 @@ def solve_budget(
     """Find the smallest, lowest-effort subset of ``levers`` reaching ``budget_usd_month``
     at the expected level; when none does, say by how much all of them fall short."""
     days = float(config.get("analysis", "days_per_month"))
-    ranked = sorted(levers, key=lambda lv: (EFFORT_RANK[lv.effort], lv.id))
+    ranked = sorted(split_by_effort(levers), key=lambda lv: (EFFORT_RANK[lv.effort], lv.id))
     subsets: list[tuple[Lever, ...]] = []
     for size in range(0, len(ranked) + 1):
         subsets.extend(combinations(ranked, size))
@@ -91,6 +91,28 @@ def solve_budget(
     )
 
 
+def split_by_effort(levers: list[Lever]) -> list[Lever]:
+    """The budget options: a lever made of parts of different effort (caching: prefix is
+    low effort, the exact and semantic response cache medium) becomes one option per part,
+    each applying its part with the same finding."""
+    options: list[Lever] = []
+    for lever in levers:
+        parts = getattr(lever, "parts", None)
+        if parts and len(parts) > 1 and "prefix" in parts:
+            for chosen in (("prefix",), tuple(p for p in parts if p != "prefix")):
+                option = type(lever)(parts=chosen)  # type: ignore[call-arg]
+                option.option_label = f"{lever.name} ({'+'.join(chosen)})"  # type: ignore[attr-defined]
+                options.append(option)
+        else:
+            options.append(lever)
+    return options
+
+
+def option_name(lever: Lever) -> str:
+    """``caching (prefix)`` for an option that is one part of a lever, else its name."""
+    return str(getattr(lever, "option_label", lever.name))
+
+
 def _routed_share(plan: Any) -> float | None:
     """Share of calls whose plan model differs from the logged one (routing or LoRA)."""
     if plan is None or plan.height == 0:
@@ -102,28 +124,31 @@ def _routed_share(plan: Any) -> float | None:
 
 
 def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -> dict[str, Any]:
-    """Fit on the first ``fraction`` of the log's time span, measure on the rest.
+    """Fit on the first ``fraction`` of the log's time span, forecast the rest, and compare.
 
-    Each lever is analyzed and simulated (expected level) on the earlier calls — the forecast,
-    in USD per month of that period — and again on the later calls — what the same method
-    finds there. The figures are per month, so periods of different lengths compare. The
-    later part is measured with parameters derived from it (not carried over from the
-    earlier part): the comparison checks that the forecast holds as traffic changes.
+    The levers are analyzed and simulated (expected level) on the earlier calls. Each lever's
+    saving per category there, as a share of the category's cost, is the fitted parameter;
+    applied to the later calls' cost per category it gives the forecast. The levers are then
+    measured on the later calls themselves: that is what happened. Both are in USD per month
+    of the later period. Calls of a category the earlier part never saw get no forecast.
 
     Raises:
         WorkspaceError: the log has no time span to split, or a part holds no priced calls.
     """
+    import polars as pl
+
     from levers_cli.errors import WorkspaceError
-    from levers_cli.simulate import simulate
+    from levers_cli.simulate import base_plan, plan_cost, simulate
 
     if not 0 < fraction < 1:
         raise WorkspaceError(f"--backtest {fraction}: give the share of the span to fit on, 0–1")
-    row = ws.con.execute("SELECT min(ts), max(ts), current_database() FROM calls").fetchone()
-    if not row or row[0] is None or row[0] == row[1]:
+    row = ws.con.execute("SELECT min(ts), max(ts), current_database() FROM calls").fetchall()[0]
+    if row[0] is None or row[0] == row[1]:
         raise WorkspaceError("--backtest needs calls with timestamps spanning some time")
     first, last, database = row
     cutoff = first + (last - first) * fraction
     parts: dict[str, Any] = {}
+    later_cost: pl.DataFrame | None = None
     for part, condition in (("fit", "ts < ?"), ("test", "ts >= ?")):
         ws.con.execute(
             f'CREATE OR REPLACE TEMP TABLE calls AS SELECT * FROM "{database}".main.calls '
@@ -132,11 +157,29 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
         )
         try:
             parts[part] = simulate(ws, config, levers, levels=("expected",))
+            if part == "test":
+                plan = base_plan(ws)
+                later_cost = plan.select("category_id").with_columns(cost=plan_cost(plan))
         finally:
             ws.con.execute("DROP TABLE IF EXISTS temp.calls")
+    assert later_cost is not None
+    fit = parts["fit"].levels["expected"]
+    test_factor = parts["test"].levels["expected"].monthly_factor
+    assert fit.plan is not None
+    categories = fit.plan.select("category_id")
+    base = fit.call_costs[0]
+    cost_by_category = later_cost.group_by("category_id").agg(pl.sum("cost"))
     rows = []
-    for lever in sorted(levers, key=lambda lv: lv.id):
-        predicted = parts["fit"].findings[lever.id].saving_usd_month["expected"]
+    for step, lever in enumerate(sorted(levers, key=lambda lv: lv.id), 1):
+        saving = fit.call_costs[step - 1] - fit.call_costs[step]
+        rates = (
+            categories.with_columns(saving=saving, base=base)
+            .group_by("category_id")
+            .agg(pl.sum("saving"), pl.sum("base"))
+            .with_columns(rate=pl.col("saving") / pl.col("base"))
+        )
+        joined = cost_by_category.join(rates, on="category_id", how="left", nulls_equal=True)
+        predicted = float((joined["cost"] * joined["rate"].fill_null(0.0)).sum()) * test_factor
         realized = parts["test"].findings[lever.id].saving_usd_month["expected"]
         rows.append(
             {
@@ -153,8 +196,10 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
         "fit_days": parts["fit"].span_days,
         "test_days": parts["test"].span_days,
         "levers": rows,
+        "monthly_cost_before": parts["test"].levels["expected"].before_usd,
         "monthly_cost_after": {
-            "predicted": parts["fit"].levels["expected"].after_usd,
+            "predicted": parts["test"].levels["expected"].before_usd
+            - sum(r["predicted_usd_month"] for r in rows),
             "realized": parts["test"].levels["expected"].after_usd,
         },
     }

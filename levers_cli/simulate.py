@@ -168,6 +168,8 @@ class Simulation:
     before_usd: float
     steps: list[dict[str, Any]] = field(default_factory=list)
     plan: pl.DataFrame | None = None
+    #: USD per call (plan row order) before any lever, then after each step
+    call_costs: list[pl.Series] = field(default_factory=list)
 
     @property
     def after_usd(self) -> float:
@@ -197,11 +199,15 @@ def run_waterfall(
     span = log_span_days(ws)
     factor = days_per_month / span
     plan = base_plan(ws)
-    current = float(plan_cost(plan).sum())
+    costs = plan_cost(plan)
+    current = float(costs.sum())
     sim = Simulation(level, span, factor, current * factor)
+    sim.call_costs.append(costs)
     for lever in sorted(levers, key=lambda lv: lv.id):
         plan = lever.apply(plan, findings[lever.id], config, level)
-        cost = float(plan_cost(plan).sum())
+        costs = plan_cost(plan)
+        sim.call_costs.append(costs)
+        cost = float(costs.sum())
         sim.steps.append(
             {
                 "id": lever.id,

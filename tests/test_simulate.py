@@ -204,3 +204,31 @@ def test_label_sheet_round_trip_through_the_cli(tmp_path):
     folded = runner.invoke(app, ["label", str(sheet), "-w", str(workspace)])
     assert folded.exit_code == 0, folded.output
     assert "6 tier labels stored" in folded.stdout
+
+
+def test_backtest_forecasts_the_later_calls_from_fitted_rates(two_calls):
+    from levers_cli.budget import backtest
+
+    result = backtest(two_calls, load_config(None), [RouteAll(), CacheX()], 0.5)
+    rows = {r["name"]: r for r in result["levers"]}
+    # fit = X only, test = Y only (one call: a 1-hour span → 720 months-worth factor 30/(1/24)).
+    # Routing on X saves (3,500 − 210) / 3,500 = 94 % of its cost; Y costs 3,500 µ$ →
+    # forecast 3,290 µ$ × 720 = $2.3688; routing Y saves exactly that.
+    assert rows["routing"]["predicted_usd_month"] == pytest.approx(2.3688)
+    assert rows["routing"]["realized_usd_month"] == pytest.approx(2.3688)
+    # Caching saved X's remaining 210 µ$ (6 % of 3,500) in the fit: forecast 6 % of Y's cost,
+    # 210 µ$ × 720 = $0.1512; but Y is no cache hit, so nothing is realized.
+    assert rows["caching"]["predicted_usd_month"] == pytest.approx(0.1512)
+    assert rows["caching"]["realized_usd_month"] == pytest.approx(0.0)
+
+
+def test_budget_options_split_caching_by_effort():
+    from levers_cli.budget import option_name, split_by_effort
+    from levers_cli.levers.caching import CachingLever
+
+    options = split_by_effort([RouteAll(), CachingLever()])
+    assert [(o.id, o.effort, option_name(o)) for o in options] == [
+        (1, "medium", "routing"),
+        (3, "low", "caching (prefix)"),
+        (3, "medium", "caching (exact+semantic)"),
+    ]

@@ -166,8 +166,9 @@ def _cell(value: Any) -> str:
 
 def _render_backtest(data: dict[str, Any]) -> None:
     table = Table(
-        title=f"Backtest: fit on the first {data['fraction']:.0%} of the span "
-        f"({data['fit_days']:.1f} days), measured on the rest ({data['test_days']:.1f} days)",
+        title=f"Backtest: per-category savings fitted on the first {data['fraction']:.0%} of the "
+        f"span ({data['fit_days']:.1f} days) forecast the rest ({data['test_days']:.1f} days); "
+        "realized = the levers measured on the rest",
         title_justify="left",
     )
     for column in ("#", "lever", "predicted/month", "realized/month", "error"):
