@@ -141,7 +141,10 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
     from levers_cli.simulate import base_plan, plan_cost, simulate
 
     if not 0 < fraction < 1:
-        raise WorkspaceError(f"--backtest {fraction}: give the share of the span to fit on, 0–1")
+        raise WorkspaceError(
+            f"--backtest {fraction}: give the share of the span to fit on, between 0 and 1 "
+            "(e.g. 0.75)"
+        )
     row = ws.con.execute("SELECT min(ts), max(ts), current_database() FROM calls").fetchall()[0]
     if row[0] is None or row[0] == row[1]:
         raise WorkspaceError("--backtest needs calls with timestamps spanning some time")

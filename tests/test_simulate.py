@@ -150,7 +150,7 @@ def test_cli_budget_out_of_reach_exits_3(two_calls, monkeypatch):
     )
     assert result.exit_code == 3
     assert json.loads(result.stdout)["budget"]["reachable"] is False
-    assert "out of reach by $0.0053/month" in result.stderr
+    assert "out of reach at the expected level by $0.00530/month" in result.stderr
     assert LEVERS is not None
 
 
@@ -232,3 +232,9 @@ def test_budget_options_split_caching_by_effort():
         (3, "low", "caching (prefix)"),
         (3, "medium", "caching (exact+semantic)"),
     ]
+
+
+def test_cli_rejects_a_budget_of_zero_or_less(two_calls):
+    result = CliRunner().invoke(app, ["simulate", "-w", two_calls.path, "--budget", "-5"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: --budget -5: give a monthly budget in USD above 0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Console
@@ -12,8 +13,8 @@ MAX_CATEGORY_ROWS = 25
 
 
 def usd(value: float | None) -> str:
-    """``$1,234.56``; ``$0.4407`` (4 decimals) from a cent up; below a cent up to 8 decimals
-    without trailing zeros (``$0.0000033``); ``unknown`` for ``None``."""
+    """``$1,234.56``; ``$0.4407`` (4 decimals) from a cent up; below a cent three significant
+    figures (``$0.00518``, ``$0.00000466``); ``unknown`` for ``None``."""
     if value is None:
         return "unknown"
     if value < 0:
@@ -24,7 +25,8 @@ def usd(value: float | None) -> str:
         return "$0"
     if abs(value) >= 0.01:
         return f"${value:.4f}"
-    return "$" + f"{value:.8f}".rstrip("0").rstrip(".")
+    digits = 2 - math.floor(math.log10(abs(value)))  # three significant figures
+    return f"${value:.{digits}f}"
 
 
 def plural(n: int, word: str) -> str:

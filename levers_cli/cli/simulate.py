@@ -65,6 +65,8 @@ def simulate(
     from levers_cli.simulate import simulate as run_simulation
     from levers_cli.store import Workspace
 
+    if budget is not None and budget <= 0:
+        fail(f"--budget {budget:g}: give a monthly budget in USD above 0")
     if level is not None and level not in LEVELS:
         fail(f"--level {level!r}: choose conservative, expected or aggressive")
     ids = _parse_ids(levers, sorted(LEVERS))
@@ -91,9 +93,15 @@ def simulate(
         _render(data)
     plan_data = data.get("budget")
     if plan_data and not plan_data["reachable"]:
+        aggressive = data.get("monthly_cost_after", {}).get("aggressive")
+        hint = (
+            f" (the aggressive level would reach {usd(aggressive)}/month)"
+            if aggressive is not None and aggressive <= plan_data["budget_usd_month"]
+            else ""
+        )
         err_console.print(
-            f"budget {usd(plan_data['budget_usd_month'])}/month is out of reach by "
-            f"{usd(plan_data['short_by_usd_month'])}/month even with every lever",
+            f"budget {usd(plan_data['budget_usd_month'])}/month is out of reach at the expected "
+            f"level by {usd(plan_data['short_by_usd_month'])}/month even with every lever{hint}",
             highlight=False,
         )
         raise typer.Exit(OUT_OF_REACH)
@@ -122,13 +130,16 @@ def _render(data: dict[str, Any]) -> None:
     before = data["monthly_cost_before"]
     after = data["monthly_cost_after"]
     low, high = min(after.values()), max(after.values())
-    out_console.print(
-        f"monthly cost {usd(before)} → {usd(low)}–{usd(high)} "
-        f"({(1 - high / before) * 100:.0f}–{(1 - low / before) * 100:.0f} % less)"
-        if before
-        else "no cost in the workspace",
-        highlight=False,
-    )
+    if not before:
+        summary = "no cost in the workspace"
+    elif len(after) == 1:
+        summary = f"monthly cost {usd(before)} → {usd(low)} ({(1 - low / before) * 100:.0f} % less)"
+    else:
+        summary = (
+            f"monthly cost {usd(before)} → {usd(low)}–{usd(high)} "
+            f"({(1 - high / before) * 100:.0f}–{(1 - low / before) * 100:.0f} % less)"
+        )
+    out_console.print(summary, highlight=False)
     out_console.print(f"[dim]{data['monthly_basis']}[/dim]")
     for lever in data["levers"]:
         if not lever["evidence"]:
