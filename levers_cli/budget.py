@@ -162,7 +162,7 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
             parts[part] = simulate(ws, config, levers, levels=("expected",))
             if part == "test":
                 plan = base_plan(ws)
-                later_cost = plan.select("category_id").with_columns(cost=plan_cost(plan))
+                later_cost = plan.select("category_id").with_columns(cost=plan_cost(plan, config))
         finally:
             ws.con.execute("DROP TABLE IF EXISTS temp.calls")
     assert later_cost is not None

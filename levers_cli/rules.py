@@ -40,3 +40,17 @@ def rule_for(provider: str | None, model: str | None) -> ProviderRule | None:
         ):
             return rule
     return None
+
+
+def batch_factor(
+    provider: str | None, model: str | None, overrides: dict[str, float] | None = None
+) -> tuple[float, str]:
+    """Share of the list price paid through the provider's batch API, and its source: the
+    ``[batch] price_factor`` override for the provider when set, else the table's row, else
+    1.0 (no known batch discount)."""
+    if overrides and (provider or "") in overrides:
+        return float(overrides[provider or ""]), "[batch] price_factor"
+    rule = rule_for(provider, model)
+    if rule is None:
+        return 1.0, "no provider_rules.toml row: no batch discount"
+    return rule.batch_factor, rule.source

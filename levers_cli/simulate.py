@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.rules import rule_for
+from levers_cli.rules import batch_factor
 from levers_cli.store import Workspace
 
 if TYPE_CHECKING:  # the levers package imports this module: no import cycle at load time
@@ -45,16 +45,6 @@ if TYPE_CHECKING:  # the levers package imports this module: no import cycle at 
 LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")
 
 _PROBE_TOKENS = 1000
-PLAN_COLUMNS = (
-    "plan_model",
-    "plan_input",
-    "plan_cache_read",
-    "plan_cache_write",
-    "plan_output",
-    "plan_batch",
-    "plan_free",
-    "plan_extra_usd",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +112,16 @@ def base_plan(ws: Workspace) -> pl.DataFrame:
     )
 
 
-def plan_cost(plan: pl.DataFrame) -> pl.Series:
+def plan_cost(plan: pl.DataFrame, config: Any = None) -> pl.Series:
     """USD per call of a plan (rate cards × tokens, batch factor, free rows 0, extras added).
 
-    Calls whose plan model has no price keep the cost they had (``cost_usd``)."""
+    The batch factor is the ``[batch] price_factor`` override of ``config`` when it names the
+    provider, else ``provider_rules.toml``'s. Calls whose plan model has no price keep the
+    cost they had (``cost_usd``)."""
+    overrides = config.get("batch", "price_factor") if config is not None else {}
     keys = plan.select("provider", "plan_model").unique().rows()
     cards = {(p, m): rate_card(p, m) for p, m in keys}
-    factors = {(p, m): (rule.batch_factor if (rule := rule_for(p, m)) else 1.0) for p, m in keys}
+    factors = {(p, m): batch_factor(p, m, overrides)[0] for p, m in keys}
     lookup = pl.DataFrame(
         {
             "provider": [k[0] for k in keys],
@@ -199,13 +192,13 @@ def run_waterfall(
     span = log_span_days(ws)
     factor = days_per_month / span
     plan = base_plan(ws)
-    costs = plan_cost(plan)
+    costs = plan_cost(plan, config)
     current = float(costs.sum())
     sim = Simulation(level, span, factor, current * factor)
     sim.call_costs.append(costs)
     for lever in sorted(levers, key=lambda lv: lv.id):
         plan = lever.apply(plan, findings[lever.id], config, level)
-        costs = plan_cost(plan)
+        costs = plan_cost(plan, config)
         sim.call_costs.append(costs)
         cost = float(costs.sum())
         sim.steps.append(

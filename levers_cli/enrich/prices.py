@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from levers_cli.config import Config, PriceOverride
-from levers_cli.rules import rule_for
+from levers_cli.rules import batch_factor
 from levers_cli.store import Workspace
 
 _MTOK = Decimal(1_000_000)
@@ -114,9 +114,7 @@ def price_calls(ws: Workspace, config: Config) -> PricingResult:
         if cost is None:
             unknown.add(model or "(no model)")
         elif is_batch:
-            rule = rule_for(provider, model)
-            factor = factors.get(provider or "", rule.batch_factor if rule else 1.0)
-            cost *= Decimal(str(factor))
+            cost *= Decimal(str(batch_factor(provider, model, factors)[0]))
         priced.append((provider, model, *usage, day, is_batch, cost))
     names = (
         "provider",

@@ -72,6 +72,12 @@ def _encoding(name: str) -> Any:
     return tiktoken.get_encoding(name)
 
 
+def encoding_for(model: str | None) -> Any:
+    """The tiktoken ``Encoding`` levers counts ``model``'s tokens with (offline; see
+    :func:`encoding_name_for`), for callers that need the tokens themselves."""
+    return _encoding(encoding_name_for(model))
+
+
 def count_text(text: str, model: str | None = None) -> int:
     """Tokens in ``text`` for ``model`` (special-token spellings count as plain text)."""
     if not text:

@@ -25,7 +25,13 @@ from levers_cli.ingest.fields import provider_for_model
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping, check_columns
 from levers_cli.ingest.readers import STDIN, RawRecord, RecordSource, expand_inputs, open_records
-from levers_cli.schema import REJECT_RAW_LIMIT, STATUS_ERROR, TOKENS_ESTIMATED, TOKENS_FROM_USAGE
+from levers_cli.schema import (
+    REJECT_RAW_LIMIT,
+    STATUS_ERROR,
+    STATUS_OK,
+    TOKENS_ESTIMATED,
+    TOKENS_FROM_USAGE,
+)
 from levers_cli.store import Workspace
 
 #: Rows inserted per DuckDB statement.
@@ -145,7 +151,7 @@ def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
     row.setdefault("provider", None)
     if not row["provider"]:
         row["provider"] = provider_for_model(row.get("model"))
-    status = row.get("status") or "ok"
+    status = row.get("status") or STATUS_OK
     row["status"] = status
     has_usage = row.get("input_tokens") is not None and row.get("output_tokens") is not None
     if has_usage:

@@ -9,8 +9,8 @@ assumption per level: ``[batch] move_share_declared`` for calls the metadata dec
 or a service caller), ``move_share_inferred`` for calls only their traffic pattern marks;
 floor(share × calls) of each class move, spread evenly in time order. Moved calls get
 ``plan_batch``: the simulation prices them at the provider's batch factor
-(``provider_rules.toml``); a ``[batch] price_factor`` override is applied as the difference
-to that factor in ``plan_extra_usd`` (the simulation's ``plan_cost`` reads only the table).
+(``provider_rules.toml``), or the ``[batch] price_factor`` override, which the simulation's
+``plan_cost`` applies.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
 from levers_cli.levers.batch_rules import RULES, detect
-from levers_cli.rules import rule_for
+from levers_cli.rules import batch_factor as rules_batch_factor
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -48,13 +48,7 @@ def level_values(config: Config, key: str) -> dict[str, Any]:
 
 def batch_factor(config: Config, provider: str | None, model: str | None) -> tuple[float, str]:
     """Share of the list price paid through the batch API, and where it comes from."""
-    override: dict[str, float] = config.get("batch", "price_factor")
-    if (provider or "") in override:
-        return float(override[provider or ""]), "[batch] price_factor"
-    rule = rule_for(provider, model)
-    if rule is None:
-        return 1.0, "no provider_rules.toml row: no batch discount"
-    return rule.batch_factor, rule.source
+    return rules_batch_factor(provider, model, config.get("batch", "price_factor"))
 
 
 def _moved(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
@@ -150,30 +144,14 @@ class BatchLever:
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level
     ) -> pl.DataFrame:
         """Set ``plan_batch`` on the level's moved calls (not ``plan_free``, not already
-        batched); a ``[batch] price_factor`` override adds (override − table factor) × the
-        call's undiscounted plan cost to ``plan_extra_usd``."""
+        batched); the simulation prices them at the batch factor (``[batch] price_factor``
+        override, else ``provider_rules.toml``)."""
         if finding.per_call is None or finding.per_call.is_empty():
             return plan
         moved = finding.per_call.filter(pl.col(f"batch_{level}")).select("call_id")
         flag = pl.col("call_id").is_in(moved["call_id"].implode()) & ~pl.col("plan_free")
         flag = flag & ~pl.col("plan_batch").fill_null(False)
         out = plan.with_columns(flag.alias("_move"))
-        override: dict[str, float] = config.get("batch", "price_factor")
-        if override:
-            from levers_cli.simulate import plan_cost  # simulate imports this package
-
-            full = plan_cost(out.with_columns(plan_batch=pl.lit(False), plan_extra_usd=pl.lit(0.0)))
-            keys = out.select("provider", "plan_model").rows()
-            delta = [
-                batch_factor(config, p, m)[0] - ((r.batch_factor) if (r := rule_for(p, m)) else 1)
-                for p, m in keys
-            ]
-            out = out.with_columns(
-                pl.when(pl.col("_move"))
-                .then(pl.col("plan_extra_usd") + full * pl.Series(delta, dtype=pl.Float64))
-                .otherwise(pl.col("plan_extra_usd"))
-                .alias("plan_extra_usd")
-            )
         return out.with_columns(
             (pl.col("plan_batch").fill_null(False) | pl.col("_move")).alias("plan_batch")
         ).select(plan.columns)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.enrich.tokens import _encoding, encoding_name_for
+from levers_cli.enrich.tokens import encoding_for
 from levers_cli.ingest.fields import content_text
 from levers_cli.levers.base import LEVELS
 from levers_cli.levers.caching_breakers import Breaker, find_breakers, move_volatile_last
@@ -42,7 +42,7 @@ def prompt_sequence(messages: list[dict[str, Any]], model: str | None, cache: di
         ``(tokens,)`` token ids with negative framing sentinels; its length is the cookbook's
         prompt token count.
     """
-    encoding = _encoding(encoding_name_for(model))
+    encoding = encoding_for(model)
     parts: list[int] = []
     for message in messages:
         role, content = str(message.get("role", "")), content_text(message.get("content"))
