@@ -8,7 +8,7 @@ from typing import Any
 
 from levers_cli.cluster import ClusterParams, categorize
 from levers_cli.config import Config, load_config
-from levers_cli.embed import Embedder, get_embedder
+from levers_cli.embed import AUTO, Embedder, EmbedderChoice, choose_embedder, get_embedder
 from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import WorkspaceError
@@ -37,6 +37,57 @@ def cluster_params(config: Config) -> ClusterParams:
     return ClusterParams(**{k: v for k, v in section.items() if k in fields})
 
 
+def resolve_embedder(ws: Workspace, config: Config) -> tuple[Embedder, EmbedderChoice]:
+    """The embedder ``[embed] embedder`` names, resolving ``auto`` from the workspace's
+    distinct queries (:func:`levers_cli.embed.choose_embedder`).
+
+    Raises:
+        LeversError: the configured name is not an embedder.
+    """
+    name = config.get("embed", "embedder")
+    options = {
+        "batch_size": config.get("embed", "batch_size"),
+        "max_seq_length": config.get("embed", "max_seq_length"),
+    }
+    if name != AUTO:
+        return get_embedder(name, **options), EmbedderChoice(
+            name, "chosen with --embedder or [embed] embedder"
+        )
+    limit = int(config.get("embed", "auto_minilm_max_queries"))
+    stored = ws.con.execute("SELECT any_value(embedder) FROM categories").fetchone()[0]
+    stored_name = stored.split(":", 1)[0] if stored else None
+    to_embed = ws.con.execute(
+        """SELECT count(DISTINCT c.query_hash) FROM calls c
+           WHERE trim(coalesce(c.query, '')) <> '' AND NOT EXISTS (
+               SELECT 1 FROM embeddings e
+               WHERE e.query_hash = c.query_hash AND e.embedder LIKE 'minilm:%')"""
+    ).fetchone()[0]
+    if stored_name == "minilm" and to_embed > limit:
+        stored_name = None  # too many new queries for minilm: refit with static
+    choice = choose_embedder(int(to_embed), limit, stored_name)
+    embedder = get_embedder(choice.name, **options)
+    if choice.name == "static" and not _static_ready(embedder):
+        choice = EmbedderChoice(
+            "minilm",
+            f"{choice.reason}, but the static model is not distilled on this machine and "
+            "model2vec's distill extra is missing (pip install 'levers-cli[static]'): "
+            "minilm instead, slower",
+        )
+        embedder = get_embedder("minilm", **options)
+    return embedder, choice
+
+
+def _static_ready(embedder: Embedder) -> bool:
+    """The static model is cached, or can be distilled here (model2vec's distill extra)."""
+    if getattr(embedder, "is_cached", lambda: True)():
+        return True
+    try:
+        import model2vec.distill  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def analyze(
     ws: Workspace,
     paths: list[str],
@@ -60,7 +111,8 @@ def analyze(
         mapping: ``--map`` fields.
         options: format-specific adapter options (``batch_input``).
         config: effective configuration (defaults + ``levers.toml`` when ``None``).
-        embedder: the embedder (``[embed] embedder`` from the config when ``None``).
+        embedder: the embedder (``None``: ``[embed] embedder`` from the config, ``auto``
+            resolved by :func:`resolve_embedder`).
         since: restrict the summary to a period (``7d`` before the newest call, or a date).
         recluster: fit categories afresh instead of keeping the stored ones' ids.
         exclude: real paths to leave out when reading folders (the summary being written).
@@ -91,11 +143,11 @@ def analyze(
     link_conversations(ws)
     pricing = price_calls(ws, config)
     if embedder is None:
-        embedder = get_embedder(
-            config.get("embed", "embedder"),
-            batch_size=config.get("embed", "batch_size"),
-            max_seq_length=config.get("embed", "max_seq_length"),
-        )
+        embedder, choice = resolve_embedder(ws, config)
+    else:
+        choice = EmbedderChoice(embedder.name, "given by the caller")
+    if progress is not None:
+        progress(f"embedder: {choice.name} ({choice.reason})", 1, 1)
     categorized = categorize(
         ws,
         embedder,
@@ -111,6 +163,6 @@ def analyze(
         since=since,
         ingest=ingested.as_dict(),
         prices={"source": pricing.source, "priced_calls": pricing.priced_calls},
-        categorization=asdict(categorized),
+        categorization={**asdict(categorized), "embedder_choice": asdict(choice)},
     )
     return AnalysisResult(ingested, summary)

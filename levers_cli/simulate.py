@@ -189,6 +189,8 @@ def run_waterfall(
 ) -> Simulation:
     """Apply ``levers`` in id order at ``level``; each step's saving is its marginal saving
     given the levers before it (USD per month: cost × days_per_month / log span)."""
+    from levers_cli.levers.base import evidence_mask  # levers import this module
+
     span = log_span_days(ws)
     factor = days_per_month / span
     plan = base_plan(ws)
@@ -198,15 +200,25 @@ def run_waterfall(
     sim.call_costs.append(costs)
     for lever in sorted(levers, key=lambda lv: lv.id):
         plan = lever.apply(plan, findings[lever.id], config, level)
-        costs = plan_cost(plan, config)
+        previous, costs = costs, plan_cost(plan, config)
         sim.call_costs.append(costs)
         cost = float(costs.sum())
+        saved = (previous - costs).to_numpy()
+        on_evidence = evidence_mask(findings[lever.id], plan["call_id"], level)
+        evidence_usd = float(saved[on_evidence].sum()) * factor
         sim.steps.append(
             {
                 "id": lever.id,
                 "name": lever.name,
                 "saving_usd_month": (current - cost) * factor,
                 "after_usd_month": cost * factor,
+                "saving_by_basis": {  # float noise (±1e-17) shown as 0
+                    part: value if abs(value) > 1e-12 else 0.0
+                    for part, value in (
+                        ("evidence", evidence_usd),
+                        ("assumption", (current - cost) * factor - evidence_usd),
+                    )
+                },
             }
         )
         current = cost
@@ -239,6 +251,7 @@ class SimulationResult:
                     "saving_usd_month": dict(finding.saving_usd_month),
                     "standalone_usd_month": dict(finding.standalone_usd_month),
                     "basis": finding.basis,
+                    "saving_by_basis": dict(finding.saving_by_basis),
                     "calls_affected": finding.calls_affected,
                     "tokens_affected": finding.tokens_affected,
                     "details": finding.details,
@@ -298,8 +311,15 @@ def simulate(
         result_levels[level] = sim
         for step in sim.steps:
             found[step["id"]].saving_usd_month[level] = step["saving_usd_month"]
+            found[step["id"]].saving_by_basis[level] = step["saving_by_basis"]
         for lever in levers:
             alone = run_waterfall(ws, [lever], found, config, level, days)
             found[lever.id].standalone_usd_month[level] = alone.steps[0]["saving_usd_month"]
+    from levers_cli.levers.base import basis_of_split
+
+    reference = "expected" if "expected" in levels else levels[0]
+    for lever in levers:
+        split = found[lever.id].saving_by_basis.get(reference, {})
+        found[lever.id].basis = basis_of_split(split) or found[lever.id].basis
     span = log_span_days(ws)
     return SimulationResult(found, result_levels, [lv.id for lv in levers], span)

@@ -470,6 +470,60 @@ def assemble(calls: list[oai.Call], rng: np.random.Generator) -> list[oai.Call]:
     return calls
 
 
+# --- f. planted secrets ---------------------------------------------------------------------
+
+#: Secrets pasted into prompts, as users do: (kind, text). Fake values in the real formats
+#: (OpenAI/Anthropic key prefixes, an AWS access key id, a bearer token, a Luhn-valid test
+#: card, US phone numbers, an email) so that exports can be checked never to carry them.
+SECRETS = {
+    "openai_key": "sk-proj-Q7tX2mVb9LpK4wZr8NcY1sHf6JdG3aEu5RiO0yTn",
+    "anthropic_key": "sk-ant-api03-Vh3Kq9Zx2Lm8Wt5Rb7Nc4Yp6Fs1Dg0Ja-Eu2Io3AAA",
+    "aws_access_key_id": "AKIAZ7Q3K8M2N4P6R9TX",
+    "bearer_token": "Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+    "card_number": "4111 1111 1111 1111",
+    "phone_e164": "+1 415 555 0132",
+    "phone_us": "(415) 555-0132",
+    "email": "dana.whitfield@example.org",
+}
+#: (triage call index in generation order, sentence added to the ticket)
+_TRIAGE_SECRETS = (
+    (7, f"My card {SECRETS['card_number']} was charged twice this month."),
+    (311, f"You can reach me at {SECRETS['phone_e164']} or {SECRETS['email']}."),
+    (777, f"Our key is {SECRETS['openai_key']} in case you need to check the logs."),
+    (1500, f"Call me at {SECRETS['phone_us']} after 5pm."),
+    (2200, f"We use {SECRETS['anthropic_key']} for the integration, it stopped working."),
+)
+#: (coding conversation index, text added to its first user message; later turns resend it)
+_CODING_SECRETS = (
+    (3, "Here is my .env for context:\n```\nOPENAI_API_KEY=" + SECRETS["openai_key"]
+     + "\nAWS_ACCESS_KEY_ID=" + SECRETS["aws_access_key_id"] + "\n```"),
+    (17, "This is the request that fails:\n```\ncurl -H 'Authorization: "
+     + SECRETS["bearer_token"] + "' https://api.acmecloud.com/v2/jobs\n```"),
+)
+
+
+def plant_secrets(triage: list[oai.Call], coding: list[oai.Call]) -> None:
+    """Add :data:`SECRETS` to a few prompts, in place, without drawing random numbers (the
+    rest of the month stays as it was). Coding histories share their message dicts, so a
+    secret in a first user message is resent by every later turn, as a client would."""
+    for index, sentence in _TRIAGE_SECRETS:
+        message = triage[index].messages[-1]
+        message["content"] = message["content"].rstrip("\n") + "\n" + sentence
+    firsts = [c for c in coding if c.truth.get("turn") == 1]
+    for index, text in _CODING_SECRETS:
+        message = firsts[index].messages[-1]
+        message["content"] = message["content"] + "\n\n" + text
+
+
+def secrets_truth(calls: list[oai.Call]) -> list[dict[str, Any]]:
+    """Each planted secret with the response ids of the calls whose prompt holds it."""
+    out = []
+    for kind, text in SECRETS.items():
+        ids = [c.rid for c in calls if any(text in str(m["content"]) for m in c.messages)]
+        out.append({"kind": kind, "text": text, "calls": len(ids), "response_ids": ids})
+    return out
+
+
 # --- truths ---------------------------------------------------------------------------------
 
 
@@ -605,6 +659,7 @@ def build_truths(calls: list[oai.Call], convs: list[dict[str, Any]],
             "calls": len(length), "by_feature": dict(sorted(Counter(c.feature for c in length)
                                                             .items())),
             "response_ids": [c.rid for c in length]},
+        "planted_secrets": secrets_truth(calls),
         "call_labels": {c.rid: {"feature": c.feature} | {
             k: v for k, v in c.truth.items() if k in ("intent", "conversation", "turn")}
             for c in calls},
@@ -617,6 +672,7 @@ def main() -> None:
     faq_rng, code_rng, triage_rng, weekly_rng, meet_rng, id_rng = root.spawn(6)
     coding, convs = gen_coding(code_rng)
     triage, nights = gen_triage(triage_rng)
+    plant_secrets(triage, coding)
     calls = assemble(gen_faq(faq_rng) + coding + triage + gen_weekly(weekly_rng)
                      + gen_meetings(meet_rng), id_rng)
     lines = [json.dumps(oai.to_record(c), ensure_ascii=False, separators=(",", ":")) for c in calls]

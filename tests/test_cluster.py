@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from levers_cli.cluster import ClusterParams, categorize, cluster_embeddings
 from levers_cli.cluster.algorithms import renumber_by_weight
-from levers_cli.cluster.labels import ctfidf_keywords
+from levers_cli.cluster.labels import ctfidf_keywords, short_label
 from levers_cli.embed.base import l2_normalize
 from levers_cli.ingest.pipeline import ingest_files
 
@@ -41,19 +41,43 @@ def test_umap_hdbscan_recovers_separated_groups():
 
 
 def test_ctfidf_keywords_by_hand():
-    texts = ["apple banana", "apple cherry", "dog cat"]
-    # cluster 0: tf apple 2, banana 1, cherry 1 (L1: .5, .25, .25); cluster 1: cat 1, dog 1
-    # A = 6 words / 2 clusters = 3; idf apple = ln(1 + 3/2) = 0.916, others ln(1 + 3/1) = 1.386
-    # scores: apple .458 > banana .347 = cherry .347 (ties alphabetical); cat = dog = .693
-    keywords = ctfidf_keywords(texts, np.ones(3), np.array([0, 0, 1]), top=3)
-    assert keywords == {0: ["apple", "banana", "cherry"], 1: ["cat", "dog"]}
+    texts = ["lost card", "lost phone", "refund late"]
+    # terms: words and two-word phrases. Cluster 0 (weights 2, 1): lost 3, card 2,
+    # "lost card" 2, phone 1, "lost phone" 1 → 9 terms; cluster 1: refund, late,
+    # "refund late" 1 each → 3; A = 12 / 2 = 6. idf = ln(1 + 6 / f): lost ln 3 = 1.099,
+    # card = "lost card" = ln 4 = 1.386, phone = "lost phone" = ln 7 = 1.946.
+    # scores: lost 3/9 * 1.099 = .366 > card = "lost card" = 2/9 * 1.386 = .308 >
+    # phone = "lost phone" = 1/9 * 1.946 = .216. Shares of the 3 calls: lost 1, card and
+    # "lost card" 2/3, phone and "lost phone" 1/3. lost → card → "lost card" covers 2/3 ≥ half
+    # of lost's 1: it replaces lost and absorbs card → phone → "lost phone" repeats "lost".
+    # Cluster 1: late, refund, "refund late" all 1/3 * ln 7; "refund late" absorbs both.
+    keywords = ctfidf_keywords(texts, np.array([2.0, 1.0, 1.0]), np.array([0, 0, 1]), top=3)
+    assert keywords == {0: ["lost card", "phone"], 1: ["refund late"]}
+    assert short_label(keywords[0], []) == "lost card / phone"  # three words in all
+
+
+def test_ctfidf_skips_rare_and_request_words():
+    texts = ["refund policy", "refund bunch", "what does late delivery mean"]
+    # cluster 0 has 11 calls: "bunch" is in 1 (1/11 < MIN_SHARE 0.1) and never a keyword,
+    # though its idf ln(1 + 18 / 1) is the highest; refund (11/11), policy and "refund policy"
+    # (10/11) stay: "refund policy" absorbs refund and policy. "what", "does" (stop / request
+    # words) and "mean" (request word) never appear: cluster 1 is only "late delivery".
+    keywords = ctfidf_keywords(texts, np.array([10.0, 1.0, 1.0]), np.array([0, 0, 1]), top=5)
+    assert keywords == {0: ["refund policy"], 1: ["late delivery"]}
 
 
 def test_ctfidf_weights_count_repeats():
     texts = ["refund policy", "refund late", "late delivery"]
-    # weights 1, 1, 5 all in cluster 0: late = 6, delivery = 5, refund = 2
+    # weights 1, 1, 5 all in cluster 0: late 6, delivery 5, "late delivery" 5, refund 2, then
+    # policy, "refund late", "refund policy" 1 each (alphabetical among ties). "late delivery"
+    # covers 5/7 ≥ half of late's 6/7: it replaces late and absorbs delivery.
     keywords = ctfidf_keywords(texts, np.array([1.0, 1.0, 5.0]), np.zeros(3, dtype=int), top=3)
-    assert keywords[0] == ["late", "delivery", "refund"]
+    assert keywords[0] == ["late delivery", "refund", "policy"]
+
+
+def test_short_label_falls_back_to_exemplar():
+    assert short_label([], ["How do I reset my password?"]) == "How do I reset my password?"
+    assert short_label(["a b", "c", "d"], []) == "a b / c"  # 2 + 1 words; "d" would be a 4th
 
 
 def test_renumber_by_weight():

@@ -119,7 +119,7 @@ def test_rules_by_hand(tiny):
     assert finding.details["by_rule"] == {"tagged": 1, "source": 1, "burst": 25, "scheduled": 3}
     top = finding.evidence[0]  # costliest job first: the weekly report, 3 × $4,500e-6
     assert top["calls"] == 3 and top["rules"] == {"scheduled": 3}
-    assert top["job"] == "d41d8cd98f00|write the weekly report for week #"
+    assert top["job"] == "write the weekly report for week #"  # no system prompt: no hash
     assert top["cost_usd"] == pytest.approx(3 * FOUR_O)
     assert top["usual_hour_utc"] == 8
 

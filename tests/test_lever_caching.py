@@ -288,7 +288,7 @@ def test_sample_prefix_realized_and_new(sample):
     d = finding.details
     # as logged, the provider rule gives exactly the cached tokens the log shows: no new saving
     realized = TRUTHS["prompt_caching"]["cached_tokens"]
-    assert d["prefix_cached_tokens_by_level"]["conservative"] == realized == 322048
+    assert d["prefix_cached_tokens_by_level"]["conservative"] == realized == 323_200
     assert d["prefix_realized_tokens"] == realized
     assert d["prefix_new_tokens_by_level"]["conservative"] == 0
     # fixing the breaker adds 13,824 gpt-4o tokens at 2.50 → 1.25 $/MTok
@@ -362,3 +362,95 @@ def test_semantic_curve_banking77_minilm(ws, tmp_path):
     assert at[0.8]["false_hit_rate"] > at[0.9]["false_hit_rate"]
     assert at[0.92]["false_hit_rate"] <= 0.1  # the expected threshold
     assert sum(c["refused_by_guard"] for c in curve) > 0
+
+
+# --- prompt templates: fixed text that a slot keeps out of the prefix cache ----------------
+
+TICKETS = (
+    "the printer on floor two is jammed again",
+    "my invoice total looks wrong this month",
+    "please add a dark theme to the mobile app",
+    "the export button does nothing in safari",
+)
+#: the template's fixed text after the slot (the ticket comes first, so none of it caches)
+INSTRUCTION = "Classify the ticket above as billing, bug or feature. Answer with one word."
+
+
+def test_slot_first_template_and_reorder_gain(ws, tmp_path):
+    """Four calls on gpt-4o, a 2,000-token system prompt, then "<ticket>\\n\\n<instruction>".
+    The miner finds one template whose slot comes first; its fixed text after the slot is
+    the instruction (17 cl100k tokens: Class|ify| the| ticket| above| as| billing|,| bug| or|
+    feature|.| Answer| with| one| word|.; the miner's spacing may shift it by a token or
+    two), and since 2,000 + 17 ≥ OpenAI's 1,024 minimum, moving the slot last makes it
+    cacheable: calls 2–4 read 3 × 17 more tokens."""
+    records = [
+        _openai(
+            f"t{i}", 1_767_225_600 + 60 * i, "gpt-4o",
+            [{"role": "system", "content": LONG_SYSTEM},
+             {"role": "user", "content": f"{ticket}\n\n{INSTRUCTION}"}],
+            2_030, 1,
+        )
+        for i, ticket in enumerate(TICKETS)
+    ]  # fmt: skip
+    _analyze(ws, tmp_path, records)
+    finding = CachingLever().analyze(ws, load_config(None))
+    expected_after = tokens.count_text(INSTRUCTION, "gpt-4o")
+    assert expected_after == 17
+    summary = finding.details["prompt_templates"]
+    assert summary["templates"] == 1 and summary["templated_calls"] == 4
+    assert summary["slot_first_templates"] == 1
+    row = next(r for r in finding.evidence if r["kind"] == "prompt_template")
+    assert row["slot_first"] and row["fixed_before_tokens"] == 0
+    assert abs(row["fixed_after_tokens"] - expected_after) <= 2
+    assert row["system_tokens"] == 2_000 and row["min_cacheable_tokens"] == 1_024
+    assert row["cacheable_if_moved"]
+    assert row["tokens_if_moved"] == 3 * row["fixed_after_tokens"]
+    assert summary["tokens_if_moved"] == row["tokens_if_moved"]
+
+
+def test_template_below_the_minimum_is_not_counted(ws, tmp_path):
+    """The same template with no system prompt: 17 fixed tokens never reach 1,024, so the
+    reorder gains nothing (reported, not counted)."""
+    records = [
+        _openai(
+            f"t{i}", 1_767_225_600 + 60 * i, "gpt-4o",
+            [{"role": "user", "content": f"{ticket}\n\n{INSTRUCTION}"}], 30, 1,
+        )
+        for i, ticket in enumerate(TICKETS)
+    ]  # fmt: skip
+    _analyze(ws, tmp_path, records)
+    finding = CachingLever().analyze(ws, load_config(None))
+    row = next(r for r in finding.evidence if r["kind"] == "prompt_template")
+    assert row["slot_first"] and not row["cacheable_if_moved"] and row["tokens_if_moved"] == 0
+
+
+@pytest.mark.integration
+def test_t0_templates_found_by_prefix_caching():
+    """../shared/data/t0-prompt-templates (57 files × 200 prompts) through the caching lever's
+    template finder: precision 0.950 and recall 0.982 against the file names (measured: 120
+    templates found, 114 pure; 56 of 57 files), and 60 of the 120 start with a slot."""
+    from types import SimpleNamespace
+
+    from levers_cli.levers.caching_templates import prompt_templates, template_summary
+    from tests.test_lever_materialize import TEMPLATES, score_templates
+
+    need_shared(TEMPLATES)
+    prompts, files = [], []
+    for path in sorted(TEMPLATES.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            prompts.append(json.loads(line)["prompt"])
+            files.append(path.stem)
+    assert len(set(files)) == 57 and len(prompts) == 11_400
+    n = len(prompts)
+    calls = SimpleNamespace(
+        query=prompts, model=["gpt-4o"] * n, system=[None] * n,
+        rules=[rule_for("openai", "gpt-4o")] * n,
+    )  # fmt: skip
+    labels, templates = prompt_templates(calls, load_config(None))
+    scores = score_templates(labels.tolist(), files)
+    assert scores["found"] == 120
+    assert scores["precision"] >= 0.95 and scores["recall"] >= 0.98
+    summary = template_summary(templates)
+    assert summary["slot_first_templates"] == 60
+    # t0 prompts are short: no template reaches OpenAI's 1,024-token minimum even reordered
+    assert summary["cacheable_if_moved_templates"] == 0

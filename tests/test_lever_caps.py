@@ -207,3 +207,32 @@ def test_sample_triage_is_simple_and_levels_order(sample):
         ws, [RoutingLever(), CapsLever()], {1: routing, 4: finding}, config, "expected"
     )
     assert 0 < both.steps[1]["saving_usd_month"] < alone[1]
+
+
+def test_calls_cut_at_the_current_cap_count_as_cut_again():
+    """16 calls of 100 output tokens and 4 cut at max_tokens 210 (finish_reason length):
+    sorted, positions 16–19 hold 210, so p90, p95 and p99 (positions 17.1, 18.05, 18.81)
+    are 210 and every level's cap equals today's limit. Those 4 calls wanted more, so the cap
+    cuts 4 / 20 = 0.2 of the calls, not 0 (out > cap never holds for them)."""
+    from levers_cli.levers.caps import _cap_rows
+
+    n = 20
+    out = [100] * 16 + [210] * 4
+    frame = pl.DataFrame(
+        {
+            "call_id": [f"c{i}" for i in range(n)],
+            "category_id": [0] * n,
+            "family": ["gpt-4o"] * n,
+            "label": ["notes"] * n,
+            "provider": ["openai"] * n,
+            "model": ["gpt-4o"] * n,
+            "output_tokens": out,
+            "max_tokens": [210] * n,
+            "truncated": [o == 210 for o in out],
+            "reasoning_tokens": [0] * n,
+        }
+    )
+    (row,) = _cap_rows(frame, load_config())
+    assert row["cap"] == {"conservative": 210, "expected": 210, "aggressive": 210}
+    assert row["cut_share"] == {"conservative": 0.2, "expected": 0.2, "aggressive": 0.2}
+    assert row["censored"] and row["truncated_share"] == 0.2

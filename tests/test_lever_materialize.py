@@ -292,7 +292,9 @@ def test_sample_waterfall_matches_candidate_spend(sample):
         sim = run_waterfall(ws, [MaterializeLever()], {5: finding}, config, level)
         savings[level] = sim.steps[0]["saving_usd_month"]
         assert savings[level] == pytest.approx(spend * 30 / span, rel=1e-9)
-    assert finding.calls_affected == 606
+    # measured: 598 (606 with the same code before the sample planted secrets in 5 tickets
+    # and 2 coding chats, which changes those prompts and the categories around them)
+    assert finding.calls_affected == 598
     assert savings["conservative"] < savings["expected"] <= savings["aggressive"]
 
 

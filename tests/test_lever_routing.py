@@ -242,8 +242,33 @@ def sample(tmp_path_factory):
         yield ws, RoutingLever().analyze(ws, load_config())
 
 
-def test_sample_routes_summaries_not_coding_chats(sample):
-    ws, finding = sample
+@pytest.fixture(scope="module")
+def sample_by_feature(tmp_path_factory):
+    """The sample with one category per planted feature (call_labels in truths.json), so the
+    routing lever is judged on its own and not on how the test embedder happens to cluster
+    (category quality has its own tests and benchmark)."""
+    path = analyzed_sample_copy(tmp_path_factory)
+    features = sorted({v["feature"] for v in TRUTHS["call_labels"].values()})
+    with Workspace(path) as ws:
+        ws.load_temp(
+            "planted",
+            {
+                "call_id": list(TRUTHS["call_labels"]),
+                "category": [features.index(v["feature"]) for v in TRUTHS["call_labels"].values()],
+            },
+        )
+        ws.con.execute(
+            "UPDATE calls SET category_id = p.category FROM planted p "
+            "WHERE calls.call_id = p.call_id"
+        )
+        ws.con.execute("DELETE FROM categories")
+        for i, name in enumerate(features):
+            ws.con.execute("INSERT INTO categories (category_id, label) VALUES (?, ?)", [i, name])
+        yield ws, RoutingLever().analyze(ws, load_config())
+
+
+def test_sample_routes_summaries_not_coding_chats(sample_by_feature):
+    ws, finding = sample_by_feature
     labels = TRUTHS["call_labels"]
     feature = {cid: v["feature"] for cid, v in labels.items()}
     frame = finding.per_call.with_columns(

@@ -113,8 +113,12 @@ def test_banking77_categories_scored_against_labels(tmp_path):
     agreement = summary["label_agreement"]
     assert summary["calls"] == 3080 and agreement["labels"] == 77
     assert 40 <= agreement["categories"] <= 200
-    # BERTopic's default pipeline on the same embeddings: NMI 0.801 (issue #7); stay near it
-    assert agreement["nmi"] >= 0.75
+    # BERTopic's default pipeline on the same embeddings: NMI 0.80, ARI 0.43 (issue #7,
+    # bench/results/categories.md); levers (5-run consensus, leaf, noise vote, merge) measured
+    # 0.825-0.827 NMI and 0.561-0.567 ARI over seeds 42-44 there, between-seed ARI 0.91;
+    # margin for the seed spread
+    assert agreement["nmi"] >= 0.815
+    assert agreement["ari"] >= 0.54
     assert "NMI" in result.stdout and "77 labels" in result.stdout
     # no model column: every call is listed as of unknown price, never as $0
     assert summary["unknown_models"][0]["calls"] == 3080

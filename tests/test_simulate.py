@@ -125,6 +125,41 @@ def test_simulate_json_shape_and_standalone(two_calls):
     assert caching["saving_usd_month"]["expected"] == pytest.approx(0.0063)
 
 
+class RouteAllHalfEvidence(RouteAll):
+    """Lever 1 with only call Y's category backed by cheap-model answers in the logs."""
+
+    def analyze(self, ws, config):
+        per_call = pl.DataFrame({"call_id": ["X", "Y"], "evidence": [False, True]})
+        return Finding(1, "routing", calls_affected=2, basis="mixed", per_call=per_call)
+
+
+def test_saving_split_into_evidence_and_assumption(two_calls):
+    """Routing saves 3,290 µ$ per call (3,500 − 210); X's rests on an assumption, Y's on
+    evidence: 3,290 µ$ × 30 = $0.0987 a month each. Caching then frees X (210 µ$ × 30 =
+    $0.0063) and has no evidence column, so its basis (evidence by default) takes it all."""
+    config = load_config(None)
+    result = simulate(two_calls, config, [RouteAllHalfEvidence(), CacheX()])
+    data = json.loads(json.dumps(result.as_dict(), default=str))
+    routing, caching = data["levers"]
+    assert routing["saving_by_basis"]["expected"] == pytest.approx(
+        {"evidence": 0.0987, "assumption": 0.0987}
+    )
+    assert routing["basis"] == "mixed"
+    assert caching["saving_by_basis"]["expected"] == pytest.approx(
+        {"evidence": 0.0063, "assumption": 0.0}
+    )
+    assert caching["basis"] == "evidence"
+
+
+def test_basis_of_split():
+    from levers_cli.levers.base import basis_of_split
+
+    assert basis_of_split({"evidence": 1.0, "assumption": 0.005}) == "evidence"
+    assert basis_of_split({"evidence": 0.0, "assumption": 2.0}) == "assumption"
+    assert basis_of_split({"evidence": 1.0, "assumption": 1.0}) == "mixed"
+    assert basis_of_split({"evidence": 0.0, "assumption": 0.0}) is None
+
+
 def test_budget_solver_both_ways(two_calls):
     config = load_config(None)
     levers = [RouteAll(), CacheX()]
@@ -150,7 +185,7 @@ def test_cli_budget_out_of_reach_exits_3(two_calls, monkeypatch):
     )
     assert result.exit_code == 3
     assert json.loads(result.stdout)["budget"]["reachable"] is False
-    assert "out of reach at the expected level by $0.00530/month" in result.stderr
+    assert "out of reach at the expected level by $0.0053/month" in result.stderr
     assert LEVERS is not None
 
 
@@ -236,5 +271,5 @@ def test_budget_options_split_caching_by_effort():
 
 def test_cli_rejects_a_budget_of_zero_or_less(two_calls):
     result = CliRunner().invoke(app, ["simulate", "-w", two_calls.path, "--budget", "-5"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad usage, as for a budget that is not a number
     assert result.stderr.strip() == "error: --budget -5: give a monthly budget in USD above 0"

@@ -12,7 +12,10 @@ import typer
 
 from levers_cli import __version__
 from levers_cli.cli import analyze as analyze_commands
+from levers_cli.cli import export as export_commands  # noqa: F401  (registers export kinds)
 from levers_cli.cli import labels as label_commands
+from levers_cli.cli import report as report_commands
+from levers_cli.cli import route as route_commands
 from levers_cli.cli import simulate as simulate_commands
 
 app = typer.Typer(
@@ -27,11 +30,14 @@ app.command("ingest")(analyze_commands.ingest)
 app.command("formats")(analyze_commands.formats)
 app.command("rejects")(analyze_commands.rejects)
 app.command("simulate")(simulate_commands.simulate)
+app.command("report")(report_commands.report)
+app.command("check")(report_commands.check)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 config_app.command("show")(simulate_commands.config_show)
 app.add_typer(config_app, name="config")
 app.add_typer(label_commands.export_app, name="export")
 app.command("label")(label_commands.label)
+app.command("route")(route_commands.route)
 
 
 def _version(value: bool) -> None:

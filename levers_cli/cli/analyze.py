@@ -79,7 +79,13 @@ def analyze(
     config: ConfigOpt = None,
     embedder: Annotated[
         str | None,
-        typer.Option("--embedder", help="Embedder for categories.", show_default="minilm"),
+        typer.Option(
+            "--embedder",
+            help="Embedder for categories: auto (minilm up to embed.auto_minilm_max_queries "
+            "distinct queries, static above), minilm, static (model2vec, distilled once) or "
+            "tfidf (no model).",
+            show_default="auto",
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -110,7 +116,7 @@ def analyze(
     """
     from levers_cli.analysis import analyze as run_analysis
     from levers_cli.config import load_config
-    from levers_cli.embed import get_embedder
+    from levers_cli.embed import AUTO, get_embedder
     from levers_cli.errors import LeversError
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.store import Workspace, default_workspace_path
@@ -132,11 +138,9 @@ def analyze(
         cfg = load_config(config)
         if embedder:
             cfg.set("embed", "embedder", embedder)
-        chosen = get_embedder(
-            cfg.get("embed", "embedder"),
-            batch_size=cfg.get("embed", "batch_size"),
-            max_seq_length=cfg.get("embed", "max_seq_length"),
-        )
+        name = cfg.get("embed", "embedder")
+        if name != AUTO:
+            get_embedder(name)  # an unknown name fails now, before any work
         mapping = parse_mapping(map or [])
         with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
             result = run_analysis(
@@ -146,7 +150,6 @@ def analyze(
                 mapping=mapping,
                 options=_adapter_options(batch_input),
                 config=cfg,
-                embedder=chosen,
                 since=since,
                 recluster=recluster,
                 exclude=own_outputs,
@@ -161,6 +164,9 @@ def analyze(
     except OSError as exc:
         fail(f"{out}: cannot write the summary ({exc.strerror})")
     err_console.print(reconciliation(summary["ingest"]), highlight=False)
+    choice = summary["categorization"].get("embedder_choice")
+    if choice:
+        err_console.print(f"embedder: {choice['name']} ({choice['reason']})", highlight=False)
     if json_out:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from levers_cli.report.fmt import usd
+
 MAX_CATEGORY_ROWS = 25
-
-
-def usd(value: float | None) -> str:
-    """``$1,234.56``; ``$0.4407`` (4 decimals) from a cent up; below a cent three significant
-    figures (``$0.00518``, ``$0.00000466``); ``unknown`` for ``None``."""
-    if value is None:
-        return "unknown"
-    if value < 0:
-        return "−" + usd(-value)
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    if value == 0:
-        return "$0"
-    if abs(value) >= 0.01:
-        return f"${value:.4f}"
-    digits = 2 - math.floor(math.log10(abs(value)))  # three significant figures
-    return f"${value:.{digits}f}"
 
 
 def plural(n: int, word: str) -> str:

@@ -66,7 +66,7 @@ def simulate(
     from levers_cli.store import Workspace
 
     if budget is not None and budget <= 0:
-        fail(f"--budget {budget:g}: give a monthly budget in USD above 0")
+        fail(f"--budget {budget:g}: give a monthly budget in USD above 0", code=2)
     if level is not None and level not in LEVELS:
         fail(f"--level {level!r}: choose conservative, expected or aggressive")
     ids = _parse_ids(levers, sorted(LEVERS))
@@ -107,6 +107,15 @@ def simulate(
         raise typer.Exit(OUT_OF_REACH)
 
 
+def _basis_cell(lever: dict[str, Any], level: str) -> str:
+    """``evidence``, ``assumption`` or ``mixed N %`` (N = the evidence share of the saving)."""
+    split = lever.get("saving_by_basis", {}).get(level, {})
+    total = abs(split.get("evidence", 0.0)) + abs(split.get("assumption", 0.0))
+    if lever["basis"] != "mixed" or total <= 1e-12:
+        return str(lever["basis"])
+    return f"mixed {abs(split['evidence']) / total * 100:.0f} %"
+
+
 def _render(data: dict[str, Any]) -> None:
     levels = list(data["monthly_cost_after"])
     table = Table(
@@ -117,13 +126,14 @@ def _render(data: dict[str, Any]) -> None:
     for name in levels:
         table.add_column(name, justify="right")
     table.add_column("basis")
+    reference = "expected" if "expected" in levels else levels[0]
     table.add_row("", "cost now", *[usd(data["monthly_cost_before"])] * len(levels), "evidence")
     for lever in data["levers"]:
         table.add_row(
             str(lever["id"]),
             lever["name"],
             *[usd(-lever["saving_usd_month"].get(name, 0.0)) for name in levels],
-            lever["basis"],
+            _basis_cell(lever, reference),
         )
     table.add_row("", "cost after", *[usd(data["monthly_cost_after"][n]) for n in levels], "")
     out_console.print(table)
@@ -141,6 +151,11 @@ def _render(data: dict[str, Any]) -> None:
         )
     out_console.print(summary, highlight=False)
     out_console.print(f"[dim]{data['monthly_basis']}[/dim]")
+    out_console.print(
+        f"[dim]basis of the {reference} saving: evidence = read from the logs (cheap-model "
+        "answers, exact repeats, stable answers, declared or scheduled jobs); assumption = "
+        "levers config (`levers config show`); mixed N % = N % of it on evidence[/dim]"
+    )
     for lever in data["levers"]:
         if not lever["evidence"]:
             continue

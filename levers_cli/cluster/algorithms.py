@@ -1,5 +1,23 @@
-"""Category discovery on distinct query embeddings: UMAP → HDBSCAN, and a fallback for
-inputs too small for them.
+"""Category discovery on distinct query embeddings: UMAP → HDBSCAN (leaf selection) → noise
+vote, run with several seeds and combined by evidence accumulation
+(:mod:`levers_cli.cluster.consensus`) → refinements (:mod:`levers_cli.cluster.refine`:
+near-duplicate categories merged, a coarse domain level), and a fallback for inputs too small
+for them.
+
+HDBSCAN's "leaf" selection (hdbscan docs, "Leaf clustering",
+https://hdbscan.readthedocs.io/en/latest/parameter_selection.html) picks the finest stable
+clusters instead of the excess-of-mass choice between a parent and its children, which is where
+single runs of different seeds disagree most; evidence accumulation works best on such fine
+base partitions (Fred & Jain 2005 combine over-split k-means runs). Measured on banking77 and
+clinc150 (same defaults for both): leaf + consensus raised ARI 0.551 → 0.56 and 0.685 → 0.71
+and the between-seed ARI from 0.87 / 0.89 to ≥ 0.93. Five runs of 300 epochs cost what three
+of UMAP's default 500 do and agree better between seeds (0.947 vs 0.901 on banking77, 0.937
+vs 0.923 on clinc150, consensus of seeds 100–104 vs 105–109).
+
+UMAP + HDBSCAN is BERTopic's pipeline (Grootendorst 2022, arXiv:2203.05794; McInnes et al.
+2018, arXiv:1802.03426; Campello et al. 2013, "Density-based clustering based on hierarchical
+density estimates"). Measured against labelled intent sets in ``bench/categories.py``
+(results in ``bench/results/categories.md``).
 
 Clustering runs on *distinct* normalized queries, so identical queries always share a
 category and a query repeated many times can neither be split nor form a cluster by sheer
@@ -13,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from levers_cli.cluster.consensus import co_association_consensus, derived_seeds
+from levers_cli.cluster.refine import coarse_parents, merge_near_duplicates, reassign_noise
 from levers_cli.schema import UNCATEGORIZED
 
 
@@ -29,6 +49,23 @@ class ClusterParams:
     small_input_max: int = 20
     small_input_distance: float = 0.4
     assign_min_similarity: float = 0.55
+    #: UMAP + HDBSCAN fit on at most this many distinct queries; the rest are assigned
+    #: (levers_cli/cluster/assign.py).
+    max_fit_queries: int = 30_000
+    #: a noise point joins the category its neighbours vote for, counting neighbours at
+    #: least this similar (cosine); see refine.reassign_noise.
+    noise_min_similarity: float = 0.5
+    #: categories whose centroids are at least this similar (cosine) are merged (1 = never).
+    merge_min_similarity: float = 0.9
+    #: HDBSCAN cluster selection: "leaf" (fine, homogeneous clusters) or "eom".
+    hdbscan_selection: str = "leaf"
+    #: UMAP + HDBSCAN runs (independent seeds) combined by evidence accumulation
+    #: (levers_cli/cluster/consensus.py); 1 = a single run.
+    consensus_runs: int = 5
+    #: UMAP epochs of each consensus run (a single run keeps UMAP's own default).
+    consensus_epochs: int = 300
+    #: above this many distinct queries a single run is used (time budget).
+    consensus_max_queries: int = 6000
 
     def min_cluster_size(self, n_distinct: int) -> int:
         """HDBSCAN ``min_cluster_size`` scaled to the number of distinct queries."""
@@ -43,6 +80,8 @@ class Clustering:
     labels: np.ndarray
     method: str
     warning: str | None = None
+    #: fine label → coarse domain (both as in ``labels``); ``None`` for the small-input path.
+    parents: dict[int, int] | None = None
 
 
 def cluster_embeddings(
@@ -56,7 +95,8 @@ def cluster_embeddings(
         params: clustering settings.
 
     Returns:
-        ``labels`` of shape ``(n,)`` int64, clusters numbered from 0, ``-1`` for noise.
+        ``labels`` of shape ``(n,)`` int64, clusters numbered from 0, ``-1`` for noise
+        (points no category's neighbours reach), and ``parents`` (label → coarse domain).
     """
     n = len(vectors)
     if n == 0:
@@ -68,7 +108,8 @@ def cluster_embeddings(
             f"grouped by cosine distance < {params.small_input_distance} instead"
         )
         return Clustering(labels, "agglomerative (small input)", warning)
-    return Clustering(_umap_hdbscan(vectors, params), "umap+hdbscan")
+    labels, parents = _umap_hdbscan(vectors, params)
+    return Clustering(labels, "umap+hdbscan", parents=parents)
 
 
 def _agglomerative(vectors: np.ndarray, weights: np.ndarray, distance: float) -> np.ndarray:
@@ -104,34 +145,78 @@ def exact_knn(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices.astype(np.int64), distances.astype(np.float32)
 
 
-def _umap_hdbscan(vectors: np.ndarray, params: ClusterParams) -> np.ndarray:
+def _umap_hdbscan(vectors: np.ndarray, params: ClusterParams) -> tuple[np.ndarray, dict[int, int]]:
+    """UMAP → HDBSCAN → noise vote, once or as a consensus of several seeds → merge →
+    renumber 0..k-1 → coarse domains."""
+    n = len(vectors)
+    neighbors = min(params.umap_neighbors, n - 1)
+    knn = exact_knn(vectors, neighbors)
+    min_size = params.min_cluster_size(n)
+    runs = params.consensus_runs if n <= params.consensus_max_queries else 1
+    if runs <= 1:
+        labels = _one_run(vectors, knn, params, params.seed, min_size, None)
+    else:
+        found = [
+            _one_run(vectors, knn, params, s, min_size, params.consensus_epochs)
+            for s in derived_seeds(params.seed, runs)
+        ]
+        labels = co_association_consensus(np.vstack(found))
+        # HDBSCAN makes no cluster below min_cluster_size; a consensus group that small is
+        # points the runs disagree on: noise, voted into a category by its neighbours below
+        sizes = np.bincount(labels.clip(min=0), minlength=1)
+        labels = np.where((labels >= 0) & (sizes[labels.clip(min=0)] >= min_size), labels, -1)
+        labels = reassign_noise(labels, knn[0], knn[1], params.noise_min_similarity)
+    labels = merge_near_duplicates(vectors, labels, params.merge_min_similarity)
+    labels = _compact(labels)
+    return labels, coarse_parents(vectors, labels)
+
+
+def _one_run(
+    vectors: np.ndarray,
+    knn: tuple[np.ndarray, np.ndarray],
+    params: ClusterParams,
+    seed: int,
+    min_size: int,
+    epochs: int | None,
+) -> np.ndarray:
+    """One UMAP (given seed and epochs, ``None`` = UMAP's default) → HDBSCAN → noise vote;
+    ``(n,)`` int64 labels, ``-1`` noise."""
     import warnings
 
     import hdbscan
     import umap
 
     n = len(vectors)
-    neighbors = min(params.umap_neighbors, n - 1)
     reducer = umap.UMAP(
-        n_neighbors=neighbors,
+        n_neighbors=knn[0].shape[1],
         n_components=min(params.umap_components, n - 2),
         min_dist=0.0,
         metric="cosine",
-        random_state=params.seed,
+        random_state=seed,
         init="spectral" if n > 100 else "random",
         n_jobs=1,
-        precomputed_knn=exact_knn(vectors, neighbors),
+        precomputed_knn=knn,
+        n_epochs=epochs,
     )
     with warnings.catch_warnings():
         # "transforming new data with transform will be unavailable": levers never transforms
         warnings.filterwarnings("ignore", message=".*knn_search_index.*")
         reduced = reducer.fit_transform(vectors)
     model = hdbscan.HDBSCAN(
-        min_cluster_size=params.min_cluster_size(n),
+        min_cluster_size=min_size,
         metric="euclidean",
-        cluster_selection_method="eom",
+        cluster_selection_method=params.hdbscan_selection,
     )
-    return model.fit_predict(reduced).astype(np.int64)
+    labels = model.fit_predict(reduced).astype(np.int64)
+    return reassign_noise(labels, knn[0], knn[1], params.noise_min_similarity)
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0..k-1 in order of their old label, keeping ``-1``."""
+    ids = np.unique(labels[labels != UNCATEGORIZED])
+    return np.where(labels == UNCATEGORIZED, UNCATEGORIZED, np.searchsorted(ids, labels)).astype(
+        np.int64
+    )
 
 
 def renumber_by_weight(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Route categories for a workspace: embed each distinct query once (cached in
-``embeddings``), cluster, label, and write ``calls.category_id`` and ``categories``.
+``embeddings``, written chunk by chunk as it goes), cluster (on a sample when there are many:
+:mod:`levers_cli.cluster.assign`), label, and write ``calls.category_id`` and ``categories``.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from levers_cli.cluster.algorithms import ClusterParams, cluster_embeddings, renumber_by_weight
+from levers_cli.cluster.algorithms import ClusterParams
+from levers_cli.cluster.assign import fit_and_assign, nearest_centroid
 from levers_cli.cluster.labels import central_exemplars, ctfidf_keywords, short_label
 from levers_cli.embed.base import Embedder
+from levers_cli.redact import redact_many
 from levers_cli.schema import UNCATEGORIZED
 from levers_cli.store import Workspace
 
-#: ``progress(stage, advance, total)``: ``stage`` is ``embed`` or ``cluster``.
+#: ``progress(stage, advance, total)``: ``stage`` is ``embed``, ``cluster`` or ``assign``.
 ProgressFn = Callable[[str, int, int], None]
+#: Queries embedded and written to the workspace per step, unless the embedder says otherwise
+#: (``chunk_rows``: fast embedders take bigger steps, so the writes do not dominate).
 EMBED_CHUNK = 256
 
 
@@ -61,8 +66,9 @@ def embed_distinct(
     missing = np.flatnonzero(~is_cached)
     if progress is not None:
         progress("embed", len(cached), len(hashes))
-    for start in range(0, len(missing), EMBED_CHUNK):
-        chunk = missing[start : start + EMBED_CHUNK]
+    step = int(getattr(embedder, "chunk_rows", EMBED_CHUNK))
+    for start in range(0, len(missing), step):
+        chunk = missing[start : start + step]
         encoded = embedder.encode([texts[i] for i in chunk])
         vectors[chunk] = encoded
         ws.load_temp(
@@ -115,10 +121,7 @@ def assign_to_existing(
         return np.full(len(vectors), UNCATEGORIZED, dtype=np.int64)
     ids = np.array(sorted(centroids), dtype=np.int64)
     matrix = np.stack([centroids[i] for i in ids])
-    similarity = vectors @ matrix.T
-    best = similarity.argmax(axis=1)
-    chosen = ids[best]
-    return np.where(similarity[np.arange(len(vectors)), best] >= min_similarity, chosen, -1)
+    return nearest_centroid(np.asarray(vectors, dtype=np.float32), matrix, ids, min_similarity)
 
 
 def categorize(
@@ -133,9 +136,11 @@ def categorize(
 ) -> CategorizeResult:
     """Discover route categories for every call in the workspace.
 
-    The first run (or ``recluster=True``, or a new embedder) fits categories on all distinct
-    queries. Later runs keep every known query in its category, so ids stay stable across
-    weekly dumps: a new query joins the nearest existing category when its cosine similarity
+    The first run (or ``recluster=True``, or a new embedder) fits categories on the distinct
+    queries (at most ``params.max_fit_queries`` of them, the rest assigned to the nearest
+    category: :func:`levers_cli.cluster.assign.fit_and_assign`). Later runs keep every known
+    query in its category, so ids stay stable across weekly dumps: a new query joins the
+    nearest existing category when its cosine similarity
     to the centroid is at least ``params.assign_min_similarity``; the rest (with the queries
     still uncategorized) are clustered on their own, and the categories they form get new ids.
 
@@ -149,6 +154,10 @@ def categorize(
            GROUP BY query_hash ORDER BY query_hash"""
     ).fetchall()
     hashes = [r[0] for r in rows]
+    adapt = getattr(embedder, "adapt", None)
+    if adapt is not None:  # a corpus-fitted embedder (tfidf): reuse the stored fit or fit now
+        stored = ws.con.execute("SELECT DISTINCT embedder FROM categories").fetchall()
+        adapt([r[1] for r in rows], [k for (k,) in stored if k])
     texts = [r[1] for r in rows]
     weights = np.array([r[2] for r in rows], dtype=np.float64)
     spend = np.array([r[3] for r in rows], dtype=np.float64)
@@ -157,10 +166,10 @@ def categorize(
         progress("cluster", 0, 1)
     known, centroids = ({}, {}) if recluster else _previous(ws, embedder)
     warning = None
+    assign_progress = (lambda done, total: progress("assign", done, total)) if progress else None
     if not centroids:
-        clustering = cluster_embeddings(vectors, weights, params)
-        labels = renumber_by_weight(clustering.labels, weights)
-        method, warning = clustering.method, clustering.warning
+        fit = fit_and_assign(vectors, weights, params, assign_progress)
+        labels, method, warning = fit.labels, fit.method, fit.warning
     else:
         labels = np.array([known.get(h, UNCATEGORIZED) for h in hashes], dtype=np.int64)
         new = np.array([h not in known for h in hashes], dtype=bool)
@@ -168,8 +177,7 @@ def categorize(
         pool = np.flatnonzero(labels == UNCATEGORIZED)
         method = f"assigned to {len(centroids)} existing categories"
         if len(pool) >= 2:
-            found = cluster_embeddings(vectors[pool], weights[pool], params)
-            fresh = renumber_by_weight(found.labels, weights[pool])
+            fresh = fit_and_assign(vectors[pool], weights[pool], params, assign_progress).labels
             offset = max(centroids) + 1
             labels[pool] = np.where(fresh >= 0, fresh + offset, UNCATEGORIZED)
             method += f", {int(fresh.max()) + 1 if fresh.size else 0} new from the rest"
@@ -222,6 +230,8 @@ def _write_categories(
     )
     ws.con.execute("DROP TABLE assigned")
     ws.con.execute("DELETE FROM categories")
+    # labels, keywords and exemplars are shown and exported: never a key, card or address
+    texts = redact_many(texts)[0]
     top_words = ctfidf_keywords(texts, weights, labels, n_keywords)
     for category in sorted(int(c) for c in np.unique(labels) if c != UNCATEGORIZED):
         members = np.flatnonzero(labels == category)

@@ -5,6 +5,15 @@ class-based TF-IDF procedure", eq. 1): each category's documents are joined into
 term frequency is L1-normalized per category and weighted by ``log(1 + A / f_t)``, where ``A``
 is the average number of words per category and ``f_t`` the term's frequency over all
 categories. Each distinct query counts as many times as it was called.
+
+Terms are single words and two-word phrases (``CountVectorizer(ngram_range=(1, 2))``, as
+BERTopic's ``vectorizer_model`` allows: https://maartengr.github.io/BERTopic/getting_started/
+vectorizers/vectorizers.html), so a phrase that names the category ("verify identity") can
+outrank its words. Stop words are scikit-learn's ``ENGLISH_STOP_WORDS`` plus
+:data:`REQUEST_WORDS`, words that frame a request in any domain ("can you tell me what X
+means") rather than name a topic. A term found in fewer than :data:`MIN_SHARE` of a category's
+calls does not describe it (a rare word scores high on c-TF-IDF's idf alone: "bunch", "town" in
+2 of 22 queries) and is skipped; a word inside a higher-ranked phrase is not repeated.
 """
 
 from __future__ import annotations
@@ -14,6 +23,62 @@ from dataclasses import dataclass
 import numpy as np
 
 from levers_cli.schema import UNCATEGORIZED
+
+#: Request-framing words, stop words for keywords in every domain (assumption: the verbs and
+#: fillers of assistant / support requests, e.g. banking77's "what does pending mean",
+#: clinc150's "can you tell me"; scikit-learn's list lacks them).
+REQUEST_WORDS = frozenset(
+    [
+        "able",
+        "also",
+        "ask",
+        "asking",
+        "did",
+        "does",
+        "doing",
+        "going",
+        "got",
+        "having",
+        "hello",
+        "help",
+        "hey",
+        "hi",
+        "just",
+        "kind",
+        "know",
+        "let",
+        "like",
+        "make",
+        "mean",
+        "means",
+        "need",
+        "ok",
+        "okay",
+        "possible",
+        "quite",
+        "really",
+        "say",
+        "says",
+        "tell",
+        "thank",
+        "thanks",
+        "think",
+        "tried",
+        "try",
+        "trying",
+        "use",
+        "used",
+        "using",
+        "want",
+        "wanted",
+        "way",
+        "wondering",
+    ]
+)
+
+#: A keyword must occur in at least this share of its category's calls (assumption: a word
+#: in fewer than one call in ten is incidental to the category, not what it is about).
+MIN_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,44 +93,84 @@ class CategoryLabel:
 def ctfidf_keywords(
     texts: list[str], weights: np.ndarray, labels: np.ndarray, top: int
 ) -> dict[int, list[str]]:
-    """Top ``top`` c-TF-IDF keywords of each cluster (``-1`` excluded).
+    """Top ``top`` c-TF-IDF terms (words or two-word phrases) of each cluster (``-1``
+    excluded), skipping terms in fewer than :data:`MIN_SHARE` of the cluster's calls and words
+    already inside a higher-ranked phrase.
 
     Args:
         texts: the distinct queries, ``(n,)``.
         weights: their call counts, ``(n,)``.
         labels: their cluster labels, ``(n,)``.
         top: keywords to keep per cluster.
+
+    Returns:
+        cluster id → keywords, best first (possibly fewer than ``top``, empty when the
+        cluster's queries hold only stop words).
     """
     from scipy import sparse
-    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     clusters = [int(c) for c in np.unique(labels) if c != UNCATEGORIZED]
     if not clusters:
         return {}
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][\w'-]+\b")
+    vectorizer = CountVectorizer(
+        stop_words=sorted(ENGLISH_STOP_WORDS | REQUEST_WORDS),
+        token_pattern=r"(?u)\b[a-zA-Z][\w'-]+\b",
+        ngram_range=(1, 2),
+    )
     try:
         counts = vectorizer.fit_transform(texts)
     except ValueError:  # only stop words / no tokens at all
         return {c: [] for c in clusters}
     vocabulary = np.array(vectorizer.get_feature_names_out())
+    index = {str(term): i for i, term in enumerate(vocabulary)}
+    keep = labels != UNCATEGORIZED
     membership = sparse.csr_matrix(
-        (weights.astype(np.float64), (labels.clip(min=0), np.arange(len(texts)))),
+        (
+            np.where(keep, weights, 0.0).astype(np.float64),
+            (labels.clip(min=0), np.arange(len(texts))),
+        ),
         shape=(max(clusters) + 1, len(texts)),
     )
-    keep = labels != UNCATEGORIZED
-    membership = membership.multiply(keep[np.newaxis, :]).tocsr()
-    tf = np.asarray((membership @ counts).todense())
-    rows = tf[clusters]
+    rows = np.asarray((membership @ counts).todense())[clusters]
+    present = np.asarray((membership @ (counts > 0).astype(np.float64)).todense())[clusters]
+    calls = np.asarray(membership.sum(axis=1)).ravel()[clusters]
     term_totals = rows.sum(axis=0)
     avg_words = rows.sum() / len(clusters)
     idf = np.log1p(avg_words / np.where(term_totals == 0, np.inf, term_totals))
     row_sums = rows.sum(axis=1, keepdims=True)
     scores = rows / np.where(row_sums == 0, 1, row_sums) * idf
+    share = present / np.where(calls == 0, 1, calls)[:, np.newaxis]
+    scores = np.where(share >= MIN_SHARE - 1e-9, scores, 0.0)
     result: dict[int, list[str]] = {}
     for position, cluster in enumerate(clusters):
-        order = np.argsort(-scores[position], kind="stable")[:top]
-        result[cluster] = [str(vocabulary[i]) for i in order if scores[position, i] > 0]
+        chosen: list[str] = []
+        for i in np.argsort(-scores[position], kind="stable"):
+            if len(chosen) == top or scores[position, i] <= 0:
+                break
+            _add_term(chosen, str(vocabulary[i]), share[position], index)
+        result[cluster] = chosen
     return result
+
+
+def _add_term(chosen: list[str], term: str, share: np.ndarray, index: dict[str, int]) -> None:
+    """Add ``term`` to ``chosen`` unless it repeats it: a word inside a chosen phrase is
+    skipped; a phrase holding a chosen word replaces that word when it covers at least half
+    of the word's calls (it is how the word is used in this category), else it is skipped."""
+    words = term.split()
+    if len(words) == 1:
+        if not any(term in c.split() for c in chosen):
+            chosen.append(term)
+        return
+    for position, previous in enumerate(chosen):
+        if previous in words:
+            if share[index[term]] >= share[index[previous]] / 2:
+                chosen[position] = term
+                chosen[:] = [c for c in chosen if c == term or c not in words]
+            return
+        if " " in previous and set(previous.split()) & set(words):
+            return
+    chosen.append(term)
 
 
 def central_exemplars(
@@ -86,7 +191,13 @@ def central_exemplars(
 
 
 def short_label(keywords: list[str], exemplars: list[str]) -> str:
-    """A short name: the top three keywords, or the first exemplar when there are none."""
+    """A short name: the top keywords (up to three words in all, a phrase counting as its
+    words), or the first exemplar when there are none."""
     if keywords:
-        return " / ".join(keywords[:3])
+        parts: list[str] = []
+        for term in keywords:
+            if parts and sum(len(p.split()) for p in parts) + len(term.split()) > 3:
+                break
+            parts.append(term)
+        return " / ".join(parts)
     return (exemplars[0][:60] if exemplars else "(empty queries)").strip()

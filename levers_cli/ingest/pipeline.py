@@ -326,12 +326,14 @@ def record_rows(
         for partial in partials:
             apply_mapping(partial, raw.data, mapping)
     rows = [finish_row(partial, adapter.name) for partial in partials]
-    canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
-    digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-    occurrences[digest] += 1
+    digest = None
     for index, row in enumerate(rows, 1):
         row["record_hash"] = call_fingerprint(row)
         if not row.get("call_id"):
+            if digest is None:  # only records without ids need their content hash (ingest speed)
+                canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
+                digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+                occurrences[digest] += 1
             part = digest if len(rows) == 1 else f"{digest}.{index}"
             row["call_id"] = _content_id(part, occurrences[digest])
     return rows

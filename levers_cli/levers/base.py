@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
     from levers_cli.config import Config
@@ -51,15 +52,21 @@ class Finding:
             ``batch``.
         calls_affected: calls the lever applies to (at the expected level).
         tokens_affected: input + output tokens of those calls.
-        basis: ``evidence``, ``assumption`` or ``mixed`` over the figures.
+        basis: ``evidence``, ``assumption`` or ``mixed`` over the figures; the simulation
+            replaces it with the basis of the saving's dollars at the expected level
+            (:func:`basis_of_split` of ``saving_by_basis``).
         figures: headline numbers, each with its basis.
         evidence: the rows that justify it (categories, templates, prefixes …), best first.
         per_call: ``call_id`` plus the lever's per-call columns that ``apply`` reads
-            (a polars DataFrame), or ``None``.
+            (a polars DataFrame), or ``None``. A boolean ``evidence_<level>`` (or
+            ``evidence``) column marks the calls whose saving rests on evidence in the logs;
+            the simulation splits the lever's dollars by it (see :func:`evidence_mask`).
         details: lever-specific extras for the JSON output (e.g. caching's ``exact_hits``).
         saving_usd_month: filled by the simulation: this lever's marginal saving in the
             waterfall (given the levers before it), per level, USD per month.
         standalone_usd_month: filled by the simulation: this lever alone, per level.
+        saving_by_basis: filled by the simulation: per level, the marginal saving split into
+            ``{"evidence": USD/month, "assumption": USD/month}``.
     """
 
     lever_id: int
@@ -73,6 +80,7 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
     saving_usd_month: dict[str, float] = field(default_factory=dict)
     standalone_usd_month: dict[str, float] = field(default_factory=dict)
+    saving_by_basis: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -109,3 +117,59 @@ def combine_basis(bases: list[Basis]) -> Basis:
     if len(distinct) == 1:
         return next(iter(distinct))
     return "mixed"
+
+
+def basis_of_split(split: dict[str, float], tolerance: float = 0.01) -> Basis | None:
+    """The basis of a saving from its dollar split.
+
+    Args:
+        split: ``{"evidence": USD, "assumption": USD}``.
+        tolerance: a part under this share of the total (absolute values) is ignored.
+
+    Returns:
+        ``evidence`` or ``assumption`` when one part carries all but ``tolerance`` of it,
+        ``mixed`` otherwise, ``None`` when there is no saving to split.
+    """
+    evidence, assumption = abs(split.get("evidence", 0.0)), abs(split.get("assumption", 0.0))
+    total = evidence + assumption
+    if total <= 1e-12:
+        return None
+    if assumption <= tolerance * total:
+        return "evidence"
+    if evidence <= tolerance * total:
+        return "assumption"
+    return "mixed"
+
+
+def evidence_mask(finding: Finding, call_ids: pl.Series, level: Level) -> np.ndarray:
+    """Which calls' saving from this lever rests on evidence in the logs.
+
+    Reads the finding's ``per_call`` column ``evidence_<level>`` (or ``evidence``); a lever
+    without one counts wholly as its ``basis`` says (``mixed`` without a column counts as
+    assumption, the cautious reading).
+
+    Args:
+        finding: the lever's finding.
+        call_ids: the plan's ``call_id`` column, in plan order.
+        level: the simulation level.
+
+    Returns:
+        ``(len(call_ids),)`` bool array in plan order.
+    """
+    import numpy as np
+    import polars as pl
+
+    frame = finding.per_call
+    column = next(
+        (c for c in (f"evidence_{level}", "evidence") if frame is not None and c in frame.columns),
+        None,
+    )
+    if column is None or frame is None:
+        return np.full(len(call_ids), finding.basis == "evidence", dtype=bool)
+    flags = (
+        pl.DataFrame({"call_id": call_ids})
+        .join(frame.select("call_id", column), on="call_id", how="left", maintain_order="left")
+        .get_column(column)
+        .fill_null(False)
+    )
+    return flags.to_numpy().astype(bool)

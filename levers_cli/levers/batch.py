@@ -85,6 +85,9 @@ class BatchLever:
         per_call = cands.select(
             "call_id", "provider", "job", "template", "declared", rules.alias("rules"),
             *(f"batch_{lv}" for lv in LEVELS),
+            # declared by metadata or run on a schedule: latency tolerance seen in the logs;
+            # a burst alone only suggests it
+            (pl.col("declared") | pl.col("scheduled")).alias("evidence"),
         )  # fmt: skip
         moved = {lv: int(cands[f"batch_{lv}"].sum()) for lv in LEVELS}
         providers: dict[str, Any] = {}

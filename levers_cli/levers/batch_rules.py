@@ -22,8 +22,9 @@ real-time answer. Each rule marks calls from what the log shows:
     in one hour of the day on ``schedule_min_occurrences`` distinct days, or in one weekday's
     hour in that many distinct weeks (hours rounded to the nearest).
 
-A *template* is the system prompt and the first ``template_words`` words of the query, lower
-case, digits masked: the calls one job generates share it.
+A *template* is the system prompt (an 8-character hash of it, when there is one) and the first
+``template_words`` words of the query, lower case, digits masked: the calls one job generates
+share it.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def load_calls(ws: Workspace, template_words: int) -> pl.DataFrame:
                   category_id,
                   (conversation_id IS NULL OR count(*) OVER (PARTITION BY conversation_id) = 1)
                     AND coalesce(turn, 1) <= 1 AS single,
-                  md5(regexp_replace(lower(coalesce(system_prompt, '')), '[0-9]+', '#', 'g'))
-                    AS system_key,
+                  CASE WHEN trim(coalesce(system_prompt, '')) = '' THEN ''
+                       ELSE md5(regexp_replace(lower(system_prompt), '[0-9]+', '#', 'g'))
+                  END AS system_key,
                   array_to_string(list_slice(string_split_regex(trim(regexp_replace(
                     lower(coalesce(query, '')), '[0-9]+', '#', 'g')), '\s+'), 1, ?), ' ')
                     AS head
@@ -65,8 +67,12 @@ def load_calls(ws: Workspace, template_words: int) -> pl.DataFrame:
         ).to_arrow_table()
     )
     assert isinstance(frame, pl.DataFrame)
+    # readable job keys: the query's first words, after a short system-prompt hash if any
     return frame.with_columns(
-        (pl.col("system_key").str.slice(0, 12) + "|" + pl.col("head")).alias("template")
+        pl.when(pl.col("system_key") == "")
+        .then(pl.col("head"))
+        .otherwise("system " + pl.col("system_key").str.slice(0, 8) + ": " + pl.col("head"))
+        .alias("template")
     )
 
 

@@ -4,7 +4,9 @@ caching in front of it.
 Method: ../shared/DESIGN.md §5.3, in helper modules — :mod:`~levers_cli.levers.caching_data`
 (the calls; exact keys and hits), :mod:`~levers_cli.levers.caching_prefix` (token prefixes
 under ``provider_rules.toml``), :mod:`~levers_cli.levers.caching_breakers` (volatile values
-that break a prefix), :mod:`~levers_cli.levers.caching_semantic` (semantic matches, guards,
+that break a prefix), :mod:`~levers_cli.levers.caching_templates` (user prompts filled from
+templates, and the fixed text their slots keep out of the cache),
+:mod:`~levers_cli.levers.caching_semantic` (semantic matches, guards,
 false hits, the threshold curve) and :mod:`~levers_cli.levers.caching_report` (evidence,
 each part's saving).
 
@@ -27,6 +29,7 @@ from levers_cli.levers.caching_data import exact_hits, load_calls
 from levers_cli.levers.caching_prefix import prefix_by_level
 from levers_cli.levers.caching_report import breaker_rows, evidence_rows, part_savings
 from levers_cli.levers.caching_semantic import semantic_by_level
+from levers_cli.levers.caching_templates import prompt_templates, template_summary
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -107,7 +110,10 @@ class CachingLever:
                     ("prefix_read", prefix[lv].read),
                     ("prefix_write", prefix[lv].write),
                 )
-            )
+            ),
+            # exact repeats and prefix reuse are read from the logs (with the providers'
+            # documented rules); a semantic hit rests on the similarity threshold
+            *(pl.Series(f"evidence_{lv}", ~semantic.net[lv] | exact[lv][0]) for lv in LEVELS),
         )
         by_level = {
             "exact_hits": {lv: int(exact[lv][0].sum()) for lv in LEVELS},
@@ -123,6 +129,8 @@ class CachingLever:
             prefix["conservative"].read,
             prefix["expected"].read if fix["expected"] else None,
         )
+        _, templates = prompt_templates(calls, config)
+        template_rows = [t.as_row() for t in templates]
         n, repeats = len(calls.call_id), calls.query_repeats()
         details = {
             "exact_hits": by_level["exact_hits"]["expected"],
@@ -137,6 +145,7 @@ class CachingLever:
             "exact_repeat_calls": repeats,
             "exact_repeat_share": round(repeats / n, 4) if n else 0.0,
             "prefix_breakers": breaker_evidence,
+            "prompt_templates": template_summary(templates),
             "effort_by_part": EFFORT_BY_PART,
             "parts": part_savings(ws, config, per_call, self._apply_parts),
             "provider_rules": calls.rules_used(),
@@ -152,6 +161,7 @@ class CachingLever:
             basis=combine_basis([f.basis for f in figures]),
             figures=figures,
             evidence=breaker_evidence
+            + [r for r in template_rows if r["fixed_after_tokens"]][:10]
             + evidence_rows(calls, exact["expected"], semantic, prefix["expected"].read),
             per_call=per_call,
             details=details,
@@ -191,6 +201,17 @@ class CachingLever:
             Figure(
                 "prefix_realized_tokens", details["prefix_realized_tokens"], "tokens", "evidence",
                 "cache_read_tokens already in the log: realized, not a new saving",
+            ),
+            Figure(
+                "prompt_template_calls", details["prompt_templates"]["templated_calls"], "calls",
+                "evidence", "calls whose last user message fills a mined template (the miner "
+                "of lever 5 over the user messages)",
+            ),
+            Figure(
+                "template_reorder_tokens", details["prompt_templates"]["tokens_if_moved"],
+                "tokens", "evidence", "cached input tokens moving each template's slots after "
+                "its fixed text would add, where that reaches the provider minimum; reported, "
+                "not simulated",
             ),
             Figure(
                 "exact_ttl_seconds", ttl, "seconds", "assumption",

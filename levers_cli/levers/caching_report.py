@@ -33,7 +33,7 @@ def part_savings(
     if plan.is_empty():
         return {}
     factor = float(config.get("analysis", "days_per_month")) / log_span_days(ws)
-    before = float(plan_cost(plan).sum())
+    before = float(plan_cost(plan, config).sum())
     parts = {
         "prefix": (("prefix",), "low"),
         "exact": (("exact",), "medium"),
@@ -45,7 +45,7 @@ def part_savings(
     for part, (names, effort) in parts.items():
         saving = {}
         for level in LEVELS:
-            after = float(plan_cost(apply_parts(plan, per_call, level, names)).sum())
+            after = float(plan_cost(apply_parts(plan, per_call, level, names), config).sum())
             saving[level] = round((before - after) * factor, 6)
         out[part] = (
             {"effort": effort, "saving_usd_month": saving}

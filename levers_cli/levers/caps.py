@@ -6,8 +6,9 @@ would cut the reasoning model off; a departure from DESIGN's "per category"):
 output-token p50/p90/p95/p99 (numpy's linear percentile), the share already truncated
 (``finish_reason = 'length'``), reasoning tokens. Cap = the level's ``[caps] percentile``
 rounded up to a multiple of ``[caps] round_up_to``. Two estimates: the hard cap removes the
-tokens above it (risk: the share of calls above the cap, which it would truncate), and a
-concise instruction removes ``[caps] concise_reduction`` of what is left (assumed). Groups
+tokens above it (risk: the share of calls above the cap, or cut at it already, which it would
+truncate), and a concise instruction removes ``[caps] concise_reduction`` of what is left
+(assumed). Groups
 whose p95 output is at most ``[caps] simple_max_output`` tokens are "simple": they get
 "answer directly" and low reasoning effort. ``apply``: plan_output = min(plan_output, cap) ×
 (1 − concise reduction), rounded to whole tokens.
@@ -70,6 +71,9 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
         if group.height < min_calls:
             continue
         out = group["output_tokens"].to_numpy().astype(float)
+        # a call already cut at its max_tokens wanted more than it got: any cap at or below
+        # its output cuts it again (its true length is censored, so percentiles are low)
+        cut_now = group["truncated"].to_numpy().astype(bool)
         pct = {p: float(np.percentile(out, p)) for p in PERCENTILES}
         card = rate_card(group["provider"][0], group["model"][0])
         caps = {
@@ -90,7 +94,11 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
                 "truncated_share": round(float(group["truncated"].mean()), 4),
                 "reasoning_tokens": int(group["reasoning_tokens"].sum()),
                 "cap": caps,
-                "cut_share": {lv: round(float((out > caps[lv]).mean()), 4) for lv in LEVELS},
+                "cut_share": {
+                    lv: round(float(((out > caps[lv]) | (cut_now & (out >= caps[lv]))).mean()), 4)
+                    for lv in LEVELS
+                },
+                "censored": bool(cut_now.any()),
                 "tokens_above_cap": {
                     lv: int(np.clip(out - caps[lv], 0, None).sum()) for lv in LEVELS
                 },

@@ -149,8 +149,8 @@ class LoraLever:
             pl.lit(0.0).alias("plan_extra_usd"),
         )
         surcharge = joined.select(cost_of(extra, PLAN_TOKENS).alias("s"))["s"]
-        current = plan_cost(joined) - joined["plan_extra_usd"]
-        lora = plan_cost(moved) + surcharge
+        current = plan_cost(joined, config) - joined["plan_extra_usd"]
+        lora = plan_cost(moved, config) + surcharge
         joined = joined.with_columns(
             eligible.alias("_elig"),
             (eligible & (pl.col("_draw") < share) & pl.Series(lora < current)).alias("_take"),

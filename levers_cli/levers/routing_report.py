@@ -148,6 +148,11 @@ def build_finding(
             }
         )
     keep = ["call_id", "score", "forced", "route_model", *[f"route_{lv}" for lv in LEVELS]]
+    # the saving of a routed call rests on evidence when its category has cheap-model answers
+    # in the logs or human tier labels; otherwise on the assumption that the cheap tier copes
+    supported = [r["category_id"] for r in rows if r["basis"] != "assumed"]
+    frame = frame.with_columns(pl.col("category_id").is_in(supported).alias("evidence"))
+    keep.append("evidence")
     return Finding(
         lever_id=1,
         name="routing",

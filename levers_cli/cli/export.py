@@ -1,0 +1,189 @@
+"""``levers export {router-config, caps, workflows, batch, lora}``: write each lever's artifacts.
+
+Each command parses its options, calls :func:`levers_cli.export.run_export` and prints what
+was written (or the result as JSON with ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from levers_cli.cli.labels import export_app
+from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt
+from levers_cli.cli.output import err_console, fail, out_console
+
+OutOpt = Annotated[
+    str, typer.Option("--out", "-o", help="Folder to write into (created if missing).")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an earlier export there.")]
+NoRedactOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-redact", help="Keep emails, phone numbers, card numbers and keys as logged."
+    ),
+]
+LevelOpt = Annotated[str, typer.Option("--level", help="conservative, expected or aggressive.")]
+
+
+def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, **options: Any):
+    from levers_cli.config import load_config
+    from levers_cli.errors import LeversError
+    from levers_cli.export import run_export
+    from levers_cli.store import Workspace
+
+    level = options.get("level")
+    if level is not None and level not in ("conservative", "expected", "aggressive"):
+        fail(f"--level {level!r}: choose conservative, expected or aggressive")
+    try:
+        cfg = load_config(config)
+        with Workspace(workspace, create=False) as ws:
+            result = run_export(kind, ws, cfg, **options)
+    except LeversError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or options.get('out_dir')}: cannot write ({exc.strerror})")
+    if json_out:
+        out_console.print_json(json.dumps(result.as_dict(), default=str))
+        return result
+    table = Table(title=f"levers export {kind} → {result.out_dir}", title_justify="left")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    table.add_column("bytes", justify="right")
+    for row in result.files:
+        table.add_row(row["path"], f"{row['rows']:,}", f"{row['bytes']:,}")
+    out_console.print(table)
+    counts = ", ".join(f"{key.replace('_', ' ')} {value:,}" for key, value in result.counts.items())
+    out_console.print(counts, highlight=False)
+    if result.redactions:
+        summary = ", ".join(f"{k} {v:,}" for k, v in sorted(result.redactions.items()))
+        out_console.print(f"redacted: {summary}", highlight=False)
+    for note in result.notes:
+        err_console.print(note, highlight=False, markup=False)
+    return result
+
+
+@export_app.command("batch")
+def batch(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    out: OutOpt = "reports",
+    force: ForceOpt = False,
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="moved (the calls the batch lever moves at --level), candidates (every call "
+            "a detection rule marks) or all (every call not already batched).",
+        ),
+    ] = "moved",
+    level: LevelOpt = "expected",
+    no_redact: NoRedactOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write OpenAI Batch API JSONL (one model per file) and Anthropic Message Batches
+    requests for the batch lever's calls, with custom_ids.csv mapping ids back to calls.
+
+    Example: levers export batch --out reports --select candidates
+    """
+    if select not in ("moved", "candidates", "all"):
+        fail(f"--select {select!r}: choose moved, candidates or all")
+    _run(
+        "batch", workspace, config, json_out, out_dir=out, force=force, selection=select,
+        level=level, redact=not no_redact,
+    )  # fmt: skip
+
+
+@export_app.command("router-config")
+def router_config(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    out: OutOpt = "reports",
+    force: ForceOpt = False,
+    level: LevelOpt = "expected",
+    no_redact: NoRedactOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the categories as routes: levers-router.json (for `levers route`),
+    semantic-router v1 YAML/JSON and 0.x JSON, and a LiteLLM proxy config.yaml; report the
+    route accuracy on 20 % held-out queries and the per-query latency.
+
+    Example: levers export router-config --out reports
+    """
+    _run(
+        "router-config", workspace, config, json_out, out_dir=out, force=force, level=level,
+        redact=not no_redact,
+    )  # fmt: skip
+
+
+@export_app.command("caps")
+def caps(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    out: OutOpt = "reports",
+    force: ForceOpt = False,
+    level: LevelOpt = "expected",
+    no_redact: NoRedactOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write caps.csv, caps.json and caps.yaml: per category (and model family) max_tokens,
+    the instruction suffix "Answer directly in at most N words.", reasoning effort and the
+    expected truncation share.
+
+    Example: levers export caps --out reports --level conservative
+    """
+    _run(
+        "caps", workspace, config, json_out, out_dir=out, force=force, level=level,
+        redact=not no_redact,
+    )  # fmt: skip
+
+
+@export_app.command("workflows")
+def workflows(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    out: OutOpt = "reports",
+    force: ForceOpt = False,
+    level: LevelOpt = "expected",
+    no_redact: NoRedactOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write workflows.json and workflows.md: each workflow candidate's template, slot
+    values, examples, stable answer, frequency, monthly cost, consistency and a script outline.
+
+    Example: levers export workflows --out reports
+    """
+    _run(
+        "workflows", workspace, config, json_out, out_dir=out, force=force, level=level,
+        redact=not no_redact,
+    )  # fmt: skip
+
+
+@export_app.command("lora")
+def lora(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    out: OutOpt = "reports",
+    force: ForceOpt = False,
+    level: LevelOpt = "expected",
+    category: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--category", help="Export this category id (repeatable) instead of the lever's."
+        ),
+    ] = None,
+    no_redact: NoRedactOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write lora/<category>/train.jsonl, validation.jsonl (chat format, split by
+    conversation, deduplicated, redacted) and a dataset card README.md per selected category.
+
+    Example: levers export lora --out reports --level aggressive
+    """
+    _run(
+        "lora", workspace, config, json_out, out_dir=out, force=force, level=level,
+        categories=category, redact=not no_redact,
+    )  # fmt: skip

@@ -1,0 +1,61 @@
+"""Exports: the artifacts that put each lever into production, one module per artifact,
+each written in the format its consumer reads (../shared/DESIGN.md §7).
+
+Every exporter is a function ``export_<kind>(ws, config, out_dir, *, force, ...) ->
+ExportResult`` registered in :data:`EXPORTERS`; it checks the workspace was analyzed
+(:func:`~levers_cli.export.common.require_analysis`) and that it may write
+(:func:`~levers_cli.export.common.prepare_out_dir`), and raises
+:class:`~levers_cli.export.common.ExportError` otherwise. To add one: a module here with that
+function, and a line in :data:`EXPORTERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+from levers_cli.export.common import DEFAULT_OUT, ExportError, ExportResult, require_analysis
+
+#: kind → (module, function); imported on use so that `levers --help` stays fast.
+EXPORTERS: dict[str, tuple[str, str]] = {
+    "batch": ("levers_cli.export.batch", "export_batch"),
+    "caps": ("levers_cli.export.caps", "export_caps"),
+    "lora": ("levers_cli.export.lora", "export_lora"),
+    "router-config": ("levers_cli.export.router", "export_router_config"),
+    "workflows": ("levers_cli.export.workflows", "export_workflows"),
+}
+
+
+def get_exporter(kind: str) -> Callable[..., ExportResult]:
+    """The export function of ``kind``.
+
+    Raises:
+        ExportError: no exporter of that kind.
+    """
+    if kind not in EXPORTERS:
+        raise ExportError(f"unknown export {kind!r}; choose one of: {', '.join(EXPORTERS)}")
+    module, name = EXPORTERS[kind]
+    return getattr(import_module(module), name)
+
+
+def run_export(kind: str, ws: Any, config: Any, out_dir: str, **options: Any) -> ExportResult:
+    """Check the workspace was analyzed, then run the exporter of ``kind``.
+
+    Raises:
+        WorkspaceError: no calls, or not analyzed.
+        ExportError: as the exporter raises.
+    """
+    require_analysis(ws)
+    return get_exporter(kind)(ws, config, out_dir, **options)
+
+
+__all__ = [
+    "DEFAULT_OUT",
+    "EXPORTERS",
+    "ExportError",
+    "ExportResult",
+    "get_exporter",
+    "require_analysis",
+    "run_export",
+]
