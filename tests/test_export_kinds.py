@@ -28,6 +28,7 @@ from levers_cli.export.caps import word_budget
 from levers_cli.export.dedup import duplicates
 from levers_cli.export.lora import _split, chat_example
 from levers_cli.export.workflows import slot_values
+from levers_cli.levers.routing_labels import export_label_sheet
 from levers_cli.store import Workspace
 from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy
 
@@ -106,6 +107,8 @@ def exported(tmp_path_factory):
             if kind == "batch":
                 options["selection"] = "candidates"
             results[kind] = run_export(kind, ws, cfg, str(out), **options)
+        # the label sheet (`levers export label-sheet`) holds every query of its sample
+        export_label_sheet(ws, out / "label-sheet.csv", 5000, config=cfg)
     return path, out, results, secrets, planted
 
 
@@ -220,7 +223,10 @@ def test_planted_secrets_never_leave(exported, tmp_path):
     path, out, results, secrets, planted = exported
     assert planted > 0 or secrets is not OWN_SECRETS
     files = [p for p in out.rglob("*") if p.is_file()]
-    kinds = {"caps.csv", "workflows.json", "levers-router.json", "custom_ids.csv", "train.jsonl"}
+    kinds = {
+        "caps.csv", "workflows.json", "levers-router.json", "custom_ids.csv", "train.jsonl",
+        "label-sheet.csv",
+    }  # fmt: skip
     assert kinds <= {p.name for p in files}
     for file in files:
         text = file.read_text(encoding="utf-8")

@@ -75,6 +75,36 @@ def test_weekly_dump_keeps_category_ids_and_adds_new_ones(tmp_path):
         assert _category_by_label(ws) == after
 
 
+def test_a_run_with_no_new_query_changes_no_category(tmp_path):
+    """Uncategorized queries stay uncategorized when a run brings nothing new: 45 queries of
+    three topics plus 3 one-offs left uncategorized; analyzing the same file again must not
+    re-cluster those 3 (or anything) into new categories."""
+    embedder = FakeEmbedder()
+    path = tmp_path / "w1.jsonl"
+    _week(path, 0, TOPICS)
+    odd = ["quantum flux capacitor", "medieval tapestry dyes", "volcanic soil ph levels"]
+    with path.open("a") as handle:
+        for i, text in enumerate(odd):
+            ts = (START + timedelta(hours=5, minutes=i)).isoformat()
+            row = {"text": text, "label": "odd", "timestamp": ts, "model": "gpt-4o-mini"}
+            handle.write(json.dumps(row) + "\n")
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        analyze(ws, [str(path)], embedder=embedder)
+        # as HDBSCAN leaves noise: the three one-offs uncategorized
+        ws.con.execute(
+            "UPDATE calls SET category_id = -1 WHERE json_extract_string(metadata, '$.label') "
+            "= 'odd'"
+        )
+        before = dict(ws.con.execute("SELECT call_id, category_id FROM calls").fetchall())
+        assert list(before.values()).count(-1) == 3
+        labels = ws.con.execute("SELECT category_id, label FROM categories").fetchall()
+        again = analyze(ws, [str(path)], embedder=embedder)
+        assert again.summary["ingest"]["stored"] == 0
+        assert "no new queries" in again.summary["categorization"]["method"]
+        assert dict(ws.con.execute("SELECT call_id, category_id FROM calls").fetchall()) == before
+        assert ws.con.execute("SELECT category_id, label FROM categories").fetchall() == labels
+
+
 def test_since_restricts_the_summary(tmp_path):
     with Workspace(tmp_path / "w.duckdb") as ws:
         path = _week(tmp_path / "w1.jsonl", 0, TOPICS)

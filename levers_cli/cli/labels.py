@@ -24,6 +24,9 @@ def label_sheet(
         "reports", "label-sheet.csv"
     ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    no_redact: Annotated[
+        bool, typer.Option("--no-redact", help="Keep keys, cards, phones and emails in queries.")
+    ] = False,
 ) -> None:
     """Write a CSV of queries across categories with an empty tier column to fill.
 
@@ -45,7 +48,9 @@ def label_sheet(
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         with Workspace(workspace, create=False) as ws:
             ws.require_calls()
-            written = export_label_sheet(ws, out, n, config=load_config(config))
+            written = export_label_sheet(
+                ws, out, n, config=load_config(config), redacted=not no_redact
+            )
     except LeversError as exc:
         fail(str(exc))
     except OSError as exc:

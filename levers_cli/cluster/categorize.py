@@ -143,6 +143,7 @@ def categorize(
     nearest existing category when its cosine similarity
     to the centroid is at least ``params.assign_min_similarity``; the rest (with the queries
     still uncategorized) are clustered on their own, and the categories they form get new ids.
+    A run that brings no new query changes nothing.
 
     Raises:
         LeversError: the embedder cannot be loaded.
@@ -176,7 +177,11 @@ def categorize(
         labels[new] = assign_to_existing(vectors[new], centroids, params.assign_min_similarity)
         pool = np.flatnonzero(labels == UNCATEGORIZED)
         method = f"assigned to {len(centroids)} existing categories"
-        if len(pool) >= 2:
+        if not new.any():
+            method = f"no new queries: the {len(centroids)} categories kept as they were"
+        # new queries with the ones still uncategorized may form categories; with no new
+        # query, re-clustering the old noise would change categories for no new evidence
+        elif len(pool) >= 2:
             fresh = fit_and_assign(vectors[pool], weights[pool], params, assign_progress).labels
             offset = max(centroids) + 1
             labels[pool] = np.where(fresh >= 0, fresh + offset, UNCATEGORIZED)

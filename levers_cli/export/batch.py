@@ -225,7 +225,9 @@ def export_batch(
     """
     ids, why = select_calls(ws, config, selection, level)
     if not ids:
-        raise ExportError(f"nothing to export: {why}; try --select candidates or --select all")
+        wider = [s for s in ("candidates", "all") if s != selection and selection != "all"]
+        hint = "; try " + " or ".join(f"--select {s}" for s in wider) if wider else ""
+        raise ExportError(f"nothing to export: {why}{hint}")
     calls = _load(ws, ids)
     out = prepare_out_dir(out_dir, ["batch"], force)
     folder = out / "batch"

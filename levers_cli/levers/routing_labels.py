@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from levers_cli.errors import InputFileError, LeversError
+from levers_cli.redact import redact
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -61,8 +62,12 @@ def export_label_sheet(
     *,
     config: Config | None = None,
     seed: int | None = None,
+    redacted: bool = True,
 ) -> int:
     """Write up to ``n`` distinct, not yet labelled, categorized queries to a CSV sheet.
+
+    Queries are redacted (:func:`levers_cli.redact.redact`) unless ``redacted`` is False; the
+    sheet's ``query_hash`` column brings the labels back to the right queries either way.
 
     Sampling: queries are shuffled with ``seed`` (default ``[routing] label_seed``) and taken
     round-robin over categories (the first of each category, then the second …), so every
@@ -121,7 +126,8 @@ def export_label_sheet(
             tier = "cheap" if cheap else "strong"
             writer.writerow(
                 [
-                    row["query"],
+                    # the sheet leaves the workspace: redacted (rows come back by query_hash)
+                    redact(row["query"]).text if redacted else row["query"],
                     row["category_id"],
                     row["category"] or "",
                     tier,
