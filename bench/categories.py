@@ -56,11 +56,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "categories.md"
 TARGETS = {"banking77": (0.85, 0.60), "clinc150": (0.93, 0.72)}
 
 
-def run_levers(vectors: np.ndarray, seed: int) -> tuple[np.ndarray, dict[int, int], float]:
-    """levers' labels, coarse parents and seconds for one seed."""
+def run_levers(
+    vectors: np.ndarray, texts: list[str] | None, seed: int
+) -> tuple[np.ndarray, dict[int, int], float]:
+    """levers' labels, coarse parents and seconds for one seed; ``texts=None`` clusters the
+    embeddings alone (no lexical features: the pipeline before issue #7's third round)."""
     params = dataclasses.replace(cluster_params(load_config(None)), seed=seed)
     start = time.perf_counter()
-    result = cluster_embeddings(vectors, np.ones(len(vectors)), params)
+    result = cluster_embeddings(vectors, np.ones(len(vectors)), params, texts)
     return result.labels, result.parents or {}, time.perf_counter() - start
 
 
@@ -115,11 +118,14 @@ def timing(seeds: list[int]) -> str:
     base = cluster_params(load_config(None))
     before = dataclasses.replace(base, consensus_runs=1, hdbscan_selection="eom")
     rows = []
+    texts_of = {"before: 1 run, eom": None, "now: defaults": texts}
     for name, params in (("before: 1 run, eom", before), ("now: defaults", base)):
         seconds, clusters = [], []
         for seed in seeds:
             start = time.perf_counter()
-            found = cluster_embeddings(vectors, weights, dataclasses.replace(params, seed=seed))
+            found = cluster_embeddings(
+                vectors, weights, dataclasses.replace(params, seed=seed), texts_of[name]
+            )
             seconds.append(time.perf_counter() - start)
             clusters.append(float(found.labels.max() + 1))
         rows.append(f"| {name} | {len(texts):,} | {spread(seconds, 1)} | {spread(clusters, 0)} |")
@@ -181,16 +187,22 @@ def bench(sets: list[str], seeds: list[int]) -> str:
     # compile numba (UMAP, pynndescent) outside the timings; > 100 queries, so UMAP's
     # spectral initialisation (the path every timed set takes) is compiled too
     warm = load_set("arena-hard")
-    run_levers(embeddings(warm), 0)
+    run_levers(embeddings(warm), warm.texts, 0)
     run_bertopic(warm.texts, embeddings(warm), 0)
     for name in sets:
         data = load_set(name)
         vectors = embeddings(data)
-        found: dict[str, list[dict[str, float]]] = {"levers": [], "BERTopic default": []}
-        runs: dict[str, list[np.ndarray]] = {"levers": [], "BERTopic default": []}
+        methods = ("levers", "levers, embeddings alone", "BERTopic default")
+        found: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+        runs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
         coarse: list[dict[str, float]] = []
         for seed in seeds:
-            labels, parents, seconds = run_levers(vectors, seed)
+            alone, _, seconds = run_levers(vectors, None, seed)
+            found["levers, embeddings alone"].append(
+                {**scores(data.labels, alone), "seconds": seconds}
+            )
+            runs["levers, embeddings alone"].append(alone)
+            labels, parents, seconds = run_levers(vectors, data.texts, seed)
             found["levers"].append({**scores(data.labels, labels), "seconds": seconds})
             runs["levers"].append(labels)
             if data.coarse is not None:

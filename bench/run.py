@@ -114,21 +114,32 @@ def duckdb_ceiling(path: str) -> dict[str, float]:
     return {"rows": rows, "seconds": seconds, "records_per_s": rows / seconds}
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its finished children
+    (ingest's worker processes): on a shared machine the wall time of a step grows with the
+    load, its CPU time much less."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 class Clock:
-    """Named wall-clock steps with the peak RSS after each."""
+    """Named wall-clock steps with their CPU seconds and the peak RSS after each."""
 
     def __init__(self) -> None:
         self.steps: dict[str, dict[str, float]] = {}
 
     def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         value = fn(*args, **kwargs)
-        self.record(name, time.perf_counter() - started)
+        self.record(name, time.perf_counter() - started, cpu_seconds() - cpu)
         print(f"  {name}: {self.steps[name]['seconds']:.1f} s", file=sys.stderr, flush=True)
         return value
 
-    def record(self, name: str, seconds: float) -> None:
+    def record(self, name: str, seconds: float, cpu: float | None = None) -> None:
         self.steps[name] = {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_rss_mb())}
+        if cpu is not None:
+            self.steps[name]["cpu_seconds"] = round(cpu, 2)
 
 
 def route_latency(ws: Any, config: Any, embedder: Any, queries: list[str]) -> dict[str, Any]:
@@ -225,14 +236,14 @@ def run_scale(
         marks[f"{stage}:last"] = now
 
     with tempfile.TemporaryDirectory(prefix="levers-bench-") as folder:
-        total_start = time.perf_counter()
+        total_start, total_cpu = time.perf_counter(), cpu_seconds()
         with Workspace(Path(folder) / "w.duckdb") as ws:
             ingested = clock.run("ingest", ingest_files, ws, [path], command="analyze")
             clock.run("conversations", link_conversations, ws)
             clock.run("prices", price_calls, ws, config)
             embedder, choice = clock.run("choose embedder", resolve_embedder, ws, config)
             result["embedder_choice"] = {"name": choice.name, "reason": choice.reason}
-            started = time.perf_counter()
+            started, categorize_cpu = time.perf_counter(), cpu_seconds()
             categorized = categorize(
                 ws,
                 embedder,
@@ -247,6 +258,7 @@ def run_scale(
             clock.record("embed", embed_s)
             clock.record("cluster (fit + assign)", cluster_s)
             clock.record("labels + write categories", done - started - embed_s - cluster_s)
+            result["categorize_cpu_seconds"] = round(cpu_seconds() - categorize_cpu, 1)
             clock.run(
                 "summary",
                 summarize,
@@ -257,6 +269,8 @@ def run_scale(
                 categorization={},
             )
             analyze_s = time.perf_counter() - total_start
+            result["analyze_cpu_seconds"] = round(cpu_seconds() - total_cpu, 1)
+            sim_cpu = cpu_seconds()
             findings = {}
             sim_start = time.perf_counter()
             levers = all_levers()
@@ -273,6 +287,7 @@ def run_scale(
             if not timed_out:
                 clock.run("waterfall", simulate, ws, config, levers, findings=findings)
             simulate_s = time.perf_counter() - sim_start
+            result["simulate_cpu_seconds"] = round(cpu_seconds() - sim_cpu, 1)
             result["levers_timed_out"] = timed_out
             queries = [
                 r[0]

@@ -57,7 +57,7 @@ def sampling_cost(embedder_name: str) -> dict[str, Any]:
     for max_fit in (len(texts), *SAMPLE_SIZES):
         params = dataclasses.replace(base, max_fit_queries=max_fit)
         started = time.perf_counter()
-        fit = fit_and_assign(vectors, weights, params)
+        fit = fit_and_assign(vectors, weights, params, texts=texts)
         seconds = time.perf_counter() - started
         runs.append(
             {

@@ -29,12 +29,18 @@ def _scale_section(name: str, r: dict[str, Any]) -> list[str]:
         f"{c['distinct_queries']:,} distinct queries, {c['categories']} categories, "
         f"{c['uncategorized_calls']:,} uncategorized calls; {c['method']}.",
         "",
-        "| step | seconds | peak RSS after (MB) |",
-        "|---|---:|---:|",
+        "| step | seconds | CPU seconds | peak RSS after (MB) |",
+        "|---|---:|---:|---:|",
     ]
     for step, v in r["steps"].items():
         late = " (stopped: time limit)" if v.get("timed_out") else ""
-        lines.append(f"| {step}{late} | {v['seconds']:,.1f} | {v['peak_rss_mb']:,} |")
+        in_categorize = step in ("embed", "cluster (fit + assign)", "labels + write categories")
+        cpu = (
+            f"{v['cpu_seconds']:,.1f}"
+            if "cpu_seconds" in v
+            else ("(in categorize)" if in_categorize else "—")
+        )
+        lines.append(f"| {step}{late} | {v['seconds']:,.1f} | {cpu} | {v['peak_rss_mb']:,} |")
     lines += ["", "| figure | measured | target |", "|---|---:|---|"]
     lines.append(
         f"| ingest rate | {ingest_rate:,} records/s | ≥ 50 % of DuckDB read_json |"
@@ -45,6 +51,12 @@ def _scale_section(name: str, r: dict[str, Any]) -> list[str]:
     )
     lines.append(f"| embedding rate | {c['queries_per_s']:,} queries/s | |")
     analyze_target = 480 if r["calls"] <= 150_000 else 600
+    if "analyze_cpu_seconds" in r:
+        lines.append(
+            f"| CPU seconds: analyze / of it categorize (embed + cluster + labels) / simulate "
+            f"| {r['analyze_cpu_seconds']:,.0f} / {r['categorize_cpu_seconds']:,.0f} / "
+            f"{r['simulate_cpu_seconds']:,.0f} s | |"
+        )
     lines.append(
         f"| `levers analyze` end to end | {r['analyze_seconds']:,.0f} s | "
         f"≤ {analyze_target} s: {_mark(r['analyze_seconds'] <= analyze_target)} |"

@@ -73,12 +73,25 @@ class Router:
                 f"the embedder has {embedder.dimension}"
             )
         self.embedder = embedder
-        self._matrix = np.vstack(vectors) if vectors else np.zeros((0, meta["dimension"]))
-        self._owner = np.concatenate(
-            [np.full(len(v), i) for i, v in enumerate(vectors)] or [np.zeros(0)]
-        ).astype(int)
+        # one contiguous float32 (utterances, d) matrix, each route's rows together in route
+        # order: a query's per-route best is one matrix-vector product and one reduceat
+        dim = int(meta["dimension"])
+        vectors = [v.reshape(-1, dim) for v in vectors]
+        self._matrix = np.ascontiguousarray(
+            np.vstack(vectors) if vectors else np.zeros((0, dim)), dtype=np.float32
+        )
+        counts = np.array([len(v) for v in vectors], dtype=np.int64)
+        self._filled = np.flatnonzero(counts > 0)  # routes with at least one utterance
+        self._starts = (np.cumsum(counts) - counts)[self._filled]
+        self._all_filled = len(self._filled) == len(self.routes)
         words = "|".join(re.escape(k) for k in sorted(self.overrides, key=len, reverse=True))
         self._keywords = re.compile(rf"\b({words})\b", re.IGNORECASE) if words else None
+        # lower-cased word -> rule; the first spelling in the config wins, as it always did
+        self._rules: dict[str, RouteMatch] = {}
+        for word, rule in self.overrides.items():
+            self._rules.setdefault(
+                word.lower(), RouteMatch(rule["route"], 1.0, rule["model"], "keyword")
+            )
 
     @classmethod
     def load(cls, path: str | Path, embedder: Embedder | None = None) -> Router:
@@ -95,39 +108,47 @@ class Router:
             raise LeversError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
         return cls(data, embedder)
 
+    def _keyword(self, text: str) -> RouteMatch | None:
+        """The keyword override that ``text`` names (whole word, any case), if any."""
+        hit = self._keywords.search(text) if self._keywords else None
+        return self._rules[hit.group(1).lower()] if hit else None
+
+    def _best(self, vectors: np.ndarray) -> np.ndarray:
+        """Per-route best cosine of unit ``vectors`` ((n, d)) → ``(n, routes)``; ``-1`` for a
+        route without utterances."""
+        sims = vectors @ self._matrix.T
+        if self._all_filled and len(self._starts):
+            return np.maximum.reduceat(sims, self._starts, axis=1)
+        best = np.full((len(vectors), len(self.routes)), -1.0, dtype=np.float32)
+        if len(self._starts):
+            best[:, self._filled] = np.maximum.reduceat(sims, self._starts, axis=1)
+        return best
+
+    def _pick(self, best: np.ndarray) -> RouteMatch:
+        """The route of one query from its per-route best scores ((routes,))."""
+        if not len(best):
+            return RouteMatch(self.default["name"], 0.0, self.default["model"], "default")
+        index = int(np.argmax(best))
+        score = float(best[index])
+        if score >= self.thresholds[index]:
+            route = self.routes[index]
+            return RouteMatch(route["name"], score, route["model"], "similarity")
+        return RouteMatch(self.default["name"], score, self.default["model"], "default")
+
     def route_many(self, texts: list[str]) -> list[RouteMatch]:
-        """Route each text (one embedding call for all of them)."""
-        if not texts:
-            return []
-        vectors = self.embedder.encode(list(texts))
-        sims = vectors @ self._matrix.T if len(self._matrix) else np.zeros((len(texts), 0))
-        out = []
-        for row, text in enumerate(texts):
-            hit = self._keywords.search(text) if self._keywords else None
-            if hit:
-                rule = self.overrides[
-                    next(k for k in self.overrides if k.lower() == hit.group(1).lower())
-                ]
-                out.append(RouteMatch(rule["route"], 1.0, rule["model"], "keyword"))
-                continue
-            best = np.full(len(self.routes), -1.0)
-            np.maximum.at(best, self._owner, sims[row])
-            index = int(np.argmax(best)) if len(best) else -1
-            if index >= 0 and best[index] >= self.thresholds[index]:
-                route = self.routes[index]
-                out.append(
-                    RouteMatch(route["name"], float(best[index]), route["model"], "similarity")
-                )
-            else:
-                score = float(best[index]) if index >= 0 else 0.0
-                out.append(
-                    RouteMatch(self.default["name"], score, self.default["model"], "default")
-                )
-        return out
+        """Route each text (one embedding call for all texts that no keyword override
+        claims)."""
+        out = [self._keyword(text) for text in texts]
+        todo = [row for row, match in enumerate(out) if match is None]
+        if todo:
+            best = self._best(self.embedder.encode([texts[row] for row in todo]))
+            for row, scores in zip(todo, best, strict=True):
+                out[row] = self._pick(scores)
+        return out  # type: ignore[return-value]  # every row is filled above
 
     def route(self, text: str) -> RouteMatch:
-        """Route one text."""
-        return self.route_many([text])[0]
+        """Route one text (a keyword override skips the embedding)."""
+        return self._keyword(text) or self._pick(self._best(self.embedder.encode([text]))[0])
 
 
 __all__ = ["RouteMatch", "Router"]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,11 @@ def default_workspace_path() -> str:
     return os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE
 
 
-def _arrow_schema() -> Any:
+@lru_cache(maxsize=1)
+def call_arrow_schema() -> Any:
+    """The pyarrow schema of :data:`levers_cli.schema.INGEST_COLUMNS` (JSON columns as text,
+    ``ts`` as UTC microseconds, decimals as float64), the form :meth:`Workspace.append_calls`
+    loads."""
     import pyarrow as pa
 
     kinds = {
@@ -129,21 +135,91 @@ class Workspace:
                 if name in ("messages", "metadata") and value is not None:
                     value = json.dumps(value, ensure_ascii=False, default=_json_default)
                 columns[name].append(value)
-        staged = pa.Table.from_pydict(columns, schema=_arrow_schema())  # noqa: F841 - SQL
-        self.con.execute("CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM staged")
-        collided = self.con.execute(
-            """UPDATE staging SET call_id = call_id || '~' || left(record_hash, 12)
-               WHERE EXISTS (SELECT 1 FROM calls c WHERE c.call_id = staging.call_id
-                             AND c.record_hash IS DISTINCT FROM staging.record_hash)"""
-        ).fetchall()
+        return self.append_calls(pa.Table.from_pydict(columns, schema=call_arrow_schema()))
+
+    def append_calls(self, table: Any, *, check_stored: bool = True) -> tuple[int, int]:
+        """Insert an Arrow table of call rows (:func:`call_arrow_schema`; its ``call_id``s
+        distinct), leaving out rows whose ``call_id`` is stored already.
+
+        A row whose ``call_id`` is stored for a *different* record (another ``record_hash``)
+        is not a duplicate: it is stored under ``call_id~`` + the first 12 characters of its
+        ``record_hash``, unless that id is stored too.
+
+        Args:
+            table: the rows.
+            check_stored: ``False`` when no row can be stored already (the caller checked
+                against everything inserted since the table was empty): the rows go in as
+                they are, without a look-up.
+
+        Returns:
+            ``(rows stored, rows re-identified because their id was taken)``.
+        """
+        if table.num_rows == 0:
+            return 0, 0
+        collided = 0
+        if check_stored:
+            table, collided = self._settle_ids(table)
         names = ", ".join(INGEST_COLUMNS)
-        before = self.count("calls")
-        self.con.execute(
-            f"INSERT INTO calls ({names}) SELECT {names} FROM staging s "
-            "WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_id = s.call_id)"
-        )
-        self.con.execute("DROP TABLE staging")
-        return self.count("calls") - before, int(collided[0][0]) if collided else 0
+        # read by name from this frame (DuckDB's replacement scan), not con.register(): a
+        # table registered inside a transaction stays referenced until it commits, and one
+        # ingest run is one transaction (1M calls kept 3 GB of Arrow batches alive)
+        new_calls = _json_typed(table)  # noqa: F841
+        self.con.execute(f"INSERT INTO calls ({names}) SELECT {names} FROM new_calls")
+        return table.num_rows, collided
+
+    def _stored_hashes(self, ids: list[str | None]) -> dict[int, str | None]:
+        """Position in ``ids`` → ``record_hash`` of the stored call with that id (a hash join
+        of the ids against ``calls``; ids not stored are absent)."""
+        import pyarrow as pa
+
+        positions = pa.array(range(len(ids)), pa.int64())
+        probe_ids = pa.table({"i": positions, "call_id": ids})  # noqa: F841
+        found = self.con.execute(  # probe_ids by name, as in append_calls
+            "SELECT p.i, c.record_hash FROM probe_ids p JOIN calls c USING (call_id)"
+        ).fetchall()
+        return {int(i): stored for i, stored in found}
+
+    def _settle_ids(self, table: Any) -> tuple[Any, int]:
+        """Drop the rows of ``table`` already stored; re-identify those whose id a different
+        record holds. Returns the rows to insert and how many were re-identified."""
+        import pyarrow as pa
+
+        ids = table.column("call_id").to_pylist()
+        stored = self._stored_hashes(ids)
+        if not stored:
+            return table, 0
+        hashes = table.column("record_hash").to_pylist()
+        keep = [True] * len(ids)
+        renamed: list[int] = []
+        for i, stored_hash in stored.items():
+            if stored_hash == hashes[i]:
+                keep[i] = False  # the same record, stored already
+            else:  # the same id on a different record (hash NULL-safe compared, as before)
+                ids[i] = f"{ids[i]}~{(hashes[i] or '')[:12]}"
+                renamed.append(i)
+        if renamed:
+            taken = self._stored_hashes([ids[i] for i in renamed])
+            for position in taken:
+                keep[renamed[position]] = False
+        column = table.schema.get_field_index("call_id")
+        table = table.set_column(column, "call_id", pa.array(ids, pa.string()))
+        return table.filter(pa.array(keep, pa.bool_())), len(renamed)
+
+    @contextmanager
+    def memory_limit(self, limit: str) -> Iterator[None]:
+        """Cap DuckDB's memory (``SET memory_limit``, e.g. ``'2GB'``) inside the block, then
+        restore the previous cap. Over the cap DuckDB writes to its temporary directory
+        instead of growing: one ingest transaction of a million calls otherwise keeps its
+        uncommitted rows in memory (default cap: 80 % of RAM)."""
+        setting = "SELECT current_setting('memory_limit')"
+        before = self.con.execute(setting).fetchone()
+        self.con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            self.con.execute("RESET memory_limit")  # the default, exactly
+            if before and self.con.execute(setting).fetchone() != before:  # a cap set before
+                self.con.execute(f"SET memory_limit = '{before[0]}'")
 
     def load_temp(self, name: str, columns: dict[str, Any]) -> None:
         """Create (or replace) temporary table ``name`` from column arrays in one bulk load.
@@ -214,6 +290,25 @@ class Workspace:
             raise WorkspaceError(
                 f"workspace {self.path} holds no calls; run `levers analyze LOGS` first"
             )
+
+
+def _json_typed(table: Any) -> Any:
+    """``table`` with its ``messages``/``metadata`` text typed as Arrow's canonical JSON
+    extension, which DuckDB reads as its JSON type: the text goes in as it is, without the
+    VARCHAR → JSON cast that parses every document again (ingest writes valid JSON)."""
+    import pyarrow as pa
+
+    if not hasattr(pa, "json_"):  # pyarrow < 19: the cast it is
+        return table
+    for name in ("messages", "metadata"):
+        index = table.schema.get_field_index(name)
+        column = table.column(index)
+        if not pa.types.is_string(column.type):
+            continue
+        chunks = [pa.ExtensionArray.from_storage(pa.json_(), chunk) for chunk in column.chunks]
+        typed = pa.chunked_array(chunks, type=pa.json_())
+        table = table.set_column(index, pa.field(name, pa.json_()), typed)
+    return table
 
 
 #: DuckDB's database file header carries these bytes at offset 8 (storage format docs).

@@ -13,5 +13,5 @@ fi
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
     "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
 fi
-"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+"$VENV/bin/python" -m pip install --quiet -e '.[dev,onnx]'
 echo "levers installed in $VENV: $("$VENV/bin/levers" --version)"

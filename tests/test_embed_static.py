@@ -77,6 +77,50 @@ def test_static_vector_is_the_mean_of_its_word_piece_vectors(tiny_static):
     assert embedder.encode([]).shape == (0, 256)
 
 
+@pytest.mark.parametrize("kind", ["float32", "float16", "weighted", "weighted16"])
+def test_one_text_fast_path_equals_model2vec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+):
+    """``levers route`` embeds one text without model2vec's batching: the same vector, bit
+    for bit, as model2vec's batch path, for a float32 or float16 table (the distilled model
+    is float16) and for a vocabulary-quantized model (token mapping and weights)."""
+    from model2vec import StaticModel
+
+    monkeypatch.setenv("LEVERS_CACHE_DIR", str(tmp_path / "cache"))
+    tok = _tokenizer()
+    rng = np.random.default_rng(11)
+    size = tok.get_vocab_size()
+    options: dict = {}
+    if kind.startswith("weighted"):
+        table = rng.normal(size=(500, 256)).astype(np.float16 if kind[-2:] == "16" else np.float32)
+        options = {
+            "token_mapping": rng.integers(0, 500, size=size),
+            "weights": rng.uniform(0.5, 2.0, size=size).astype(np.float32),
+        }
+    else:
+        table = rng.normal(size=(size, 256)).astype(kind)
+    embedder = StaticEmbedder()
+    StaticModel(vectors=table, tokenizer=tok, normalize=True, **options).save_pretrained(
+        str(embedder.model_dir)
+    )
+    texts = [
+        "how do I reset my password",
+        "  Spaces, Ünïcödé ✓ and 日本語  ",
+        "",
+        "word " * 300,  # past max_seq_length word pieces and model2vec's character cut
+        "x",
+    ]
+    batch = embedder.encode(texts)
+    model = embedder._load()
+    assert (model.weights is not None) == kind.startswith("weighted")
+    assert model.embedding.dtype == (np.float16 if kind.endswith("16") else np.float32)
+    one = np.vstack([embedder.encode([text]) for text in texts])
+    assert one.shape == (5, 256) and one.dtype == np.float32
+    np.testing.assert_array_equal(one, batch)
+    assert not one[2].any()  # no word piece: a zero vector
+    np.testing.assert_allclose(np.linalg.norm(one[[0, 1, 3, 4]], axis=1), 1.0, rtol=1e-5)
+
+
 def test_static_without_distill_extra_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

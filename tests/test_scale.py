@@ -163,3 +163,15 @@ def test_params_field_reaches_cluster_params():
     assert cluster_params(config).max_fit_queries == 30_000
     config.set("cluster", "max_fit_queries", 123)
     assert dataclasses.asdict(cluster_params(config))["max_fit_queries"] == 123
+
+
+def test_a_sample_fit_scales_min_cluster_size_from_the_population():
+    # full fit of 22,495: ceil(22,495 / 300) = 75, capped at 50; a 5,000 sample of it gets
+    # ceil(50 × 5,000 / 22,495) = ceil(11.11) = 12, not ceil(5,000 / 300) = 17
+    assert ClusterParams().min_cluster_size(22_495) == 50
+    assert ClusterParams().min_cluster_size(5_000) == 17
+    assert ClusterParams(population=22_495).min_cluster_size(5_000) == 12
+    # never below the floor: 40 of 601 → ceil(5 × 40 / 601) = 1 → 5
+    assert ClusterParams(population=601).min_cluster_size(40) == 5
+    # a "sample" of everything is a full fit
+    assert ClusterParams(population=5_000).min_cluster_size(5_000) == 17

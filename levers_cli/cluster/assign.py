@@ -13,7 +13,8 @@ never forced into a category (../shared/DESIGN.md §4).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +104,7 @@ def fit_and_assign(
     weights: np.ndarray,
     params: ClusterParams,
     progress: AssignProgress | None = None,
+    texts: Sequence[str] | None = None,
 ) -> FitResult:
     """Cluster ``vectors`` with :func:`cluster_embeddings` on at most ``max_fit_queries`` of
     them and assign the others to the nearest category centroid.
@@ -112,6 +114,8 @@ def fit_and_assign(
         weights: ``(n,)`` call counts.
         params: clustering settings (``max_fit_queries``, ``assign_min_similarity``, ``seed``).
         progress: called as the rest is assigned.
+        texts: the ``n`` query texts, for the lexical features of the fit
+            (:func:`cluster_embeddings`); assignment uses the embeddings alone.
 
     Returns:
         Labels ``(n,)`` int64 numbered ``0..k-1`` by descending calls, ``-1`` uncategorized.
@@ -119,7 +123,9 @@ def fit_and_assign(
     n = len(vectors)
     max_fit = int(getattr(params, "max_fit_queries", DEFAULT_MAX_FIT))
     sample = fit_sample(n, max_fit, params.seed)
-    found = cluster_embeddings(vectors[sample], weights[sample], params)
+    fit_texts = None if texts is None else [texts[i] for i in sample]
+    fit_params = params if len(sample) == n else dataclasses.replace(params, population=n)
+    found = cluster_embeddings(vectors[sample], weights[sample], fit_params, fit_texts)
     fitted = renumber_by_weight(found.labels, weights[sample])
     if len(sample) == n:
         return FitResult(fitted, found.method, found.warning, n)

@@ -169,7 +169,7 @@ def categorize(
     warning = None
     assign_progress = (lambda done, total: progress("assign", done, total)) if progress else None
     if not centroids:
-        fit = fit_and_assign(vectors, weights, params, assign_progress)
+        fit = fit_and_assign(vectors, weights, params, assign_progress, texts)
         labels, method, warning = fit.labels, fit.method, fit.warning
     else:
         labels = np.array([known.get(h, UNCATEGORIZED) for h in hashes], dtype=np.int64)
@@ -182,7 +182,10 @@ def categorize(
         # new queries with the ones still uncategorized may form categories; with no new
         # query, re-clustering the old noise would change categories for no new evidence
         elif len(pool) >= 2:
-            fresh = fit_and_assign(vectors[pool], weights[pool], params, assign_progress).labels
+            pool_texts = [texts[i] for i in pool]
+            fresh = fit_and_assign(
+                vectors[pool], weights[pool], params, assign_progress, pool_texts
+            ).labels
             offset = max(centroids) + 1
             labels[pool] = np.where(fresh >= 0, fresh + offset, UNCATEGORIZED)
             method += f", {int(fresh.max()) + 1 if fresh.size else 0} new from the rest"

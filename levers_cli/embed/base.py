@@ -1,7 +1,15 @@
-"""The embedder contract: ``encode(texts) -> float32[n, d]``, rows L2-normalized."""
+"""The embedder contract: ``encode(texts) -> float32[n, d]``, rows L2-normalized; and levers'
+cache folder, where embedders keep what they build once per machine (the distilled static
+model, the MiniLM ONNX export, TF-IDF fits).
+
+Cache: ``$LEVERS_CACHE_DIR`` if set, else ``platformdirs.user_cache_dir("levers")`` when
+platformdirs is installed, else ``$XDG_CACHE_HOME/levers`` or ``~/.cache/levers``.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -36,3 +44,17 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def cache_dir() -> Path:
+    """levers' cache folder (created on demand by the callers that write to it)."""
+    override = os.environ.get("LEVERS_CACHE_DIR")
+    if override:
+        return Path(override)
+    try:
+        import platformdirs
+
+        return Path(platformdirs.user_cache_dir("levers"))
+    except ImportError:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(base) / "levers"

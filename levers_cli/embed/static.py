@@ -9,9 +9,13 @@ Source: model2vec docs, "Distillation" (``model2vec.distill.distill(model_name, 
 README. Distillation needs ``model2vec[distill]`` (its ``skeletoken`` dependency); it reads only
 the bundled weights (``HF_HUB_OFFLINE=1``), so it works with no network.
 
-Cache: ``$LEVERS_CACHE_DIR`` if set, else ``platformdirs.user_cache_dir("levers")`` when
-platformdirs is installed, else ``$XDG_CACHE_HOME/levers`` or ``~/.cache/levers``; the model sits
-in ``static/<key>/`` where the key names the source model, model2vec's version and the PCA size.
+Cache: :func:`levers_cli.embed.base.cache_dir`; the model sits in ``static/<key>/`` where the
+key names the source model, model2vec's version and the PCA size.
+
+One text (``levers route``) takes a fast path that gives model2vec's vector without its
+batching machinery: the same truncation, tokenizer and table rows, averaged in numpy, bit for
+bit the same vector in about half the time (most of what is left is the tokenizer;
+``bench/results/route.md``).
 """
 
 from __future__ import annotations
@@ -24,26 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.embed.base import l2_normalize
+from levers_cli.embed.base import cache_dir, l2_normalize
 from levers_cli.embed.minilm import MODEL_NAME
 from levers_cli.errors import LeversError
 
 #: Output dimension after PCA. Source: model2vec's ``distill`` default (``pca_dims=256``).
 PCA_DIMS = 256
-
-
-def cache_dir() -> Path:
-    """levers' cache folder (created on demand by the callers that write to it)."""
-    override = os.environ.get("LEVERS_CACHE_DIR")
-    if override:
-        return Path(override)
-    try:
-        import platformdirs
-
-        return Path(platformdirs.user_cache_dir("levers"))
-    except ImportError:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return Path(base) / "levers"
 
 
 def _model2vec_version() -> str:
@@ -75,6 +65,9 @@ class StaticEmbedder:
         self.batch_size = max(int(batch_size), 1024)
         self.max_seq_length = max_seq_length
         self._model: Any = None
+        self._tokenizer: Any = None  # a copy of the model's, truncating at max_seq_length
+        self._cut = 0  # characters kept before tokenizing (model2vec's rule)
+        self._table32: np.ndarray | None = None  # float32 copy of a float16 table
         self.key = f"static:{MODEL_NAME}:m2v{_model2vec_version()}:pca{PCA_DIMS}"
 
     @property
@@ -135,14 +128,64 @@ class StaticEmbedder:
                     f"cannot load the static embedder from {self.model_dir} ({exc}); "
                     "delete that folder and run again to distill it afresh"
                 ) from None
+            from tokenizers import Tokenizer
+
+            # model2vec sets and resets truncation on its shared tokenizer around each call;
+            # a copy set once keeps the one-text path free of that
+            self._tokenizer = Tokenizer.from_str(self._model.tokenizer.to_str())
+            self._tokenizer.no_padding()
+            self._tokenizer.enable_truncation(self.max_seq_length)
+            self._cut = self.max_seq_length * int(self._model.median_token_length)
         return self._model
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        """model2vec's ``encode([text], max_length=max_seq_length)`` for one text, without its
+        batching, progress and truncation toggling: cut the text at ``max_seq_length`` ×
+        the median token length in characters, word pieces without special tokens (unknown
+        ones dropped), their table rows (remapped and weighted where the model has a token
+        mapping or weights) averaged, then normalized as model2vec does.
+
+        Returns:
+            ``(1, dimension)`` float32, L2-normalized (zeros for a text with no word piece).
+        """
+        model = self._model
+        # encode_batch_fast, as model2vec tokenizes: it skips the character offsets
+        ids = self._tokenizer.encode_batch_fast([text[: self._cut]], add_special_tokens=False)
+        ids = ids[0].ids
+        if model.unk_token_id is not None:
+            ids = [i for i in ids if i != model.unk_token_id]
+        if not ids:
+            return np.zeros((1, self.dimension), dtype=np.float32)
+        rows = ids if model.token_mapping is None else model.token_mapping[ids]
+        source = model.embedding
+        # the same steps and dtypes as model2vec's batch path (its table may be float16: the
+        # mean and the normalized vector are rounded to the table's dtype there too)
+        dtype = np.float32 if source.dtype == np.int8 else source.dtype
+        if source.dtype == np.float16:
+            # numpy sums float16 in float32 anyway, but converts element by element (3x
+            # slower here): a float32 copy of the table (4 bytes a cell) gives the same bits
+            if self._table32 is None:
+                self._table32 = source.astype(np.float32)
+            source = self._table32
+        table = source[rows]
+        if model.weights is not None:
+            table = table * model.weights[ids][:, None]
+        vector = table[None].mean(axis=1).astype(dtype)
+        if model.normalize:
+            vector32 = vector.astype(np.float32)
+            norm = np.linalg.norm(vector32, axis=1, keepdims=True) + 1e-32
+            vector = (vector32 / norm).astype(dtype)
+        return l2_normalize(vector)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` → ``(n, 256)`` float32, L2-normalized (each text cut at
         ``max_seq_length`` word pieces, as the minilm embedder does)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._load().encode(
+        model = self._load()
+        if len(texts) == 1:
+            return self._encode_one(texts[0])
+        vectors = model.encode(
             texts,
             max_length=self.max_seq_length,
             batch_size=self.batch_size,

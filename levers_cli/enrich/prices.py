@@ -84,6 +84,97 @@ def list_price(
     return None
 
 
+#: Usage probes that read a linear rate card off genai-prices: nothing, one input token, one
+#: cache read, one cache write, one output token (input includes the cached ones).
+_PROBES = ((0, 0, 0, 0), (1, 0, 0, 0), (1, 1, 0, 0), (1, 0, 1, 0), (0, 0, 0, 1))
+_NOT_YET = object()
+
+
+class _ListPrices:
+    """genai-prices list prices, read once per (provider, model, day) as a rate card.
+
+    ``calc_price`` resolves the model and walks its unit registry for every call (~0.1 ms);
+    a price is linear in the four token counts below the model's first tier (genai-prices'
+    tiers are cliffs on total input tokens), so the card — the price of nothing plus one
+    price per token kind — probed with ``calc_price`` itself gives the same ``Decimal`` for
+    every call whose input is at most the first tier's start. Calls above it, and models
+    whose card does not reproduce ``calc_price`` on the first calls it prices, are priced
+    one by one.
+    """
+
+    def __init__(self) -> None:
+        self._cards: dict[tuple[Any, ...], Any] = {}
+
+    def cost(
+        self, provider: str | None, model: str, usage: tuple[int, int, int, int], day: date | None
+    ) -> Decimal | None:
+        """As :func:`list_price`."""
+        key = (provider, model, day)
+        card = self._cards.get(key, _NOT_YET)
+        if card is _NOT_YET:
+            card = self._cards[key] = _rate_card(provider, model, day)
+        if card is None or usage[0] > card[1]:
+            return list_price(provider, model, usage, day)
+        if card[0] is None:  # genai-prices does not know the model
+            return None
+        zero, per_input, per_read, per_write, per_output = card[0]
+        total_in, read, write, out = usage
+        cost = zero + per_input * total_in + per_read * read + per_write * write
+        cost += per_output * out
+        checks = card[2]
+        if checks:  # the first calls priced with a card are checked against calc_price
+            card[2] = checks - 1
+            exact = list_price(provider, model, usage, day)
+            if exact != cost:
+                self._cards[key] = None
+                return exact
+        return cost
+
+
+def _rate_card(provider: str | None, model: str, day: date | None) -> list[Any] | None:
+    """``[prices or None (unknown model), highest input priced by the card, checks left]``,
+    or ``None`` when the model's price cannot be read as a card."""
+    try:
+        values = [list_price(provider, model, probe, day) for probe in _PROBES]
+    except (ValueError, ArithmeticError):
+        return None
+    if any(v is None for v in values):
+        return [None, float("inf"), 0] if all(v is None for v in values) else None
+    zero, one_in, read, write, one_out = values
+    prices = (zero, one_in - zero, read - one_in, write - one_in, one_out - zero)
+    ceiling = _first_tier_start(provider, model, day)
+    if ceiling is None or ceiling < 1:
+        return None
+    return [prices, ceiling, 2]
+
+
+def _first_tier_start(provider: str | None, model: str, day: date | None) -> float | None:
+    """The input tokens above which the model's first price tier applies (infinity when
+    it has none); ``None`` when genai-prices' price objects are not as expected."""
+    try:
+        from genai_prices import data_snapshot, types
+
+        snapshot = data_snapshot.get_snapshot()
+        when = datetime.combine(day, time(12), tzinfo=UTC) if day else datetime.now(tz=UTC)
+        for provider_id in [provider, None] if provider else [None]:
+            try:
+                found, info = snapshot.find_provider_model(model, None, provider_id, None)
+            except LookupError:
+                continue
+            if found.id == "groq":  # calc_price rewrites some groq usage before pricing
+                return None
+            starts = [
+                tier.start
+                for value in vars(info.get_prices(when)).values()
+                if isinstance(value, types.TieredPrices)
+                for tier in value.tiers
+            ]
+            return float(min(starts)) if starts else float("inf")
+    except Exception:  # any surprise from a newer genai-prices: price every call one by one
+        return None
+    return None
+
+
 def price_calls(ws: Workspace, config: Config) -> PricingResult:
     """Compute ``cost_usd`` for every call (re-pricing all, so config changes apply).
 
@@ -98,6 +189,7 @@ def price_calls(ws: Workspace, config: Config) -> PricingResult:
                   output_tokens, CAST(ts AS DATE) AS day, is_batch
            FROM calls"""
     ).fetchall()
+    prices = _ListPrices()
     priced: list[tuple[Any, ...]] = []
     unknown: set[str] = set()
     for provider, model, total_in, read, write, out, day, is_batch in rows:
@@ -108,7 +200,7 @@ def price_calls(ws: Workspace, config: Config) -> PricingResult:
         elif model in overrides:
             cost = override_cost(overrides[model], usage)
         elif model:
-            cost = list_price(provider, model, usage, day)
+            cost = prices.cost(provider, model, usage, day)
         else:
             cost = None
         if cost is None:

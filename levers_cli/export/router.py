@@ -329,6 +329,13 @@ def export_router_config(
     if redact:
         for route in native["routes"]:
             route["utterances"] = redact_value(route["utterances"], redactions)
+            # two queries that differ only in a secret or an address redact to one text:
+            # keep its first occurrence (and that one's vector), as utterances are distinct
+            keep = [
+                i for i, u in enumerate(route["utterances"]) if u not in route["utterances"][:i]
+            ]
+            route["utterances"] = [route["utterances"][i] for i in keep]
+            route["utterance_vectors"] = [route["utterance_vectors"][i] for i in keep]
     encoder_name = str(config.get("export", "router_encoder_name")) or _bundled_minilm()
     result = ExportResult("router-config", str(out))
     paths = [out / name for name in FILES]

@@ -3,39 +3,57 @@
 Every record read ends as exactly one of stored, duplicate (its ``call_id`` is stored
 already, or came earlier in this run) or rejected (kept in ``rejects`` with its reason), so
 ``read == stored + duplicates + rejected`` for every run. One run is one transaction.
+
+Parsing and normalizing (:mod:`levers_cli.ingest.rows`) depend on one record only; for a
+large JSONL file they run in worker processes (:mod:`levers_cli.ingest.workers`) while this
+process assigns ids in file order, drops duplicates and inserts Arrow batches.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from levers_cli import __version__
-from levers_cli.enrich.tokens import count_messages, count_text
-from levers_cli.errors import LeversError, RecordError
 from levers_cli.ingest import ADAPTERS, get_adapter
-from levers_cli.ingest.base import LogAdapter, PartialCall
-from levers_cli.ingest.fields import provider_for_model
+from levers_cli.ingest.base import LogAdapter
 from levers_cli.ingest.jsonpath import FieldPath
-from levers_cli.ingest.mapping import apply_mapping, check_columns
-from levers_cli.ingest.readers import STDIN, RawRecord, RecordSource, expand_inputs, open_records
-from levers_cli.schema import (
-    REJECT_RAW_LIMIT,
-    STATUS_ERROR,
-    STATUS_OK,
-    TOKENS_ESTIMATED,
-    TOKENS_FROM_USAGE,
+from levers_cli.ingest.mapping import check_columns
+from levers_cli.ingest.readers import (
+    STDIN,
+    LineChunk,
+    RawRecord,
+    RecordSource,
+    expand_inputs,
+    open_records,
+    parse_chunk,
 )
+from levers_cli.ingest.rows import (  # noqa: F401 - public names of this module before
+    Batch,
+    call_fingerprint,
+    finish_row,
+    normalize_query,
+    partial_rows,
+    process_records,
+    query_hash,
+)
+from levers_cli.ingest.sink import FileSink, RunState, collision_id, content_id  # noqa: F401 - collision_id: public here before
+from levers_cli.ingest.workers import ChunkRunner
 from levers_cli.store import Workspace
 
-#: Rows inserted per DuckDB statement.
-BATCH_ROWS = 5_000
+#: Lines of a JSONL file normalized in this process before worker processes take the rest
+#: (they take a second to start; small files never need them).
+PARALLEL_AFTER = 5_000
+#: DuckDB's memory cap during an ingest run: above it, DuckDB drops the blocks of the run's
+#: rows it has written already (and spills the rest) instead of growing the process.
+INGEST_MEMORY_LIMIT = "1GB"
 
 #: ``progress(stage, advance)``: called as records are read; a CLI draws a bar from it.
 ProgressFn = Callable[[str, int], None]
@@ -94,90 +112,6 @@ class IngestResult:
                 {"file": f, "line": n, "error": e} for f, n, e in self.reject_samples
             ],
         }
-
-
-def normalize_query(text: str | None) -> str:
-    """The exact-match form of a query: trimmed, whitespace collapsed, lowercased."""
-    return " ".join((text or "").split()).lower()
-
-
-def query_hash(text: str | None) -> str:
-    """Hash of the normalized query (32 hex chars, BLAKE2b-128): the exact-match and
-    embedding-cache key."""
-    return hashlib.blake2b(normalize_query(text).encode(), digest_size=16).hexdigest()
-
-
-def call_fingerprint(row: dict[str, Any]) -> str:
-    """Hash of what a call is — time, query, reply, token counts, status — not of how it was
-    logged: the same call exported twice in different framings (SSE chunking, key order,
-    history rebuilt another way, the model alias or its resolved snapshot) has one
-    fingerprint; two calls that share a logged id but differ in any of these do not."""
-    ts = row.get("ts")
-    key = [
-        ts.isoformat() if ts is not None else None,
-        row.get("query"),
-        row.get("response"),
-        row.get("input_tokens"),
-        row.get("output_tokens"),
-        row.get("status"),
-    ]
-    canonical = json.dumps(key, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-
-
-def collision_id(call_id: str, record_hash: str) -> str:
-    """The id of a record whose logged id another record already has (some servers repeat
-    ``chatcmpl-123``; weekly CSV exports restart their ids): ``id~`` + its content hash."""
-    return f"{call_id}~{record_hash[:12]}"
-
-
-def _content_id(digest: str, occurrence: int) -> str:
-    """Id of a record without its own: its content hash, plus ``#k`` for the k-th identical
-    record of a file (identical calls are real calls; re-reading the file gives the same ids).
-    """
-    return f"h:{digest}" if occurrence == 1 else f"h:{digest}#{occurrence}"
-
-
-def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
-    """Complete a partial call: provider, status, token estimates, query hash.
-
-    Token columns the log's usage filled are kept (``tokens_source='usage'``); when input or
-    output tokens are missing they are estimated from the text with tiktoken
-    (``tokens_source='estimated'``). A failed call without usage is counted as 0 tokens (the
-    providers do not bill failed requests).
-    """
-    row = dict(partial)
-    row["format"] = adapter_name
-    row.setdefault("provider", None)
-    if not row["provider"]:
-        row["provider"] = provider_for_model(row.get("model"))
-    status = row.get("status") or STATUS_OK
-    row["status"] = status
-    has_usage = row.get("input_tokens") is not None and row.get("output_tokens") is not None
-    if has_usage:
-        row["tokens_source"] = TOKENS_FROM_USAGE
-    elif status == STATUS_ERROR:
-        row["tokens_source"] = TOKENS_ESTIMATED
-        row["input_tokens"] = row.get("input_tokens") or 0
-        row["output_tokens"] = row.get("output_tokens") or 0
-    else:
-        row["tokens_source"] = TOKENS_ESTIMATED
-        model = row.get("model")
-        if row.get("input_tokens") is None:
-            row["input_tokens"] = count_messages(row.get("messages") or [], model)
-        if row.get("output_tokens") is None:
-            row["output_tokens"] = count_text(row.get("response") or "", model)
-    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
-        row[name] = row.get(name) or 0
-    if row["cache_read_tokens"] + row["cache_write_tokens"] > row["input_tokens"]:
-        raise RecordError(
-            f"cached input tokens ({row['cache_read_tokens']} read + "
-            f"{row['cache_write_tokens']} written) exceed input tokens ({row['input_tokens']})",
-            field="input_tokens",
-        )
-    row["is_batch"] = bool(row.get("is_batch"))
-    row["query_hash"] = query_hash(row.get("query"))
-    return row
 
 
 def _detect(
@@ -251,6 +185,7 @@ def ingest_files(
     progress: ProgressFn | None = None,
     command: str = "ingest",
     exclude: frozenset[str] = frozenset(),
+    workers: int | None = None,
 ) -> IngestResult:
     """Read ``paths`` into the workspace, in one transaction.
 
@@ -260,9 +195,11 @@ def ingest_files(
         format: an adapter name to force; ``None`` detects it per file.
         mapping: ``--map`` fields; without ``format`` they select the ``generic`` adapter.
         options: format-specific options passed to every adapter (e.g. ``batch_input``).
-        progress: called with ``("ingest", n_calls)`` as records are read.
+        progress: called with ``("ingest", 1)`` for each record read.
         command: the command recorded in ``runs``.
         exclude: real paths to leave out when expanding folders (levers' own outputs).
+        workers: processes that parse and normalize large JSONL files; ``None`` for one per
+            core (:func:`levers_cli.ingest.workers.default_workers`), 1 for none.
 
     Returns:
         The run's counts per file and its first rejects. Counts are in calls: a record that
@@ -279,26 +216,31 @@ def ingest_files(
     forced = get_adapter(format, mapping, **options) if format else None
     files = expand_inputs(paths, exclude)
     started = datetime.now(UTC)
-    ws.con.execute("BEGIN TRANSACTION")
-    try:
-        result = IngestResult(run_id=ws.next_run_id())
-        seen_ids: dict[str, str] = {}
-        for path in files:
-            counts = _ingest_file(ws, path, forced, mapping, options, seen_ids, result, progress)
-            result.files.append(counts)
-        ws.record_run(
-            result.run_id,
-            command,
-            started,
-            datetime.now(UTC),
-            [asdict(f) for f in result.files],
-            (result.read, result.stored, result.duplicates, result.rejected),
-            __version__,
-        )
-        ws.con.execute("COMMIT")
-    except BaseException:
-        ws.con.execute("ROLLBACK")
-        raise
+    runner = ChunkRunner(mapping, options, workers)
+    with ws.memory_limit(INGEST_MEMORY_LIMIT):
+        ws.con.execute("BEGIN TRANSACTION")
+        try:
+            result = IngestResult(run_id=ws.next_run_id())
+            run = RunState(ws, result, check_stored=ws.count("calls") > 0)
+            for path in files:
+                result.files.append(
+                    _ingest_file(run, path, forced, mapping, options, runner, progress)
+                )
+            ws.record_run(
+                result.run_id,
+                command,
+                started,
+                datetime.now(UTC),
+                [asdict(f) for f in result.files],
+                (result.read, result.stored, result.duplicates, result.rejected),
+                __version__,
+            )
+            ws.con.execute("COMMIT")
+        except BaseException:
+            ws.con.execute("ROLLBACK")
+            raise
+        finally:
+            runner.close()
     return result
 
 
@@ -318,108 +260,108 @@ def record_rows(
         RecordError: the record (as a whole) is not usable.
     """
     assert raw.data is not None
-    normalized = adapter.normalize(raw.data)
-    partials = normalized if isinstance(normalized, list) else [normalized]
-    if not partials:
-        raise RecordError("holds no model call")
-    if mapping and adapter.name != "generic":
-        for partial in partials:
-            apply_mapping(partial, raw.data, mapping)
-    rows = [finish_row(partial, adapter.name) for partial in partials]
-    digest = None
+    rows, digest = partial_rows(raw.data, adapter, mapping)
+    if digest is not None:
+        occurrences[digest] += 1
     for index, row in enumerate(rows, 1):
-        row["record_hash"] = call_fingerprint(row)
         if not row.get("call_id"):
-            if digest is None:  # only records without ids need their content hash (ingest speed)
-                canonical = json.dumps(raw.data, sort_keys=True, ensure_ascii=False, default=str)
-                digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-                occurrences[digest] += 1
             part = digest if len(rows) == 1 else f"{digest}.{index}"
-            row["call_id"] = _content_id(part, occurrences[digest])
+            row["call_id"] = content_id(str(part), occurrences[str(digest)])
     return rows
 
 
 def _ingest_file(
-    ws: Workspace,
+    run: RunState,
     path: str,
     forced: LogAdapter | None,
     mapping: dict[str, FieldPath],
     options: dict[str, Any],
-    seen_ids: dict[str, str],
-    result: IngestResult,
+    runner: ChunkRunner,
     progress: ProgressFn | None,
 ) -> FileCounts:
-    size, sha256 = _file_identity(path)
-    counts = FileCounts(path=path, size_bytes=size, sha256=sha256)
-    source, owner = _open_source(path, forced, mapping, options)
-    if source.columns is not None and mapping:
-        check_columns(path, source.columns, mapping)
-    records = iter(source)
-    head: list[RawRecord] = []
-    adapter = owner or forced
-    undetected: str | None = None
-    if adapter is None:
-        adapter, head, undetected = _detect(records, path, mapping, options)
-    counts.format = adapter.name if adapter else None
-    occurrences: Counter[str] = Counter()
-    pending: list[dict[str, Any]] = []
-    rejects: list[tuple[str, int, str, str]] = []
-
-    def flush() -> None:
-        stored, collisions = ws.insert_calls(pending)
-        counts.id_collisions += collisions
-        counts.stored += stored
-        counts.duplicates += len(pending) - stored
-        pending.clear()
-        ws.insert_rejects(rejects, result.run_id)
-        rejects.clear()
-
-    def reject(raw: RawRecord, reason: str) -> None:
-        counts.read += 1
-        counts.rejected += 1
-        rejects.append((path, raw.line, reason, raw.text[:REJECT_RAW_LIMIT]))
-        if len(result.reject_samples) < 50:
-            result.reject_samples.append((path, raw.line, reason))
-
-    for raw in _chain(head, records):
-        if progress is not None:
-            progress("ingest", 1)
-        if raw.data is None or adapter is None:
-            reject(raw, raw.error or undetected or "unreadable record")
-            continue
+    with ThreadPoolExecutor(1) as hasher:  # hashlib lets go of the GIL: read + hash meanwhile
+        identity = hasher.submit(_file_identity, path)
         try:
-            rows = record_rows(raw, adapter, mapping, occurrences)
-        except RecordError as exc:
-            reject(raw, str(exc))
-            continue
-        except LeversError:
-            raise
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-            reject(raw, f"{adapter.name}: unexpected record shape ({type(exc).__name__}: {exc})")
-            continue
-        for row in rows:
-            counts.read += 1
-            row["source_file"] = path
-            row["source_line"] = raw.line
-            row["run_id"] = result.run_id
-            known = seen_ids.get(row["call_id"])
-            if known == row["record_hash"]:
-                counts.duplicates += 1
-                continue
-            if known is not None:  # the same id on a different record: not a duplicate
-                row["call_id"] = collision_id(row["call_id"], row["record_hash"])
-                counts.id_collisions += 1
-                if seen_ids.get(row["call_id"]) == row["record_hash"]:
-                    counts.duplicates += 1
-                    continue
-            seen_ids[row["call_id"]] = row["record_hash"]
-            pending.append(row)
-        if len(pending) >= BATCH_ROWS:
-            flush()
-    flush()
+            counts = FileCounts(path=path)
+            sink = FileSink(run, counts)
+            for batch in _file_batches(run, path, forced, mapping, options, runner, counts):
+                sink.take(batch)
+                if progress is not None:
+                    for _ in range(batch.read):  # one call per record, as callers count them
+                        progress("ingest", 1)
+            sink.flush()
+        finally:
+            counts.size_bytes, counts.sha256 = identity.result()
     return counts
 
 
-def _chain(head: list[RawRecord], rest: Iterator[RawRecord]) -> Iterator[RawRecord]:
-    yield from head
-    yield from rest
+def _file_batches(
+    run: RunState,
+    path: str,
+    forced: LogAdapter | None,
+    mapping: dict[str, FieldPath],
+    options: dict[str, Any],
+    runner: ChunkRunner,
+    counts: FileCounts,
+) -> Iterator[Batch]:
+    """The file's records as batches, in file order (sets ``counts.format``)."""
+    source, owner = _open_source(path, forced, mapping, options)
+    if source.columns is not None and mapping:
+        check_columns(path, source.columns, mapping)
+    run_id = run.result.run_id
+    adapter = owner or forced
+    if source.line_chunks is not None:
+        chunks: Iterator[LineChunk] = source.line_chunks
+        undetected = None
+        if adapter is None:
+            adapter, head, undetected = _detect_chunks(chunks, path, mapping, options)
+            chunks = chain(head, chunks)
+        counts.format = adapter.name if adapter else None
+        if adapter is not None:
+            yield from runner.batches(
+                chunks, adapter, path=path, run_id=run_id, serial_first=PARALLEL_AFTER
+            )
+            return
+        records: Iterator[RawRecord] = (r for chunk in chunks for r in parse_chunk(chunk))
+    else:
+        records = iter(source)
+        undetected = None
+        if adapter is None:
+            adapter, seen, undetected = _detect(records, path, mapping, options)
+            records = chain(seen, records)
+        counts.format = adapter.name if adapter else None
+    while group := _take(records, CHUNK_RECORDS):
+        yield process_records(
+            group, adapter, mapping, path=path, run_id=run_id, undetected=undetected
+        )
+
+
+#: Records normalized per batch when the source is not JSONL lines.
+CHUNK_RECORDS = 1_000
+
+
+def _take(records: Iterator[RawRecord], n: int) -> list[RawRecord]:
+    group = []
+    for record in records:
+        group.append(record)
+        if len(group) >= n:
+            break
+    return group
+
+
+def _detect_chunks(
+    chunks: Iterator[LineChunk],
+    path: str,
+    mapping: dict[str, FieldPath],
+    options: dict[str, Any],
+) -> tuple[LogAdapter | None, list[LineChunk], str | None]:
+    """:func:`_detect` over chunks of lines: the adapter, the chunks read so far (to be
+    processed first), and why none matched."""
+    head: list[LineChunk] = []
+    for chunk in chunks:
+        head.append(chunk)
+        records = parse_chunk(chunk)
+        if any(record.data is not None for record in records):
+            adapter, _, undetected = _detect(iter(records), path, mapping, options)
+            return adapter, head, undetected
+    return None, head, None

@@ -16,13 +16,20 @@ import io
 import json
 import os
 import sys
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from levers_cli.errors import InputFileError
+from levers_cli.ingest.records import (
+    LineChunk,
+    RawRecord,
+    block_chunks,
+    line_chunks,
+    parse_chunk,
+    stream_errors,
+)
 
 #: File name endings levers reads, without a compression suffix.
 KNOWN_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
@@ -30,26 +37,6 @@ COMPRESSION_SUFFIXES = (".gz", ".zst")
 STDIN = "-"
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-#: Errors a truncated or corrupt compressed stream raises while being read.
-_STREAM_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error)
-
-
-@dataclass(slots=True)
-class RawRecord:
-    """One record as read from a file.
-
-    Attributes:
-        line: 1-based line number (JSONL, CSV: the line the record starts on) or record
-            number (JSON arrays, Parquet rows).
-        data: the parsed record, or ``None`` when it could not be parsed.
-        text: the record's raw text (for ``rejects.raw`` and content hashes).
-        error: why it could not be parsed, when ``data`` is ``None``.
-    """
-
-    line: int
-    data: dict[str, Any] | None
-    text: str
-    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +47,9 @@ class RecordSource:
     kind: str
     columns: list[str] | None = None
     _records: Iterator[RawRecord] = field(default_factory=lambda: iter(()))
+    #: JSONL only: the same records as chunks of raw lines (parse them with
+    #: :func:`parse_chunk`, e.g. in worker processes). Iterate one or the other, not both.
+    line_chunks: Iterator[LineChunk] | None = None
 
     def __iter__(self) -> Iterator[RawRecord]:
         return self._records
@@ -116,14 +106,6 @@ def _open_binary(path: str) -> IO[bytes]:
     return raw
 
 
-def _stream_errors() -> tuple[type[BaseException], ...]:
-    try:
-        import zstandard
-    except ImportError:  # pragma: no cover - a declared dependency
-        return _STREAM_ERRORS
-    return (*_STREAM_ERRORS, zstandard.ZstdError)
-
-
 def open_records(path: str) -> RecordSource:
     """Open a log file and return its records lazily.
 
@@ -139,7 +121,7 @@ def open_records(path: str) -> RecordSource:
         raise InputFileError(path, "is a directory; name the files inside it")
     kind = container_kind(path)
     if kind == "jsonl":
-        return RecordSource(path, kind, None, _jsonl_records(path))
+        return _jsonl_source(path, _open_binary(path))
     if kind == "json":
         return _json_source(path)
     if kind == "csv":
@@ -147,46 +129,15 @@ def open_records(path: str) -> RecordSource:
     return _parquet_source(path)
 
 
-def _decode_line(raw: bytes, lineno: int) -> tuple[str | None, str | None]:
-    if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        return None, f"not UTF-8 (byte {exc.start})"
-
-
-def _parse_json_line(text: str, lineno: int) -> RawRecord:
-    stripped = text.strip()
-    try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        return RawRecord(lineno, None, text, f"not JSON ({exc.msg} at column {exc.colno})")
-    if not isinstance(data, dict):
-        return RawRecord(lineno, None, text, f"a JSON {type(data).__name__}, not an object")
-    return RawRecord(lineno, data, text)
-
-
-def _jsonl_records(path: str) -> Iterator[RawRecord]:
-    return _jsonl_lines(_open_binary(path))
-
-
-def _jsonl_lines(handle: IO[bytes]) -> Iterator[RawRecord]:
-    lineno = 0
-    with handle:
-        try:
-            for raw in handle:  # binary iteration splits on b"\n" only
-                lineno += 1
-                text, error = _decode_line(raw.rstrip(b"\r\n"), lineno)
-                if text is None:
-                    yield RawRecord(lineno, None, raw[:200].decode("utf-8", "replace"), error)
-                    continue
-                if text.strip():  # a blank line is no record (JSONL files often end with one)
-                    yield _parse_json_line(text, lineno)
-        except _stream_errors() as exc:
-            yield RawRecord(
-                lineno + 1, None, "", f"compressed file ends early or is corrupt: {exc}"
-            )
+def _jsonl_source(path: str, handle: IO[bytes]) -> RecordSource:
+    plain = (
+        isinstance(handle, io.BufferedReader)
+        and isinstance(handle.raw, io.FileIO)
+        and not isinstance(handle, _Unclosable)
+    )
+    chunks = block_chunks(handle) if plain else line_chunks(handle)
+    records = (record for chunk in chunks for record in parse_chunk(chunk))
+    return RecordSource(path, "jsonl", None, records, chunks)
 
 
 def _json_source(path: str) -> RecordSource:
@@ -203,7 +154,7 @@ def _json_source(path: str) -> RecordSource:
             json.loads(first_line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return RecordSource(path, "json", None, _json_array_records(path, handle))
-    return RecordSource(path, "jsonl", None, _jsonl_lines(handle))
+    return _jsonl_source(path, handle)
 
 
 def _json_array_records(path: str, handle: IO[bytes]) -> Iterator[RawRecord]:
@@ -225,7 +176,7 @@ def _json_array_records(path: str, handle: IO[bytes]) -> Iterator[RawRecord]:
                     yield RawRecord(
                         index, None, text, f"a JSON {type(item).__name__}, not an object"
                     )
-        except (ijson.JSONError, ijson.IncompleteJSONError, *_stream_errors()) as exc:
+        except (ijson.JSONError, ijson.IncompleteJSONError, *stream_errors()) as exc:
             yield RawRecord(index + 1, None, "", f"JSON document ends early or is broken: {exc}")
 
 

@@ -86,7 +86,7 @@ class CachingLever:
         prefix_ttl = _per_level(config, "prefix_ttl_seconds")
 
         prefix, breakers = prefix_by_level(
-            calls.messages, calls.model, calls.t, calls.rules, fix, prefix_ttl
+            calls.prompts, calls.first_system, calls.model, calls.t, calls.rules, fix, prefix_ttl
         )
         exact = {lv: exact_hits(calls.exact_keys, calls.t, calls.ok, ttl[lv]) for lv in LEVELS}
         settings = {

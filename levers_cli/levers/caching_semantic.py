@@ -12,12 +12,19 @@ Method (../shared/DESIGN.md §5.3c):
 - **False hits**: a hit is flagged when the two calls carry different labels (a label mapped
   into ``metadata``) or, without labels, when the cached answer differs from the answer the
   call actually got (TF-IDF cosine below a floor). Hits with neither are unverified.
+
+Speed: a call is scored only against its partition's calls within the TTL (a block of the
+float32 product), guards are computed once per distinct query and only for calls that meet a
+candidate above the floor, and each distinct answer is tokenized once for TF-IDF. Scores come
+from BLAS, whose rounding depends on the product's shape: two equal vectors can score a few
+ulps apart in one product and alike in another, which can change the chosen source of a tie.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +86,25 @@ def _entities_agree(a: Guard, b: Guard) -> bool:
     return a.entities <= b.words and b.entities <= a.words
 
 
+class LazyGuards:
+    """Each call's :class:`Guard` (of ``guard_of("")`` where not eligible), computed on first
+    use and once per distinct query: most calls never meet a candidate above the floor."""
+
+    def __init__(self, queries: list[str], eligible: np.ndarray) -> None:
+        self._queries, self._eligible = queries, eligible
+        self._by_text: dict[str, Guard] = {}
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def __getitem__(self, i: int) -> Guard:
+        text = self._queries[i] if self._eligible[i] else ""
+        guard = self._by_text.get(text)
+        if guard is None:
+            guard = self._by_text[text] = guard_of(text)
+        return guard
+
+
 @dataclass
 class Matches:
     """Per call: the best earlier match the guards allow (``sim`` −1 and ``source`` −1 when
@@ -89,17 +115,30 @@ class Matches:
     raw: np.ndarray
 
 
+def _first_column(stamps: np.ndarray, t: float, ttl: float) -> int:
+    """The first earlier call a call at ``t`` may still match (a lower bound: the exact TTL
+    test runs on the block), when ``stamps`` are sorted with unknown times last."""
+    if not (math.isfinite(t) and math.isfinite(ttl)):
+        return 0
+    slack = 1.0 + 1e-6 * abs(t)  # far above the rounding of ``t - stamp > ttl``
+    finite = int(np.isfinite(stamps).sum())
+    return int(np.searchsorted(stamps[:finite], t - ttl - slack, side="left"))
+
+
 def best_matches(
     vectors: np.ndarray,
     eligible: np.ndarray,
     partition: list[Any],
     times: np.ndarray,
     ok: np.ndarray,
-    guards: list[Guard],
+    guards: Sequence[Guard],
     ttl: float,
     floor: float,
 ) -> Matches:
     """Each eligible call's best earlier match in its partition (see the module docstring).
+
+    Each call is scored only against the calls of its TTL window (calls are in time order),
+    and the guards are checked only on candidates above ``floor`` (which must be above −1).
 
     Args:
         vectors: ``(n, d)`` unit query embeddings in time order (any row where not eligible).
@@ -118,30 +157,52 @@ def best_matches(
     for i in np.flatnonzero(eligible):
         groups.setdefault(partition[i], []).append(int(i))
     signature_ids: dict[Any, int] = {}
-    sig = np.array([signature_ids.setdefault(g.signature, len(signature_ids)) for g in guards])
     for members in groups.values():
         idx = np.asarray(members)
         mat = vectors[idx].astype(np.float32)
         stamps, usable = times[idx], ok[idx]
+        known = np.isfinite(stamps)
+        ordered = bool(known[: known.sum()].all()) and bool((np.diff(stamps[known]) >= 0).all())
+        sig = np.full(len(idx), -1, dtype=np.int64)  # filled on demand
         step = max(1, (1 << 22) // len(idx))
         for start in range(0, len(idx), step):
-            rows = np.arange(start, min(start + step, len(idx)))
-            scores = mat[rows] @ mat.T
-            invalid = np.arange(len(idx))[None, :] >= rows[:, None]
-            invalid |= ~usable[None, :]
-            invalid |= stamps[rows][:, None] - stamps[None, :] > ttl
+            stop = min(start + step, len(idx))
+            lo = 0  # unknown times (last) match every earlier call
+            if ordered and known[stop - 1]:
+                lo = min(start, _first_column(stamps, stamps[start], ttl))
+            rows, cols = np.arange(start, stop), np.arange(lo, stop)
+            scores = mat[start:stop] @ mat[lo:stop].T
+            invalid = cols[None, :] >= rows[:, None]
+            invalid |= ~usable[lo:stop][None, :]
+            invalid |= stamps[start:stop][:, None] - stamps[lo:stop][None, :] > ttl
             scores[invalid] = -1.0
-            raw[idx[rows]] = scores.max(axis=1)
-            scores[sig[idx][None, :] != sig[idx[rows]][:, None]] = -1.0
-            for r, row in zip(rows, scores, strict=True):
-                candidates = np.flatnonzero(row >= floor)
-                if not candidates.size:
+            raw[idx[start:stop]] = scores.max(axis=1)
+            above = scores >= floor
+            rows = np.flatnonzero(above.any(axis=1))
+            if not rows.size:
+                continue
+            cols = np.flatnonzero(above[rows].any(axis=0))
+            for k in np.concatenate([start + rows, lo + cols]).tolist():
+                if sig[k] < 0:
+                    key = guards[idx[k]].signature
+                    sig[k] = signature_ids.setdefault(key, len(signature_ids))
+            # candidates: above the floor, same numbers and negation; the best first (the
+            # lowest column among equal scores, as a stable sort orders them)
+            allowed = above[rows] & (sig[lo:stop][None, :] == sig[start + rows][:, None])
+            top = np.where(allowed, scores[rows], -np.inf).argmax(axis=1)
+            found = allowed[np.arange(len(rows)), top]
+            for k, (r, c) in enumerate(zip(rows.tolist(), top.tolist(), strict=True)):
+                if not found[k]:
                     continue
-                order = candidates[np.argsort(-row[candidates], kind="stable")][:_MAX_CANDIDATES]
-                me = guards[idx[r]]
+                me, row = guards[idx[start + r]], scores[r]
+                order = [c]
+                if not _entities_agree(me, guards[idx[lo + c]]):  # then the next best ones
+                    candidates = np.flatnonzero(allowed[k])
+                    ranked = np.argsort(-row[candidates], kind="stable")[:_MAX_CANDIDATES]
+                    order = candidates[ranked].tolist()[1:]
                 for c in order:
-                    if _entities_agree(me, guards[idx[c]]):
-                        sim[idx[r]], source[idx[r]] = float(row[c]), idx[c]
+                    if _entities_agree(me, guards[idx[lo + c]]):
+                        sim[idx[start + r]], source[idx[start + r]] = float(row[c]), idx[lo + c]
                         break
     return Matches(sim, source, raw)
 
@@ -153,13 +214,18 @@ def response_similarity(pairs: list[tuple[str, str]]) -> np.ndarray:
     usable = [k for k, (a, b) in enumerate(pairs) if a.strip() and b.strip()]
     if not usable:
         return out
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
     texts = [pairs[k][0] for k in usable] + [pairs[k][1] for k in usable]
+    # TfidfVectorizer(sublinear_tf=True).fit_transform(texts), with each distinct answer
+    # tokenized once (answers repeat): the same counts, rows and terms in the same order
+    first: dict[str, int] = {}
+    rows = np.array([first.setdefault(t, len(first)) for t in texts], dtype=np.int64)
     try:
-        matrix = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+        counts = CountVectorizer(dtype=np.float64).fit_transform(list(first))
     except ValueError:  # only stop words / no tokens
         return out
+    matrix = TfidfTransformer(sublinear_tf=True).fit_transform(counts[rows])
     half = len(usable)
     sims = np.asarray(matrix[:half].multiply(matrix[half:]).sum(axis=1)).ravel()
     out[usable] = sims

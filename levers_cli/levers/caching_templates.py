@@ -97,15 +97,25 @@ def prompt_templates(calls: CallTable, config: Config) -> tuple[np.ndarray, list
         return np.full(len(queries), -1, dtype=np.int64), []
     mined = mine_templates(queries, **{k: config.get("materialize", k) for k in MINING_KEYS})
     labels = np.asarray(mined.labels, dtype=np.int64)
+    # each template's calls in time order: one stable sort instead of a scan per template
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(len(mined.skeletons) + 1))
+    counted: dict[tuple[str, str | None], int] = {}  # system prompts repeat: count each once
+
+    def system_tokens(text: str, model: str | None) -> int:
+        if (text, model) not in counted:
+            counted[text, model] = count_text(text, model)
+        return counted[text, model]
+
     found: list[PromptTemplate] = []
     for template_id, skeleton in enumerate(mined.skeletons):
-        members = np.flatnonzero(labels == template_id)
+        members = order[bounds[template_id] : bounds[template_id + 1]]
         if not len(members):
             continue
         models = [calls.model[i] for i in members]
         model = max(set(models), key=lambda m: (models.count(m), m or ""))
         slot_first, before, after = _fixed_tokens(skeleton, model)
-        system = int(np.median([count_text(calls.system[i] or "", model) for i in members[:50]]))
+        system = int(np.median([system_tokens(calls.system[i] or "", model) for i in members[:50]]))
         rule = next((calls.rules[i] for i in members if calls.rules[i] is not None), None)
         minimum = rule.min_cacheable_tokens if rule is not None else None
         reachable = minimum is not None and system + before + after >= minimum

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure
 
 if TYPE_CHECKING:
-    from levers_cli.levers.context_walk import CallTokens, Policy
+    from levers_cli.levers.context_walk import CallTable, Policy
 
 _POLICY = (
     "[context] utilization_threshold, summarize_every_turns, summary_ratio, "
@@ -19,22 +20,54 @@ _POLICY = (
 _HISTORY = "calls.messages before the last user turn (count_messages split, scaled to input_tokens)"
 
 
-def dead_weight(convs: dict[str, list[CallTokens]], forks: dict[str, float]) -> dict[str, int]:
+def dead_weight(table: CallTable, forks: dict[str, float]) -> dict[str, int]:
     """Per conversation: history tokens from before a fork that its later calls re-send."""
-    out: dict[str, int] = {}
-    for key, conv in convs.items():
-        total = 0.0
-        for index, call in enumerate(conv):
-            if call.call_id in forks:
-                total += sum(later.history_before(call.last_user) for later in conv[index:])
-        if total:
-            out[key] = round(total)
-    return out
+    order = np.lexsort((table.step, table.conv))  # conversation by conversation, in turn order
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    ends = np.flatnonzero(np.diff(np.append(table.conv[order], -1))) + 1
+    end_of = np.repeat(ends, np.diff(np.concatenate([[0], ends])))  # per place in ``order``
+    ids, convs = table.calls["call_id"], table.calls["conversation_id"]
+    history = table.tokens[table.history]
+    totals: dict[str, float] = {}
+    for row in np.flatnonzero(ids.is_in(list(forks)).to_numpy()).tolist():
+        later = order[rank[row] : end_of[rank[row]]]
+        before = table.history_sums(history, np.full(len(later), table.last_user[row]), None, later)
+        key = convs[row] or f"call:{ids[row]}"
+        totals[key] = totals.get(key, 0.0) + sum(before.tolist())
+    return {key: round(total) for key, total in totals.items() if total}
 
 
-def evidence_rows(
-    per_call: pl.DataFrame, convs: dict[str, list[CallTokens]], limit: int
-) -> list[dict[str, Any]]:
+def per_call_frame(
+    table: CallTable, outcomes: dict[str, dict[str, np.ndarray]], fork: np.ndarray, doc_min: int
+) -> pl.DataFrame:
+    """One row per loaded call: its history, utilization, pasted-document tokens (its query
+    when at least ``doc_min`` tokens), fork flag and each level's ``removed_<level>``
+    (tokens), ``extra_usd_<level>`` (USD) and ``summarized_<level>``."""
+    query = table.query_tokens
+    calls = table.calls
+    return pl.DataFrame(
+        {
+            "call_id": calls["call_id"],
+            "conversation_id": calls["conversation_id"],
+            "turn": calls["turn"].cast(pl.Int64),
+            "model": calls["model"].cast(pl.String),
+            "input_tokens": calls["input_tokens"].cast(pl.Int64),
+            "history_tokens": np.round(table.history_tokens).astype(np.int64),
+            "utilization": calls["input_tokens"] / calls["window"],
+            "doc_tokens": np.where(query >= doc_min, np.round(query), 0).astype(np.int64),
+            "fork": fork,
+            "cost_usd": calls["cost_usd"],
+            **{
+                f"{column}_{level}": outcomes[level][column]
+                for level in LEVELS
+                for column in ("removed", "extra_usd", "summarized")
+            },
+        }
+    )
+
+
+def evidence_rows(per_call: pl.DataFrame, limit: int) -> list[dict[str, Any]]:
     """The conversations that re-send the most history tokens, best first (at most ``limit``)."""
     frame = per_call.filter(pl.col("conversation_id").is_not_null())
     if frame.is_empty():
@@ -63,16 +96,17 @@ def evidence_rows(
 
 def figures(
     per_call: pl.DataFrame,
-    convs: dict[str, list[CallTokens]],
+    table: CallTable,
     forks: dict[str, float],
     pols: dict[str, Policy],
     input_total: int,
 ) -> tuple[list[Figure], dict[str, Any]]:
     """Headline figures (each with its basis) and the JSON details."""
-    multi = sum(1 for conv in convs.values() if len(conv) > 1 and conv[0].conversation_id)
+    conversations = per_call["conversation_id"].drop_nulls()
+    multi = int((conversations.filter(conversations != "").value_counts()["count"] > 1).sum())
     history = int(per_call["history_tokens"].sum()) if per_call.height else 0
     util_max = float(per_call["utilization"].max() or 0.0) if per_call.height else 0.0
-    weight = dead_weight(convs, forks)
+    weight = dead_weight(table, forks)
     docs = per_call.filter(pl.col("doc_tokens") > 0) if per_call.height else per_call
 
     def by_level(column: str, agg: str = "sum") -> dict[str, float]:

@@ -64,8 +64,12 @@ def mask(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
         kind = match.lastgroup
         if kind == "name" and " " not in match.group(0):
-            before = text[: match.start()].rstrip(" \t")
-            if not before or before[-1] in _SENTENCE_START:
+            # the character before the word, spaces and tabs skipped (looking back from the
+            # match, not stripping the whole text before it: a long line has many names)
+            i = match.start() - 1
+            while i >= 0 and text[i] in " \t":
+                i -= 1
+            if i < 0 or text[i] in _SENTENCE_START:
                 return match.group(0)
         return f"<{kind}>"
 

@@ -25,11 +25,14 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import polars as pl
 
 from levers_cli.levers.materialize_mask import NEWLINE, STAR, line_tokens
+
+_SMALL = 100_000  # arrays up to this size are ranked with numpy, larger ones with polars
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,9 @@ def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, int]:
     """Dense ids ``0…k-1`` of ``values`` (equal values, equal ids) and ``k``."""
     if not len(values):
         return np.zeros(0, dtype=np.int64), 0
+    if len(values) < _SMALL:  # numpy: no polars call overhead (one miner per candidate)
+        found, ranks = np.unique(values, return_inverse=True)
+        return ranks.astype(np.int64), len(found)
     ranks = pl.Series(values).rank("dense").to_numpy().astype(np.int64) - 1
     return ranks, int(ranks.max()) + 1
 
@@ -102,7 +108,9 @@ class _Miner:
         self.words = np.array(vocab, dtype=object)
         self.lengths = np.array([len(d) for d in docs], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        self.flat = np.fromiter((t for d in docs for t in d), dtype=np.int64)
+        self.flat = np.fromiter(
+            chain.from_iterable(docs), dtype=np.int64, count=int(self.lengths.sum())
+        )
         self.doc_of = np.repeat(np.arange(len(docs)), self.lengths)
         starts = np.arange(max(len(self.flat) - n + 1, 0))
         ends = np.minimum(starts + n - 1, max(len(self.flat) - 1, 0))
@@ -111,9 +119,12 @@ class _Miner:
         for j in range(n):
             grams = grams * np.uint64(1_000_003) + self.flat[self.gram_at + j].astype(np.uint64)
         self.gram_id, self.n_grams = _dense_ids(grams)
-        pairs = pl.Series(self.doc_of[self.gram_at] * max(self.n_grams, 1) + self.gram_id)
-        pairs = pairs.unique().to_numpy()
+        pairs = self.doc_of[self.gram_at] * max(self.n_grams, 1) + self.gram_id
+        pairs = np.unique(pairs) if len(pairs) < _SMALL else pl.Series(pairs).unique().to_numpy()
         self.pair_doc, self.pair_gram = np.divmod(pairs, max(self.n_grams, 1))
+        self.word_id = {word: i for i, word in enumerate(vocab)}
+        self.frequency = np.bincount(self.flat, minlength=len(vocab))
+        self.keys: list[int] = []  #: each template's rarest fixed token (-1: none)
         #: templates: skeleton, calls when found, fixed tokens, literal segments
         self.patterns: list[tuple[tuple[str, ...], float, int, list[str]]] = []
         self.known: set[tuple[str, ...]] = set()
@@ -163,16 +174,30 @@ class _Miner:
             if weight >= rules["min_occ"] and skel not in self.known:
                 self.known.add(skel)
                 self.patterns.append((skel, weight, count, _segments(skel)))
-        order = np.array(sorted(range(len(self.patterns)), key=lambda p: -self.patterns[p][1]))
-        sizes = np.array([self.patterns[p][2] for p in order])
+        order = sorted(range(len(self.patterns)), key=lambda p: -self.patterns[p][1])
+        index = self._index(order)
         for key, members in groups.items():
             skel, count = skeletons[key]
-            text = f" {' '.join(skel)} "
-            fits = (sizes >= rules["generalize"] * count) & (sizes <= count)
-            for p in order[fits].tolist():
-                if _glob(self.patterns[p][3], text):
-                    self.label[members] = p
+            places = index.candidates(
+                np.frombuffer(key, dtype=np.int64), count, rules["generalize"]
+            )
+            text = f" {' '.join(skel)} " if len(places) else ""
+            for place in places.tolist():
+                if _glob(self.patterns[order[place]][3], text):
+                    self.label[members] = order[place]
                     break
+
+    def _index(self, patterns: list[int]) -> _Index:
+        """An :class:`_Index` of ``patterns`` (template ids), each by its rarest fixed token
+        (computed once per template)."""
+        for p in range(len(self.keys), len(self.patterns)):
+            fixed = [self.word_id[w] for w in self.patterns[p][0] if w != STAR]
+            self.keys.append(min(fixed, key=lambda t: (self.frequency[t], t)) if fixed else -1)
+        return _Index(
+            np.array([self.keys[p] for p in patterns], dtype=np.int64),
+            np.array([self.patterns[p][2] for p in patterns], dtype=np.int64),
+            len(self.words),
+        )
 
     def consolidate(self, generalize: float) -> None:
         """Merge each template into the most frequent other template whose skeleton matches
@@ -184,21 +209,43 @@ class _Miner:
             minlength=len(self.patterns),
         )
         active = [p for p in range(len(self.patterns)) if totals[p] > 0]
+        index, alive = self._index(active), set(active)
         for specific in sorted(active, key=lambda p: (-self.patterns[p][2], p)):
             skel, _, count, _ = self.patterns[specific]
             text = f" {' '.join(skel)} "
+            ids = np.array([self.word_id[w] for w in skel], dtype=np.int64)
             matches = [
                 p
-                for p in active
-                if p != specific
-                and generalize * count <= self.patterns[p][2] <= count
-                and _glob(self.patterns[p][3], text)
+                for p in (active[place] for place in index.candidates(ids, count, generalize))
+                if p != specific and p in alive and _glob(self.patterns[p][3], text)
             ]
             if matches:
                 target = max(matches, key=lambda p: (totals[p], -self.patterns[p][2], -p))
                 self.label[self.label == specific] = target
                 totals[target] += totals[specific]
-                active.remove(specific)
+                alive.remove(specific)
+
+
+class _Index:
+    """Templates in a given order by one fixed token each: a skeleton a template matches
+    holds every fixed token of the template, so only the templates keyed by one of its
+    tokens, of a fitting size, can match it (exact, and no Python loop over templates)."""
+
+    def __init__(self, keys: np.ndarray, sizes: np.ndarray, vocab: int):
+        self.keys = np.where(keys < 0, vocab, keys)  # no fixed token: always a candidate
+        self.sizes = sizes
+        self.present = np.zeros(vocab + 1, dtype=bool)
+        self.present[vocab] = True
+
+    def candidates(self, ids: np.ndarray, count: int, generalize: float) -> np.ndarray:
+        """Places (ascending) of the templates keyed by a token of ``ids`` (a skeleton with
+        ``count`` fixed tokens) having ``generalize × count`` to ``count`` fixed tokens."""
+        self.present[ids] = True
+        fits = (self.sizes >= generalize * count) & (self.sizes <= count)
+        found = np.flatnonzero(self.present[self.keys] & fits)
+        self.present[ids] = False
+        self.present[-1] = True
+        return found
 
 
 def _prepare(prompts: Sequence[str], ngram: int) -> tuple[_Miner, np.ndarray]:

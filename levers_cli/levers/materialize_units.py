@@ -49,20 +49,39 @@ def consistency(responses: Sequence[Sequence[str]], floor: float) -> tuple[float
     if k < 2:
         return 1.0, 0
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    bound = [
-        difflib.SequenceMatcher(None, responses[i], responses[j], autojunk=False).quick_ratio()
-        for i, j in pairs
-    ]
+    compare = _Pairs(responses)
+    bound = [compare.value(i, j, quick=True) for i, j in pairs]
     if float(np.mean(bound)) < floor:
         return float(np.mean(bound)), 0
     sums = np.zeros(k)
     values = []
     for i, j in pairs:
-        value = similarity(responses[i], responses[j])
+        value = compare.value(i, j, quick=False)
         values.append(value)
         sums[i] += value
         sums[j] += value
     return float(np.mean(values)), int(np.argmax(sums))
+
+
+class _Pairs:
+    """:class:`difflib.SequenceMatcher` figures of pairs of ``items``: one matcher per second
+    sequence (difflib caches its index of ``b``), identical sequences at 1.0 without
+    matching (what difflib gives them)."""
+
+    def __init__(self, items: Sequence[Sequence[str]]):
+        self.items = items
+        self._matchers: dict[int, difflib.SequenceMatcher[str]] = {}
+
+    def value(self, i: int, j: int, *, quick: bool) -> float:
+        """``quick_ratio`` (``quick``) or ``ratio`` of ``items[i]`` against ``items[j]``."""
+        a, b = self.items[i], self.items[j]
+        if a == b:
+            return 1.0
+        matcher = self._matchers.get(j)
+        if matcher is None:
+            matcher = self._matchers[j] = difflib.SequenceMatcher(None, b=b, autojunk=False)
+        matcher.set_seq1(a)
+        return matcher.quick_ratio() if quick else matcher.ratio()
 
 
 @dataclass
@@ -83,13 +102,15 @@ class _Scorer:
 
     def __init__(self, responses: list[str], sample: int, floor: float):
         self.responses, self.sample, self.floor = responses, sample, floor
-        self._tokens: dict[int, list[str]] = {}
+        self._tokens: dict[str, list[str]] = {}  # by response text: answers repeat
 
     def tokens(self, row: int) -> list[str]:
         """Masked tokens of row ``row``'s response."""
-        if row not in self._tokens:
-            self._tokens[row] = tokens(self.responses[row])
-        return self._tokens[row]
+        text = self.responses[row]
+        found = self._tokens.get(text)
+        if found is None:
+            found = self._tokens[text] = tokens(text)
+        return found
 
     def score(self, rows: np.ndarray) -> tuple[float, int]:
         """Consistency of ``rows`` (time-ordered) over up to ``sample`` of them spread evenly
@@ -98,6 +119,14 @@ class _Scorer:
         chosen = rows[picks.astype(np.int64)]
         value, medoid = consistency([self.tokens(int(r)) for r in chosen], self.floor)
         return value, int(chosen[medoid])
+
+
+def _groups(rows: np.ndarray, keys: np.ndarray) -> list[np.ndarray]:
+    """``rows`` split by ``keys`` (one per row), keys ascending, rows in their order."""
+    if not len(rows):
+        return []
+    order = np.argsort(keys, kind="stable")
+    return np.split(rows[order], np.flatnonzero(np.diff(keys[order])) + 1)
 
 
 def _inner_units(
@@ -116,30 +145,16 @@ def _inner_units(
         if value >= scorer.floor:
             stable.append(Unit("template", template, rows[inside], value, medoid))
             left &= ~inside
-    for variant in np.unique(mined.variants[rows[left]]).tolist():
-        members = rows[left & (mined.variants[rows] == variant)]
+    for members in _groups(rows[left], mined.variants[rows[left]]):
         if len(members) >= min_occ:
             value, medoid = scorer.score(members)
             if value >= scorer.floor:
                 stable.append(Unit("prompt", template, members, value, medoid))
-    parent = list(range(len(stable)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(len(stable)):
-        for j in range(i + 1, len(stable)):
-            a, b = scorer.tokens(stable[i].medoid), scorer.tokens(stable[j].medoid)
-            if min(len(a), len(b)) < MERGE_MIN_TOKENS or root(i) == root(j):
-                continue  # a one-word label shared by two prompts does not make one intent
-            if similarity(a, b) >= scorer.floor:
-                parent[root(j)] = root(i)
+    groups: dict[int, list[Unit]] = {}
+    for unit, group in zip(stable, _intents(stable, scorer), strict=True):
+        groups.setdefault(group, []).append(unit)
     units: list[Unit] = []
-    for group in {root(i) for i in range(len(stable))}:
-        parts = [u for i, u in enumerate(stable) if root(i) == group]
+    for parts in groups.values():
         if len(parts) > 1:
             merged = np.sort(np.concatenate([u.rows for u in parts]))
             value, medoid = scorer.score(merged)
@@ -150,6 +165,46 @@ def _inner_units(
     return units
 
 
+def _intents(stable: list[Unit], scorer: _Scorer) -> list[int]:
+    """Per unit, its group: units are joined when their medoid answers (at least
+    :data:`MERGE_MIN_TOKENS` tokens) are near-identical (similarity of the earlier unit's
+    answer to the later's at least the floor), transitively. Each distinct answer is
+    compared once per direction the unit order allows, after difflib's cheap bounds."""
+    parent = list(range(len(stable)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_answer: dict[tuple[str, ...], list[int]] = {}
+    for i, unit in enumerate(stable):
+        answer = tuple(scorer.tokens(unit.medoid))
+        if len(answer) >= MERGE_MIN_TOKENS:  # a one-word label shared is not one intent
+            by_answer.setdefault(answer, []).append(i)
+    answers = list(by_answer)
+    for members in by_answer.values():
+        if scorer.floor <= 1.0:  # identical answers: similarity 1
+            for j in members[1:]:
+                parent[root(j)] = root(members[0])
+    for x, a in enumerate(answers):
+        first_a, last_a = by_answer[a][0], by_answer[a][-1]
+        matcher = difflib.SequenceMatcher(None, b=a, autojunk=False)
+        for b in answers[x + 1 :]:
+            first_b, last_b = by_answer[b][0], by_answer[b][-1]
+            if root(first_a) == root(first_b):
+                continue
+            matcher.set_seq1(b)
+            if matcher.real_quick_ratio() < scorer.floor or matcher.quick_ratio() < scorer.floor:
+                continue  # upper bounds of the ratio, both ways
+            if (first_a < last_b and similarity(a, b) >= scorer.floor) or (
+                first_b < last_a and similarity(b, a) >= scorer.floor
+            ):
+                parent[root(first_b)] = root(first_a)
+    return [root(i) for i in range(len(stable))]
+
+
 def find_units(frame: pl.DataFrame, mined: Templates, config: Config) -> list[Unit]:
     """Workflow candidates (see the module docstring), best first (spend × consistency)."""
     cfg = lambda key: config.get("materialize", key)  # noqa: E731
@@ -157,8 +212,8 @@ def find_units(frame: pl.DataFrame, mined: Templates, config: Config) -> list[Un
     min_occ = int(cfg("min_occurrences"))
     scorer = _Scorer(frame["response"].to_list(), int(cfg("consistency_sample")), floor)
     units: list[Unit] = []
-    for template in np.unique(mined.labels).tolist():
-        rows = np.flatnonzero(mined.labels == template)
+    for rows in _groups(np.arange(len(mined.labels)), mined.labels):
+        template = int(mined.labels[rows[0]])
         if template >= 0:
             value, medoid = scorer.score(rows)
             if value >= floor:
@@ -187,7 +242,8 @@ def evidence_row(
     seen: dict[int, int] = {}
     for r in rows.tolist():
         seen.setdefault(int(mined.variants[r]), r)
-    spend = float(frame["cost_usd"].fill_null(0.0).to_numpy()[rows].sum())
+    costs = frame["cost_usd"].gather(rows)  # the unit's rows only: there are many units
+    spend = float(costs.fill_null(0.0).to_numpy().sum())
     queries = frame["query"].gather(rows).to_list()
     return {
         "kind": unit.kind,
@@ -195,7 +251,7 @@ def evidence_row(
         "calls": len(rows),
         "distinct_prompts": len(seen),
         "spend_usd": round(spend, 6),
-        "unpriced_calls": int(frame["cost_usd"].is_null().gather(rows).sum()),
+        "unpriced_calls": costs.null_count(),
         "consistency": round(unit.consistency, 4),
         "score": round(spend * unit.consistency, 6),
         "levels": [lv for lv in LEVELS if unit.consistency >= thresholds[lv]],
