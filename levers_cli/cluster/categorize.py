@@ -23,6 +23,8 @@ ProgressFn = Callable[[str, int, int], None]
 #: Queries embedded and written to the workspace per step, unless the embedder says otherwise
 #: (``chunk_rows``: fast embedders take bigger steps, so the writes do not dominate).
 EMBED_CHUNK = 256
+#: c-TF-IDF keywords are computed on at most this many distinct queries.
+LABEL_SAMPLE = 50_000
 
 
 @dataclass
@@ -238,9 +240,18 @@ def _write_categories(
     )
     ws.con.execute("DROP TABLE assigned")
     ws.con.execute("DELETE FROM categories")
-    # labels, keywords and exemplars are shown and exported: never a key, card or address
-    texts = redact_many(texts)[0]
-    top_words = ctfidf_keywords(texts, weights, labels, n_keywords)
+    # labels, keywords and exemplars are shown and exported: never a key, card or address.
+    # Keywords come from at most LABEL_SAMPLE distinct queries (a seeded uniform sample above
+    # that): c-TF-IDF's term counts over 440,000 queries took minutes and gigabytes, and a
+    # uniform sample keeps each category's term shares.
+    keyword_rows = np.arange(len(texts))
+    if len(texts) > LABEL_SAMPLE:
+        chosen = np.random.default_rng(0).choice(len(texts), LABEL_SAMPLE, replace=False)
+        keyword_rows = np.sort(chosen)
+    keyword_texts = redact_many([texts[i] for i in keyword_rows])[0]
+    top_words = ctfidf_keywords(
+        keyword_texts, weights[keyword_rows], labels[keyword_rows], n_keywords
+    )
     for category in sorted(int(c) for c in np.unique(labels) if c != UNCATEGORIZED):
         members = np.flatnonzero(labels == category)
         centroid = fixed_centroids.get(category)
@@ -248,6 +259,7 @@ def _write_categories(
             centroid = (vectors[members] * weights[members, None]).sum(axis=0)
             centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
         examples = central_exemplars(texts, vectors, members, centroid, n_exemplars)
+        examples = redact_many(examples)[0]
         words = top_words.get(category, [])
         ws.con.execute(
             "INSERT INTO categories VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
