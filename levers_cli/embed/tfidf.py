@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.embed.base import l2_normalize
-from levers_cli.embed.static import cache_dir
+from levers_cli.embed.base import cache_dir, l2_normalize
 from levers_cli.errors import LeversError
 
 #: Output dimension (SVD components). Source: scikit-learn's LSA guidance (100-300 components
