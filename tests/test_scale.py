@@ -15,7 +15,14 @@ import pytest
 from levers_cli.analysis import analyze
 from levers_cli.cluster import ClusterParams
 from levers_cli.cluster import assign as assign_module
-from levers_cli.cluster.assign import centroids_of, fit_and_assign, fit_sample, nearest_centroid
+from levers_cli.cluster.assign import (
+    centroids_of,
+    classify,
+    fit_and_assign,
+    fit_sample,
+    nearest_centroid,
+    train_assigner,
+)
 from levers_cli.config import load_config
 from levers_cli.store import Workspace
 from tests.conftest import ROOT, SAMPLE_LOGS, FakeEmbedder
@@ -47,6 +54,37 @@ def test_centroids_are_call_weighted():
     np.testing.assert_allclose(got, [[3 / np.sqrt(10), 1 / np.sqrt(10)]], rtol=1e-6)
 
 
+def _arc(degrees: np.ndarray) -> np.ndarray:
+    """Unit vectors at the given angles in the x-y plane of 3-d space."""
+    radians = np.deg2rad(degrees)
+    return np.stack([np.cos(radians), np.sin(radians), np.zeros_like(radians)], axis=1).astype(
+        np.float32
+    )
+
+
+def test_classifier_follows_a_category_s_spread_where_the_centroid_cannot():
+    # category 0 spreads over -60°..60° (centroid at 0°), category 1 sits tight at 73°..77°
+    wide, tight = np.linspace(-60, 60, 41), np.linspace(73, 77, 9)
+    fitted_vectors = _arc(np.concatenate([wide, tight]))
+    fitted = np.array([0] * 41 + [1] * 9)
+    queries = _arc(np.array([55.0, 76.0, -30.0, 180.0]))
+    # by centroid, 55° is nearer category 1 (cos 18° ≈ 0.95 to 73°..77° vs cos 55° ≈ 0.57)
+    centroids = centroids_of(fitted_vectors, np.ones(50), fitted)
+    assert nearest_centroid(queries[:1], centroids, np.array([0, 1]), 0.0).tolist() == [1]
+    # the classifier draws the boundary between 60° and 73°, so 55° stays in category 0;
+    # 180° is predicted somewhere, but no fitted member of either category is within
+    # cosine 0.5 of it (the nearest is 60°/-60°: cos 120° = -0.5), so it stays uncategorized
+    assigner = train_assigner(fitted_vectors, fitted, seed=0)
+    assert assigner is not None and assigner.ids.tolist() == [0, 1]
+    got = classify(queries, assigner, fitted_vectors, fitted, min_similarity=0.5)
+    assert got.tolist() == [0, 1, 0, -1]
+
+
+def test_no_classifier_for_a_single_category():
+    vectors = _arc(np.array([0.0, 5.0, 10.0]))
+    assert train_assigner(vectors, np.array([0, 0, -1]), seed=0) is None
+
+
 def test_fit_sample_is_seeded_and_bounded():
     assert fit_sample(5, 10, 42).tolist() == [0, 1, 2, 3, 4]
     chosen = fit_sample(1000, 50, 42)
@@ -74,6 +112,7 @@ def test_fit_on_a_sample_assigns_the_rest_to_their_blob():
     params = ClusterParams(max_fit_queries=20)
     fit = fit_and_assign(vectors, np.ones(601), params)
     assert fit.fitted == 20 and "sample of 20 of 601" in fit.method
+    assert "logistic regression" in fit.method
     labels = fit.labels[:600]
     assert fit.labels[600] == -1
     covered = labels >= 0
