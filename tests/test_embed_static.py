@@ -77,6 +77,51 @@ def test_static_vector_is_the_mean_of_its_word_piece_vectors(tiny_static):
     assert embedder.encode([]).shape == (0, 256)
 
 
+#: Plain-ASCII texts the per-word path must split exactly as BERT's tokenizer does.
+TRICKY_ASCII = [
+    "Don't STOP-words... $1,000.00!! (see: e-mail@x.io) #tag_1 ~/path\\file",
+    "added tokens [CLS] and [MASK] and [UNK] stay whole; [cls] is lower case",
+    "tab\there\nnew line\r\ncarriage  \x0bvertical\x0cfeed\x7fdel\x00nul",
+    "a" * 120 + " then a word past WordPiece's 100 characters",
+    "1234567890 abc123def __init__ {json: [1, 2]} `code` <html> a|b ^ & * + = ?",
+]
+
+
+def test_per_word_pieces_equal_the_tokenizer(tiny_static):
+    """The per-word cache gives the tokenizer's own word pieces (no special tokens, cut at
+    max_seq_length) for every text, plain ASCII or not, on its first and its cached use."""
+    import gzip
+    import json
+
+    from tests.conftest import SAMPLE_LOGS
+
+    embedder, _ = tiny_static
+    embedder._load()
+    assert embedder._word_ids is not None  # the MiniLM tokenizer is BERT WordPiece
+    tok = _tokenizer()
+    tok.enable_truncation(embedder.max_seq_length)
+    with gzip.open(SAMPLE_LOGS, "rt", encoding="utf-8") as handle:
+        queries = [json.loads(line)["request"]["messages"][-1]["content"] for line in handle]
+    texts = [*TRICKY_ASCII, "Ünïcödé ✓ 日本語", "word " * 300, *queries[:400]]
+    for text in texts + texts:
+        expected = tok.encode(text, add_special_tokens=False).ids
+        assert embedder._word_pieces(text) == expected, text
+    assert len(embedder._word_ids) > 100
+
+
+def test_vocabulary_words_are_their_own_word_piece(tiny_static):
+    """The per-word cache starts from the vocabulary's whole words: each is one word piece,
+    its own id, by the tokenizer itself (WordPiece's longest match)."""
+    embedder, _ = tiny_static
+    embedder._load()
+    words = embedder._vocabulary_words()
+    tok = _tokenizer()
+    assert len(words) > 20_000 and "password" in words and "##word" not in words
+    assert "[CLS]" not in words and "." in words
+    for word, ids in words.items():
+        assert tok.encode(word, add_special_tokens=False).ids == ids, word
+
+
 @pytest.mark.parametrize("kind", ["float32", "float16", "weighted", "weighted16"])
 def test_one_text_fast_path_equals_model2vec(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
@@ -109,13 +154,14 @@ def test_one_text_fast_path_equals_model2vec(
         "",
         "word " * 300,  # past max_seq_length word pieces and model2vec's character cut
         "x",
+        *TRICKY_ASCII,
     ]
     batch = embedder.encode(texts)
     model = embedder._load()
     assert (model.weights is not None) == kind.startswith("weighted")
     assert model.embedding.dtype == (np.float16 if kind.endswith("16") else np.float32)
     one = np.vstack([embedder.encode([text]) for text in texts])
-    assert one.shape == (5, 256) and one.dtype == np.float32
+    assert one.shape == (len(texts), 256) and one.dtype == np.float32
     np.testing.assert_array_equal(one, batch)
     assert not one[2].any()  # no word piece: a zero vector
     np.testing.assert_allclose(np.linalg.norm(one[[0, 1, 3, 4]], axis=1), 1.0, rtol=1e-5)

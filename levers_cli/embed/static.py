@@ -20,7 +20,9 @@ bit the same vector in about half the time (most of what is left is the tokenize
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,6 +36,27 @@ from levers_cli.errors import LeversError
 
 #: Output dimension after PCA. Source: model2vec's ``distill`` default (``pca_dims=256``).
 PCA_DIMS = 256
+#: Text the per-word path handles: printable ASCII, tab, newline and carriage return (BERT's
+#: ``clean_text`` drops the other control characters, which the tokenizer itself handles).
+_PLAIN = re.compile(r"[\t\n\r\x20-\x7e]*\Z")
+#: BERT pre-tokens of lower-cased plain ASCII: letter-and-digit runs, single punctuation.
+_PRE_TOKENS = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
+#: Distinct words whose word pieces are remembered (then the cache starts afresh).
+WORD_CACHE_MAX = 200_000
+
+
+def _is_bert_wordpiece(tokenizer_json: str) -> bool:
+    """Whether a tokenizer (its ``to_str()`` JSON) is lower-casing BERT WordPiece, the
+    pipeline the per-word path reproduces."""
+    spec = json.loads(tokenizer_json)
+    normalizer = spec.get("normalizer") or {}
+    return (
+        normalizer.get("type") == "BertNormalizer"
+        and normalizer.get("lowercase") is True
+        and normalizer.get("clean_text") is True
+        and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+        and (spec.get("model") or {}).get("type") == "WordPiece"
+    )
 
 
 def _model2vec_version() -> str:
@@ -68,6 +91,8 @@ class StaticEmbedder:
         self._tokenizer: Any = None  # a copy of the model's, truncating at max_seq_length
         self._cut = 0  # characters kept before tokenizing (model2vec's rule)
         self._table32: np.ndarray | None = None  # float32 copy of a float16 table
+        self._word_ids: dict[str, list[int]] | None = None  # word -> word pieces (per-word path)
+        self._added: tuple[str, ...] = ()  # added tokens' texts (they bypass the per-word path)
         self.key = f"static:{MODEL_NAME}:m2v{_model2vec_version()}:pca{PCA_DIMS}"
 
     @property
@@ -136,7 +161,41 @@ class StaticEmbedder:
             self._tokenizer.no_padding()
             self._tokenizer.enable_truncation(self.max_seq_length)
             self._cut = self.max_seq_length * int(self._model.median_token_length)
+            if _is_bert_wordpiece(self._model.tokenizer.to_str()):
+                self._word_ids = self._vocabulary_words()
+                added = self._tokenizer.get_added_tokens_decoder().values()
+                self._added = tuple(token.content for token in added)
         return self._model
+
+    def _vocabulary_words(self) -> dict[str, list[int]]:
+        """The per-word cache's first entries: every vocabulary entry that is one whole
+        pre-token maps to itself, as WordPiece takes the longest vocabulary prefix of a word
+        first (Hugging Face tokenizers, ``WordPiece``), which for such a word is the word."""
+        return {
+            word: [index]
+            for word, index in self._tokenizer.get_vocab().items()
+            if _PRE_TOKENS.fullmatch(word)
+        }
+
+    def _word_pieces(self, text: str) -> list[int]:
+        """Word-piece ids of ``text`` (already cut), no special tokens, at most
+        ``max_seq_length``: from the per-word cache for plain ASCII (see the module doc),
+        else from the tokenizer."""
+        words = self._word_ids
+        if words is None or not _PLAIN.match(text) or any(a in text for a in self._added):
+            return self._tokenizer.encode_batch_fast([text], add_special_tokens=False)[0].ids
+        if len(words) > WORD_CACHE_MAX:
+            words.clear()
+            words.update(self._vocabulary_words())
+        ids: list[int] = []
+        for word in _PRE_TOKENS.findall(text.lower()):
+            pieces = words.get(word)
+            if pieces is None:
+                pieces = words[word] = self._tokenizer.encode(word, add_special_tokens=False).ids
+            ids.extend(pieces)
+            if len(ids) >= self.max_seq_length:
+                break
+        return ids[: self.max_seq_length]
 
     def _encode_one(self, text: str) -> np.ndarray:
         """model2vec's ``encode([text], max_length=max_seq_length)`` for one text, without its
@@ -149,12 +208,10 @@ class StaticEmbedder:
             ``(1, dimension)`` float32, L2-normalized (zeros for a text with no word piece).
         """
         model = self._model
-        # encode_batch_fast, as model2vec tokenizes: it skips the character offsets
-        ids = self._tokenizer.encode_batch_fast([text[: self._cut]], add_special_tokens=False)
-        ids = ids[0].ids
+        ids = np.array(self._word_pieces(text[: self._cut]), dtype=np.intp)
         if model.unk_token_id is not None:
-            ids = [i for i in ids if i != model.unk_token_id]
-        if not ids:
+            ids = ids[ids != model.unk_token_id]
+        if not len(ids):
             return np.zeros((1, self.dimension), dtype=np.float32)
         rows = ids if model.token_mapping is None else model.token_mapping[ids]
         source = model.embedding
@@ -170,12 +227,17 @@ class StaticEmbedder:
         table = source[rows]
         if model.weights is not None:
             table = table * model.weights[ids][:, None]
-        vector = table[None].mean(axis=1).astype(dtype)
+        # numpy's own steps on one row: mean = add.reduce over the rows / count, and
+        # linalg.norm(axis=1) = sqrt(add.reduce(x * x)), both summed in the same order as
+        # on a (1, d) batch, so the bits match (tests/test_embed_static.py)
+        vector = (np.add.reduce(table, axis=0) / len(rows)).astype(dtype)
         if model.normalize:
             vector32 = vector.astype(np.float32)
-            norm = np.linalg.norm(vector32, axis=1, keepdims=True) + 1e-32
+            norm = np.sqrt(np.add.reduce(vector32 * vector32)) + 1e-32
             vector = (vector32 / norm).astype(dtype)
-        return l2_normalize(vector)
+        vector32 = vector.astype(np.float32)
+        norm = np.sqrt(np.add.reduce(vector32 * vector32))
+        return (vector32 / (norm if norm else np.float32(1.0)))[None]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` → ``(n, 256)`` float32, L2-normalized (each text cut at
