@@ -14,6 +14,7 @@ other processes shared them). Appends a row to ``bench/results/route.md``.
     python bench/route_latency.py sample       # sample_logs/app_logs.jsonl.gz
     python bench/route_latency.py clinc150     # ../shared/data/clinc150 test split (4,500)
     python bench/route_latency.py calls-100k   # bench/data/calls-100k.jsonl (static embedder)
+    python bench/route_latency.py calls-1m --workspace ws1m.duckdb   # analyzed with static
     python bench/route_latency.py sample --workspace .levers/levers.duckdb   # analyzed already
     python bench/route_latency.py sample --workspace w.duckdb --backend torch  # minilm on torch
 """
@@ -117,8 +118,8 @@ def run(name: str, workspace: str | None, queries: int, backend: str | None) -> 
         folder = Path(tmp)
         if name == "sample":
             paths, options = [str(ROOT / "sample_logs" / "app_logs.jsonl.gz")], {}
-        elif name == "calls-100k":
-            paths, options = [str(ROOT / "bench" / "data" / "calls-100k.jsonl")], {}
+        elif name in ("calls-100k", "calls-1m"):
+            paths, options = [str(ROOT / "bench" / "data" / f"{name}.jsonl")], {}
         else:
             paths, options = _clinc(folder)
         with Workspace(folder / "w.duckdb") as ws:
@@ -128,7 +129,7 @@ def run(name: str, workspace: str | None, queries: int, backend: str | None) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("set", choices=("sample", "clinc150", "calls-100k"))
+    parser.add_argument("set", choices=("sample", "clinc150", "calls-100k", "calls-1m"))
     parser.add_argument("--workspace", help="an analyzed workspace of that set (skips analyze)")
     parser.add_argument("--queries", type=int, default=1000, help="timed calls (at least)")
     parser.add_argument("--backend", choices=("auto", "onnx", "torch"), help="minilm's backend")

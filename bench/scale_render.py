@@ -113,6 +113,33 @@ def _clinc_section(r: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _simulate_section(name: str, r: dict[str, Any]) -> list[str]:
+    m = r["machine"]
+    lines = [
+        f"## `levers simulate` run to completion: {name} ({r['calls']:,} calls)",
+        "",
+        "`bench/simulate_levers.py` on a workspace `levers analyze` filled: each lever's "
+        f"analysis and the waterfall in one process. Load average {m['loadavg_before'][0]} "
+        f"before, {m['loadavg_after'][0]} after (2 cores).",
+        "",
+        "| step | seconds | CPU seconds | peak RSS so far (MB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for step, values in r["steps"].items():
+        lines.append(
+            f"| {step} | {values['seconds']} | {values.get('cpu_seconds', '')} | "
+            f"{values['peak_rss_mb']:,} |"
+        )
+    lines += [
+        f"| **simulate** | **{r['simulate_seconds']}** | {r['simulate_cpu_seconds']} | "
+        f"{r['peak_rss_mb']:,} |",
+        "",
+        f"Target ≤ 60 s at 1M calls: {_mark(r['simulate_seconds'] <= 60)}.",
+        "",
+    ]
+    return lines
+
+
 def render(folder: Path) -> str:
     """``scale.md`` text from every result file in ``folder``."""
     out = [
@@ -125,6 +152,10 @@ def render(folder: Path) -> str:
     runs = [(path, json.loads(path.read_text())) for path in folder.glob("scale-calls-*.json")]
     for path, data in sorted(runs, key=lambda item: item[1]["calls"]):
         out += _scale_section(path.stem.removeprefix("scale-"), data)
+    for path in sorted(folder.glob("scale-simulate-*.json")):
+        out += _simulate_section(
+            path.stem.removeprefix("scale-simulate-"), json.loads(path.read_text())
+        )
     for path in sorted(folder.glob("scale-clinc-*.json")):
         out += _clinc_section(json.loads(path.read_text()))
     notes = folder / "scale-notes.md"
