@@ -9,7 +9,12 @@ from __future__ import annotations
 
 
 class LeversError(Exception):
-    """Base class of every error levers raises on purpose."""
+    """Base class of every error levers raises on purpose.
+
+    ``exit_code`` is the CLI's exit status for it (README: 1 bad input or data, 2 bad usage).
+    """
+
+    exit_code = 1
 
 
 class InputFileError(LeversError):
@@ -35,11 +40,20 @@ class InputFileError(LeversError):
 
 
 class UnknownFormatError(LeversError):
-    """``--format`` names no registered adapter, or no adapter recognises a file."""
+    """``--format`` names no registered adapter (bad usage: exit 2)."""
+
+    exit_code = 2
 
 
 class MappingError(LeversError):
-    """A ``--map field=path`` option is malformed or points at a column the file lacks."""
+    """A ``--map field=path`` option is malformed (bad usage: exit 2) or points at a column
+    the file lacks (bad input: ``exit_code`` 1 on that instance)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ConfigError(LeversError):
@@ -51,7 +65,10 @@ class WorkspaceError(LeversError):
 
 
 class PeriodError(LeversError):
-    """A ``--since`` value is neither a period (``7d``) nor a date."""
+    """A ``--since`` or ``--compare`` value is neither a period (``7d``) nor a date (bad
+    usage: exit 2)."""
+
+    exit_code = 2
 
 
 class RecordError(LeversError):

@@ -139,8 +139,17 @@ def test_input_errors_are_one_line_exit_1(tmp_path):
     unknown = runner.invoke(
         app, ["ingest", logs, "--format", "fooo", "-w", str(tmp_path / "w.duckdb")], env=ENV
     )
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2  # an option value levers does not know: bad usage
     assert unknown.stderr.strip().startswith("error: unknown log format 'fooo'; choose one of:")
+    since = runner.invoke(
+        app, ["analyze", logs, "--since", "banana", "-w", str(tmp_path / "w.duckdb")], env=ENV
+    )
+    assert since.exit_code == 2 and since.stderr.startswith(
+        "error: --since 'banana' is not a period"
+    )
+    nothing = runner.invoke(app, ["route"], env=ENV)
+    assert nothing.exit_code == 2
+    assert nothing.stderr.strip() == "error: give a query TEXT or --file FILE (one query per line)"
     csv_path = tmp_path / "t.csv"
     csv_path.write_text("text,category\nhello,greet\n")
     column = runner.invoke(

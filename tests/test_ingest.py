@@ -229,12 +229,27 @@ def test_reconciliation_with_bad_lines_and_reingest(ws, tmp_path):
         "SELECT source_line, error FROM rejects ORDER BY source_line"
     ).fetchall()
     assert [r[0] for r in rejects] == [2, 6, 7]
-    assert "not JSON" in rejects[0][1] and "not an object" in rejects[2][1]
+    assert "not JSON" in rejects[0][1] and rejects[2][1] == "a JSON array, not an object"
     assert "usage.completion_tokens" in rejects[1][1] and "negative" in rejects[1][1]
     again = ingest_files(ws, [path])
     assert (again.stored, again.duplicates, again.rejected) == (0, 3, 3)
     assert ws.count("calls") == 2
     assert ws.count("runs") == 2
+
+
+def test_a_line_nested_too_deeply_is_quarantined_not_a_crash(ws, tmp_path):
+    # json's parser recurses once per nesting level: 3,000 levels pass Python's limit
+    deep = '{"a":' * 3000 + "1" + "}" * 3000
+    path = tmp_path / "deep.jsonl"
+    lines = [json.dumps(OPENAI_PAIR), deep, '{"unterminated": "abc']
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest_files(ws, [str(path)])
+    assert (result.read, result.stored, result.rejected) == (3, 1, 2)
+    rejects = ws.con.execute("SELECT source_line, error FROM rejects ORDER BY 1").fetchall()
+    assert rejects == [
+        (2, "not JSON (nested too deeply to read)"),
+        (3, "not JSON (Unterminated string starting at column 18)"),
+    ]
 
 
 def test_identical_rows_without_ids_are_all_kept_once(ws, tmp_path):

@@ -59,9 +59,10 @@ def _reference_line(raw: bytes, lineno: int) -> tuple | None:
     try:
         data = json.loads(text.strip())
     except json.JSONDecodeError as exc:
-        return (None, text, f"not JSON ({exc.msg} at column {exc.colno})")
+        return (None, text, f"not JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})")
     if not isinstance(data, dict):
-        return (None, text, f"a JSON {type(data).__name__}, not an object")
+        names = {type(None): "null", list: "array", str: "string", int: "number", bool: "boolean"}
+        return (None, text, f"a JSON {names.get(type(data), type(data).__name__)}, not an object")
     return (data, text, None)
 
 

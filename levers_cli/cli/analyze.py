@@ -44,8 +44,8 @@ def _adapter_options(batch_input: list[str] | None) -> dict[str, object]:
 
 
 def _report_rejects(ingest: dict, max_rejects: int) -> None:
-    """One stderr line per distinct (file, reason) among the first rejects, then exit 1 when
-    more than ``max_rejects`` records were rejected."""
+    """One stderr line per distinct (file, reason) among the first rejects and a count of the
+    rest, then exit 1 when more than ``max_rejects`` records were rejected."""
     if ingest["rejected"]:
         shown: dict[tuple[str, str], int] = {}
         for sample in ingest["reject_samples"]:
@@ -60,7 +60,7 @@ def _report_rejects(ingest: dict, max_rejects: int) -> None:
                     markup=False,
                     highlight=False,
                 )
-        listed = sum(shown.values())
+        listed = len(shown)  # a line each; repeats of a shown error are among the "more"
         if ingest["rejected"] > listed:
             err_console.print(
                 f"error: … {ingest['rejected'] - listed:,} more rejected records "
@@ -130,7 +130,7 @@ def analyze(
         try:
             check_since(since)
         except LeversError as exc:
-            fail(str(exc))
+            fail(str(exc), exc.exit_code)
     own_outputs = frozenset(
         os.path.realpath(p) for p in (out, workspace or default_workspace_path())
     )
@@ -156,7 +156,7 @@ def analyze(
                 progress=progress,  # type: ignore[arg-type]
             )
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     summary = result.summary
     try:
         with open(out, "w", encoding="utf-8") as handle:
@@ -166,7 +166,9 @@ def analyze(
     err_console.print(reconciliation(summary["ingest"]), highlight=False)
     choice = summary["categorization"].get("embedder_choice")
     if choice:
-        err_console.print(f"embedder: {choice['name']} ({choice['reason']})", highlight=False)
+        err_console.print(
+            f"embedder: {choice['name']} ({choice['reason']})", markup=False, highlight=False
+        )
     if json_out:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
@@ -206,7 +208,7 @@ def ingest(
                 progress=bar,
             )
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     data = result.as_dict()
     if json_out:
         typer.echo(json.dumps(data, indent=2))
@@ -267,7 +269,7 @@ def rejects(
                 for r in cursor.fetchall()
             ]
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     if json_out:
         typer.echo(json.dumps({"count": total, "rejects": rows}, indent=2, ensure_ascii=False))
         return

@@ -43,7 +43,7 @@ def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, *
         with Workspace(workspace, create=False) as ws:
             result = run_export(kind, ws, cfg, **options)
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     except OSError as exc:
         fail(f"{exc.filename or options.get('out_dir')}: cannot write ({exc.strerror})")
     if json_out:

@@ -52,7 +52,7 @@ def label_sheet(
                 ws, out, n, config=load_config(config), redacted=not no_redact
             )
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     except OSError as exc:
         fail(f"{out}: cannot write ({exc.strerror})")
     out_console.print(f"{written:,} queries written to {out}", highlight=False)
@@ -75,5 +75,5 @@ def label(
         with Workspace(workspace, create=False) as ws:
             stored = read_labels(ws, sheet)
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     out_console.print(f"{stored:,} tier labels stored", highlight=False)

@@ -86,7 +86,7 @@ def report(
                     found = run_compare(ws, cfg, period=compare, run_id=compare_run, budget=budget)
                     data["compare"] = redact_tree(found, Counter())
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     if fmt == "json":
         text = json.dumps(data, indent=2, default=str)
     elif fmt == "html":
@@ -181,7 +181,7 @@ def check(
                 budget=budget,
             )
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     _print_check(result, json_out)
     if not result["passed"]:
         raise typer.Exit(LIMIT_BREACHED)

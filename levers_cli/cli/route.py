@@ -31,8 +31,10 @@ def route(
     from levers_cli.errors import LeversError
     from levers_cli.route import Router
 
-    if (text is None) == (file is None):
-        fail("give a query TEXT or --file FILE (one query per line), not both")
+    if text is None and file is None:
+        fail("give a query TEXT or --file FILE (one query per line)", code=2)
+    if text is not None and file is not None:
+        fail("give a query TEXT or --file FILE (one query per line), not both", code=2)
     try:
         if file is not None:
             with open(file, encoding="utf-8") as handle:
@@ -41,7 +43,7 @@ def route(
             texts = [text or ""]
         matches = Router.load(router_config).route_many(texts)
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     except OSError as exc:
         fail(f"{exc.filename}: cannot read ({exc.strerror})")
     if json_out:

@@ -84,7 +84,7 @@ def simulate(
                     plan = solve_budget(ws, cfg, chosen, result.findings, budget)
                     data["budget"] = plan.as_dict()
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     if json_out:
         typer.echo(json.dumps(data, indent=2, default=str))
     elif "backtest" in data:
@@ -221,7 +221,7 @@ def config_show(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     try:
         cfg = load_config(config)
     except LeversError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     notes = default_notes()
     rows = [
         {

@@ -154,5 +154,6 @@ def check_columns(path: str, columns: list[str], mapping: dict[str, FieldPath]) 
             shown = ", ".join(columns[:20]) + (" …" if len(columns) > 20 else "")
             raise MappingError(
                 f"{path}:1: column '{fpath.root}' (mapped to {field}) is not in the header; "
-                f"columns are: {shown}"
+                f"columns are: {shown}",
+                exit_code=1,
             )

@@ -26,6 +26,7 @@ from levers_cli.ingest.records import (
     LineChunk,
     RawRecord,
     block_chunks,
+    json_type,
     line_chunks,
     parse_chunk,
     stream_errors,
@@ -173,9 +174,7 @@ def _json_array_records(path: str, handle: IO[bytes]) -> Iterator[RawRecord]:
                 if isinstance(item, dict):
                     yield RawRecord(index, item, text)
                 else:
-                    yield RawRecord(
-                        index, None, text, f"a JSON {type(item).__name__}, not an object"
-                    )
+                    yield RawRecord(index, None, text, f"a JSON {json_type(item)}, not an object")
         except (ijson.JSONError, ijson.IncompleteJSONError, *stream_errors()) as exc:
             yield RawRecord(index + 1, None, "", f"JSON document ends early or is broken: {exc}")
 

@@ -80,14 +80,34 @@ def _decode_line(raw: bytes, lineno: int) -> tuple[str | None, str | None]:
         return None, f"not UTF-8 (byte {exc.start})"
 
 
+#: JSON's own names of the values ``json.loads`` returns (RFC 8259 §3).
+_JSON_TYPES = {
+    type(None): "null", bool: "boolean", int: "number", float: "number",
+    str: "string", list: "array", dict: "object",
+}  # fmt: skip
+
+
+def json_type(value: Any) -> str:
+    """JSON's name of a parsed value's type (``null``, ``array``, ``string`` …)."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def json_error(exc: json.JSONDecodeError) -> str:
+    """A record's error for JSON that does not parse: the parser's message and column (the
+    message "…starting at" gets no second "at")."""
+    return f"not JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
+
+
 def _parse_json_line(text: str, lineno: int) -> RawRecord:
     stripped = text.strip()
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
-        return RawRecord(lineno, None, text, f"not JSON ({exc.msg} at column {exc.colno})")
+        return RawRecord(lineno, None, text, json_error(exc))
+    except RecursionError:  # json's C parser recurses per nesting level
+        return RawRecord(lineno, None, text, "not JSON (nested too deeply to read)")
     if not isinstance(data, dict):
-        return RawRecord(lineno, None, text, f"a JSON {type(data).__name__}, not an object")
+        return RawRecord(lineno, None, text, f"a JSON {json_type(data)}, not an object")
     return RawRecord(lineno, data, text)
 
 
