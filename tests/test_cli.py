@@ -150,6 +150,9 @@ def test_input_errors_are_one_line_exit_1(tmp_path):
     nothing = runner.invoke(app, ["route"], env=ENV)
     assert nothing.exit_code == 2
     assert nothing.stderr.strip() == "error: give a query TEXT or --file FILE (one query per line)"
+    empty = runner.invoke(app, ["route", "  "], env=ENV)
+    assert empty.exit_code == 2
+    assert empty.stderr.strip() == "error: the query is empty; give the text to route"
     csv_path = tmp_path / "t.csv"
     csv_path.write_text("text,category\nhello,greet\n")
     column = runner.invoke(

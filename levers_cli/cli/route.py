@@ -40,6 +40,8 @@ def route(
             with open(file, encoding="utf-8") as handle:
                 texts = [line.rstrip("\n") for line in handle if line.strip()]
         else:
+            if not (text or "").strip():
+                fail("the query is empty; give the text to route", code=2)
             texts = [text or ""]
         matches = Router.load(router_config).route_many(texts)
     except LeversError as exc:
@@ -47,7 +49,11 @@ def route(
     except OSError as exc:
         fail(f"{exc.filename}: cannot read ({exc.strerror})")
     if json_out:
-        rows = [{"query": t, **asdict(m)} for t, m in zip(texts, matches, strict=True)]
+        # scores are float32 cosines: 6 decimals is all they carry
+        rows = [
+            {"query": t, **asdict(m), "score": round(m.score, 6)}
+            for t, m in zip(texts, matches, strict=True)
+        ]
         out_console.print_json(json.dumps(rows[0] if file is None else rows))
         return
     for query, match in zip(texts, matches, strict=True):
