@@ -66,6 +66,11 @@ def _scale_section(name: str, r: dict[str, Any]) -> list[str]:
         "| `levers simulate` (7 levers + waterfall) | "
         + (
             f"> {r['simulate_seconds']:,.0f} s (stopped: {', '.join(stopped)})"
+            + (
+                f"; {r['full_simulate_seconds']:,.0f} s run to completion (section below)"
+                if r.get("full_simulate_seconds")
+                else ""
+            )
             if stopped
             else f"{r['simulate_seconds']:,.0f} s"
         )
@@ -151,7 +156,11 @@ def render(folder: Path) -> str:
     ]
     runs = [(path, json.loads(path.read_text())) for path in folder.glob("scale-calls-*.json")]
     for path, data in sorted(runs, key=lambda item: item[1]["calls"]):
-        out += _scale_section(path.stem.removeprefix("scale-"), data)
+        name = path.stem.removeprefix("scale-")
+        full = folder / f"scale-simulate-{name}.json"
+        if full.exists():  # the same log's simulate without a lever time limit
+            data["full_simulate_seconds"] = json.loads(full.read_text())["simulate_seconds"]
+        out += _scale_section(name, data)
     for path in sorted(folder.glob("scale-simulate-*.json")):
         out += _simulate_section(
             path.stem.removeprefix("scale-simulate-"), json.loads(path.read_text())

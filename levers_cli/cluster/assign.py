@@ -7,9 +7,10 @@ with 32 GB; its maintainer's advice is to fit on a sample and assign the rest: B
 most ``ClusterParams.max_fit_queries`` distinct queries (a seeded uniform sample), then trains
 a multinomial logistic regression on the sample's categories (the embeddings of its
 categorized queries, scikit-learn ``LogisticRegression``) and gives every other query the
-category it predicts, in batches. This is the "cluster, then classify" scheme of fitting
-clusters on a subset and extending them with a supervised model (e.g. BERTopic's own
-``transform`` with a trained classifier head; Kaufman & Rousseeuw's CLARA fits on samples).
+category it predicts, in batches: the sample's categories serve as labels for a supervised
+model, as BERTopic's supervised mode puts a ``LogisticRegression`` where HDBSCAN was (BERTopic
+docs, "Supervised Topic Modeling"), instead of CLARA's nearest medoid (Kaufman & Rousseeuw
+1990 fit on samples and assign the rest to the nearest representative).
 A query joins its predicted category only when at least one fitted query of that category is
 at least ``ClusterParams.noise_min_similarity`` similar to it (cosine), the floor of the fit's
 own noise vote; otherwise it stays uncategorized (``-1``), never forced into a category
