@@ -270,7 +270,7 @@ def test_bad_since_fails_before_any_work_and_empty_period_is_zero(tmp_path, regi
     bad = runner.invoke(
         app, ["analyze", _logs(tmp_path), "-w", str(workspace), "--since", "banana"], env=ENV
     )
-    assert bad.exit_code == 1 and not workspace.exists()
+    assert bad.exit_code == 2 and not workspace.exists()  # a bad option value: usage
     assert "is not a period (7d, 24h, 2w) or an ISO date" in bad.stderr
     empty = runner.invoke(
         app,
