@@ -219,6 +219,10 @@ def test_label_sheet_errors(tiny, tmp_path):
     bad.write_text("query,tier\nsummarize notes 1,medium\n")
     with pytest.raises(LabelSheetError, match="medium"):
         read_labels(tiny, bad)
+    # a quoted query over three lines: the bad tier's record starts on physical line 5
+    bad.write_text('query,tier\n"a\nmulti-line\nquery",cheap\nsummarize notes 1,medium\n')
+    with pytest.raises(LabelSheetError, match=r"bad\.csv:5: tier 'medium'"):
+        read_labels(tiny, bad)
     bad.write_text("query,label\nsummarize notes 1,cheap\n")
     with pytest.raises(LabelSheetError, match="'tier' column"):
         read_labels(tiny, bad)

@@ -170,7 +170,9 @@ def read_labels(ws: Workspace, path: str | Path) -> int:
                     f"{path}: a label sheet needs a 'tier' column and 'query_hash' or 'query' "
                     f"(found: {', '.join(sorted(fields)) or 'no header'})"
                 )
-            for line, row in enumerate(reader, start=2):
+            start = reader.line_num + 1  # the physical line a record starts on (a quoted
+            for row in reader:  # query may span lines, so records and lines differ)
+                line, start = start, reader.line_num + 1
                 word = (row.get("tier") or "").strip().lower()
                 if not word:
                     continue
