@@ -237,6 +237,29 @@ def test_reconciliation_with_bad_lines_and_reingest(ws, tmp_path):
     assert ws.count("runs") == 2
 
 
+def test_reading_a_file_again_in_another_format_or_mapping_is_refused(ws, tmp_path):
+    # the same records under another adapter get other call ids: they would be stored twice
+    path = write_jsonl(tmp_path / "chat.jsonl", [OPENAI_PAIR])
+    assert ingest_files(ws, [path]).stored == 1
+    with pytest.raises(InputFileError, match=r"stored by run 1, read as openai-chat; reading"):
+        ingest_files(ws, [path], format="anthropic")
+    assert ws.count("calls") == 1 and ws.count("runs") == 1  # the run was rolled back
+    assert ingest_files(ws, [path], format="openai-chat").duplicates == 1  # as before: fine
+    sheet = tmp_path / "t.csv"
+    sheet.write_text("text,category\nhello there,greet\nwhat is my balance,money\n")
+    first = ingest_files(ws, [str(sheet)], mapping=parse_mapping(["label=category", "query=text"]))
+    assert first.stored == 2
+    same = ingest_files(ws, [str(sheet)], mapping=parse_mapping(["query=text", "label=category"]))
+    assert same.duplicates == 2  # the same --map in another order
+    with pytest.raises(InputFileError, match=r"with --map label=category, query=text; reading"):
+        ingest_files(ws, [str(sheet)], mapping=parse_mapping(["query=category"]))
+    assert ws.count("calls") == 3
+    # a first read whose records were all rejected stored nothing: another format may follow
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"request": {}, "response": {}}) + "\n")
+    assert ingest_files(ws, [str(other)], format="openai-chat").stored == 0
+
+
 def test_a_line_nested_too_deeply_is_quarantined_not_a_crash(ws, tmp_path):
     # json's parser recurses once per nesting level: 3,000 levels pass Python's limit
     deep = '{"a":' * 3000 + "1" + "}" * 3000
