@@ -12,7 +12,6 @@ process assigns ids in file order, drops duplicates and inserts Arrow batches.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,7 +22,6 @@ from itertools import chain
 from typing import Any
 
 from levers_cli import __version__
-from levers_cli.errors import InputFileError
 from levers_cli.ingest import ADAPTERS, get_adapter
 from levers_cli.ingest.base import LogAdapter
 from levers_cli.ingest.jsonpath import FieldPath
@@ -37,6 +35,7 @@ from levers_cli.ingest.readers import (
     open_records,
     parse_chunk,
 )
+from levers_cli.ingest.reads import earlier_reads, refuse_reading_differently
 from levers_cli.ingest.rows import (  # noqa: F401 - public names of this module before
     Batch,
     call_fingerprint,
@@ -226,11 +225,11 @@ def ingest_files(
         try:
             result = IngestResult(run_id=ws.next_run_id())
             run = RunState(ws, result, check_stored=ws.count("calls") > 0)
-            earlier = _earlier_reads(ws)
+            earlier = earlier_reads(ws)
             for path in files:
                 counts = _ingest_file(run, path, forced, mapping, options, runner, progress)
                 counts.mapping = ", ".join(sorted(f"{k}={v.text}" for k, v in mapping.items()))
-                _refuse_reading_differently(counts, earlier)
+                refuse_reading_differently(counts, earlier)
                 result.files.append(counts)
             ws.record_run(
                 result.run_id,
@@ -248,44 +247,6 @@ def ingest_files(
         finally:
             runner.close()
     return result
-
-
-def _earlier_reads(ws: Workspace) -> dict[str, list[tuple[int, str | None, str]]]:
-    """Files stored by earlier runs: sha256 → ``(run id, format, --map text)`` of each run
-    that stored calls from them."""
-    found: dict[str, list[tuple[int, str | None, str]]] = {}
-    for run_id, files in ws.con.execute("SELECT run_id, files FROM runs").fetchall():
-        for entry in json.loads(files) if files else []:
-            if entry.get("sha256") and entry.get("stored"):
-                read = (int(run_id), entry.get("format"), entry.get("mapping") or "")
-                found.setdefault(entry["sha256"], []).append(read)
-    return found
-
-
-def _refuse_reading_differently(
-    counts: FileCounts, earlier: dict[str, list[tuple[int, str | None, str]]]
-) -> None:
-    """Stop the run (its transaction rolls back) when this file's calls were stored before
-    under another format or ``--map``: its records would get other call ids and be stored a
-    second time, counting every call twice.
-
-    Raises:
-        InputFileError: naming the earlier run, format and mapping.
-    """
-    if not counts.stored:
-        return
-    for run_id, fmt, mapping in earlier.get(counts.sha256, []):
-        if (fmt, mapping) != (counts.format, counts.mapping):
-            before = f"{fmt or 'an undetected format'}" + (
-                f" with --map {mapping}" if mapping else ""
-            )
-            raise InputFileError(
-                counts.path,
-                f"this file's calls were stored by run {run_id}, read as {before}; reading it "
-                f"as {counts.format}"
-                + (f" with --map {counts.mapping}" if counts.mapping else "")
-                + " would store them twice. Read it as before, or into a new workspace (-w)",
-            )
 
 
 def record_rows(
