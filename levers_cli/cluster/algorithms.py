@@ -51,6 +51,9 @@ class ClusterParams:
     small_input_max: int = 20
     small_input_distance: float = 0.4
     assign_min_similarity: float = 0.55
+    #: inverse L2 regularization of the classifier that assigns the queries a sample fit left
+    #: out (levers_cli/cluster/assign.py).
+    assign_classifier_c: float = 10.0
     #: UMAP + HDBSCAN fit on at most this many distinct queries; the rest are assigned
     #: (levers_cli/cluster/assign.py).
     max_fit_queries: int = 30_000

@@ -39,9 +39,6 @@ from levers_cli.schema import UNCATEGORIZED
 ASSIGN_BATCH = 65_536
 #: Fallback when ``ClusterParams`` has no ``max_fit_queries`` (see ``defaults.toml``).
 DEFAULT_MAX_FIT = 30_000
-#: Inverse L2 regularization of the assignment classifier. Chosen on clinc150 fitted on 5,000
-#: of 22,495 (NMI of the whole, static embedder): C = 1 → 0.819, 10 → 0.825, 100 → 0.819.
-CLASSIFIER_C = 10.0
 #: L-BFGS iterations of the classifier; 50 and 200 gave the same labels on clinc150.
 CLASSIFIER_MAX_ITER = 200
 #: Rows per block when comparing assigned queries with the fitted members of their category.
@@ -129,14 +126,17 @@ class LinearAssigner:
     ids: np.ndarray
 
 
-def train_assigner(vectors: np.ndarray, labels: np.ndarray, seed: int) -> LinearAssigner | None:
-    """Multinomial logistic regression (scikit-learn, L-BFGS, ``C = CLASSIFIER_C``) from the
-    categorized fitted queries to their categories.
+def train_assigner(
+    vectors: np.ndarray, labels: np.ndarray, seed: int, c: float = 10.0
+) -> LinearAssigner | None:
+    """Multinomial logistic regression (scikit-learn, L-BFGS) from the categorized fitted
+    queries to their categories.
 
     Args:
         vectors: ``(m, d)`` unit embeddings of the fitted queries.
         labels: ``(m,)`` their categories, ``-1`` for noise (left out of the training).
         seed: the classifier's random state.
+        c: inverse L2 regularization (``[cluster] assign_classifier_c``).
 
     Returns:
         The model as ``(k, d)`` coefficients, ``(k,)`` intercepts and ``(k,)`` category ids,
@@ -148,7 +148,7 @@ def train_assigner(vectors: np.ndarray, labels: np.ndarray, seed: int) -> Linear
     member = labels >= 0
     if len(np.unique(labels[member])) < 2:
         return None
-    model = LogisticRegression(C=CLASSIFIER_C, max_iter=CLASSIFIER_MAX_ITER, random_state=seed)
+    model = LogisticRegression(C=c, max_iter=CLASSIFIER_MAX_ITER, random_state=seed)
     with warnings.catch_warnings():
         # labels no longer change well before L-BFGS meets its tolerance (measured on clinc150)
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -238,7 +238,7 @@ def fit_and_assign(
     rest = np.ones(n, dtype=bool)
     rest[sample] = False
     fitted_vectors = np.asarray(vectors[sample], dtype=np.float32)
-    assigner = train_assigner(fitted_vectors, fitted, params.seed)
+    assigner = train_assigner(fitted_vectors, fitted, params.seed, params.assign_classifier_c)
     if assigner is None:
         centroids = centroids_of(fitted_vectors, weights[sample], fitted)
         ids = np.arange(len(centroids), dtype=np.int64)

@@ -235,9 +235,7 @@ class StaticEmbedder:
             vector32 = vector.astype(np.float32)
             norm = np.sqrt(np.add.reduce(vector32 * vector32)) + 1e-32
             vector = (vector32 / norm).astype(dtype)
-        vector32 = vector.astype(np.float32)
-        norm = np.sqrt(np.add.reduce(vector32 * vector32))
-        return (vector32 / (norm if norm else np.float32(1.0)))[None]
+        return l2_normalize(vector[None])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` → ``(n, 256)`` float32, L2-normalized (each text cut at

@@ -226,9 +226,10 @@ def ingest_files(
             result = IngestResult(run_id=ws.next_run_id())
             run = RunState(ws, result, check_stored=ws.count("calls") > 0)
             earlier = earlier_reads(ws)
+            mapped = ", ".join(sorted(f"{k}={v.text}" for k, v in mapping.items()))
             for path in files:
                 counts = _ingest_file(run, path, forced, mapping, options, runner, progress)
-                counts.mapping = ", ".join(sorted(f"{k}={v.text}" for k, v in mapping.items()))
+                counts.mapping = mapped
                 refuse_reading_differently(counts, earlier)
                 result.files.append(counts)
             ws.record_run(
