@@ -270,12 +270,15 @@ class Workspace:
         started_at: datetime,
         finished_at: datetime,
         files: list[dict[str, Any]],
-        counts: tuple[int, int, int, int],
+        counts: tuple[int, int, int, int, int],
         version: str,
     ) -> None:
-        """Store one ingest run: its files (path, size, sha256, format, counts) and totals."""
+        """Store one ingest run: its files (path, size, sha256, format, counts) and totals,
+        ``counts`` = (read, stored, duplicates, skipped, rejected)."""
         self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            """INSERT INTO runs (run_id, command, started_at, finished_at, files, records_read,
+                   stored, duplicates, skipped, rejected, levers_version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [run_id, command, started_at, finished_at, json.dumps(files), *counts, version],
         )
 

@@ -82,7 +82,7 @@ def test_analyze_json_summary(tmp_path, registered_fake):
     assert abs(summary["monthly_run_rate_usd"] - 0.0042 * 30 / span_days) < 1e-12
     assert summary["repeats"]["occurrences"] == {"10": 2}
     assert summary["ingest"]["read"] == 20 and summary["ingest"]["stored"] == 20
-    assert "read 20, stored 20, duplicates 0, rejected 0" in result.stderr
+    assert "read 20, stored 20, duplicates 0, skipped 0, rejected 0" in result.stderr
 
 
 def test_analyze_table_output_and_rerun_is_duplicates(tmp_path, registered_fake):
@@ -101,7 +101,7 @@ def test_analyze_table_output_and_rerun_is_duplicates(tmp_path, registered_fake)
     assert "gpt-4o-mini" in first.stdout and "Categories" in first.stdout
     second = runner.invoke(app, args, env=ENV)
     assert second.exit_code == 0
-    assert "read 20, stored 0, duplicates 20, rejected 0" in second.stderr
+    assert "read 20, stored 0, duplicates 20, skipped 0, rejected 0" in second.stderr
 
 
 def test_bad_json_line_exit_1_one_line_and_good_records_stored(tmp_path, registered_fake):
@@ -126,7 +126,7 @@ def test_bad_json_line_exit_1_one_line_and_good_records_stored(tmp_path, registe
         f"error: {path}:4: not JSON (Expecting property name enclosed in double quotes at column 2)"
     ]
     assert "Traceback" not in result.output
-    assert "read 21, stored 20, duplicates 0, rejected 1" in result.stderr
+    assert "read 21, stored 20, duplicates 0, skipped 0, rejected 1" in result.stderr
 
 
 def test_input_errors_are_one_line_exit_1(tmp_path):
@@ -226,7 +226,8 @@ def test_out_folder_and_empty_input_fail_early_on_one_line(tmp_path):
     )
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: no calls to analyze: {empty} held no readable records (read 0, rejected 0)"
+        f"error: no calls to analyze: {empty} held no readable records "
+        "(read 0, skipped 0, rejected 0)"
     )
 
 
@@ -262,7 +263,7 @@ def test_out_is_never_an_input_and_own_outputs_are_skipped(tmp_path, registered_
     first = runner.invoke(app, folder_args, env=ENV)
     second = runner.invoke(app, folder_args, env=ENV)  # the summary of the first run is skipped
     assert (first.exit_code, second.exit_code) == (0, 0), second.output
-    assert "read 20, stored 0, duplicates 20, rejected 0" in second.stderr
+    assert "read 20, stored 0, duplicates 20, skipped 0, rejected 0" in second.stderr
 
 
 def test_bad_since_fails_before_any_work_and_empty_period_is_zero(tmp_path, registered_fake):

@@ -1,5 +1,5 @@
 """Nothing lost: odd bytes, broken containers and awkward inputs never raise a traceback,
-and read = stored + duplicates + rejected always holds."""
+and read = stored + duplicates + skipped + rejected always holds."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def lines(n: int, text: str = "question") -> bytes:
 
 
 def reconciles(result) -> bool:
-    return result.read == result.stored + result.duplicates + result.rejected
+    return result.read == result.stored + result.duplicates + result.skipped + result.rejected
 
 
 def test_bom_crlf_and_non_utf8_line(ws, tmp_path):

@@ -20,7 +20,7 @@ from levers_cli.cli.options import (
 )
 from levers_cli.cli.output import err_console, fail, out_console
 from levers_cli.cli.progress import progress_bars
-from levers_cli.cli.render import reconciliation, render_summary
+from levers_cli.cli.render import reconciliation, render_summary, skipped_notes
 
 DEFAULT_OUT = os.path.join("reports", "analysis.json")
 
@@ -36,6 +36,13 @@ def _check_writable(out: str) -> None:
         fail(f"--out {out}: cannot create {folder} ({exc.strerror})")
     if not os.access(folder, os.W_OK):
         fail(f"--out {out}: {folder} is not writable")
+
+
+def _print_run(ingest: dict) -> None:
+    """The run's counts on stderr: the reconciliation line, then what was skipped."""
+    err_console.print(reconciliation(ingest), highlight=False)
+    for note in skipped_notes(ingest):
+        err_console.print(note, markup=False, highlight=False)
 
 
 def _adapter_options(batch_input: list[str] | None) -> dict[str, object]:
@@ -163,7 +170,7 @@ def analyze(
             json.dump(summary, handle, indent=2, ensure_ascii=False)
     except OSError as exc:
         fail(f"{out}: cannot write the summary ({exc.strerror})")
-    err_console.print(reconciliation(summary["ingest"]), highlight=False)
+    _print_run(summary["ingest"])
     choice = summary["categorization"].get("embedder_choice")
     if choice:
         err_console.print(
@@ -215,11 +222,11 @@ def ingest(
     else:
         for f in data["files"]:
             out_console.print(
-                f"{f['path']}: {f['format'] or '?'}: read {f['read']:,}, stored {f['stored']:,}, "
-                f"duplicates {f['duplicates']:,}, rejected {f['rejected']:,}",
+                f"{f['path']}: {f['format'] or '?'}: {reconciliation(f)}",
                 highlight=False,
+                markup=False,
             )
-    err_console.print(reconciliation(data), highlight=False)
+    _print_run(data)
     if data["read"] == 0:
         err_console.print("warning: no records found in " + ", ".join(files), highlight=False)
     _report_rejects(data, max_rejects)

@@ -19,9 +19,11 @@ Sources (langfuse/langfuse-docs):
   included) is the sum of the input buckets and ``output_tokens`` that of the output buckets
   (key names as in langfuse/langfuse ``worker/src/constants/default-model-prices.json``).
 
-Only ``GENERATION`` observations are model calls. A SPAN, EVENT, AGENT, TOOL, EMBEDDING, …
-record is rejected with that reason (counted, not dropped). Inside a trace or an API page
-(``{"data": [...]}``) the other observations are the trace's structure and are skipped.
+Only ``GENERATION`` observations are model calls. Every export holds the others too (SPAN,
+EVENT, …: the structure of a trace), so a standalone one is *skipped* with its type as the
+reason (:class:`~levers_cli.ingest.base.SkipRecord`), not rejected; inside a trace or an API
+page (``{"data": [...]}``) they are part of the record, which counts once per GENERATION (a
+container without any is skipped).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.base import MappedAdapter, PartialCall, Record, SkipRecord
 from levers_cli.ingest.fields import content_text, optional_float, parse_ts, token_count
 from levers_cli.ingest.pairs import last_user_text
 
@@ -245,19 +247,20 @@ class LangfuseAdapter(MappedAdapter):
         """Normalize one observation, or every GENERATION of a trace or API page.
 
         Raises:
-            RecordError: not a GENERATION (standalone), a container without generations,
-                or a bad timestamp or usage count.
+            SkipRecord: an observation of another type (SPAN, EVENT, …), or a trace or page
+                of observations without a GENERATION.
+            RecordError: a trace whose observations are ids only, or a bad timestamp or
+                usage count.
         """
         if _is_observation(record):
             kind = str(record["type"]).upper()
             if kind != "GENERATION":
-                raise RecordError(
-                    f"{kind} observation is not a model call (only GENERATION observations are)",
-                    field="type",
-                )
+                raise SkipRecord(f"Langfuse {kind} observation")
             return self._generation(record, {})
-        items = record.get("data") if isinstance(record.get("data"), list) else [record]
+        page = isinstance(record.get("data"), list)
+        items = record["data"] if page else [record]
         calls: list[PartialCall] = []
+        observations = 0
         for item in items:
             if not isinstance(item, dict):
                 continue
@@ -273,13 +276,20 @@ class LangfuseAdapter(MappedAdapter):
             else:
                 trace, nested = {}, [item]
             for obs in nested:
-                if _is_observation(obs) and str(obs["type"]).upper() == "GENERATION":
+                if not _is_observation(obs):
+                    continue
+                observations += 1
+                if str(obs["type"]).upper() == "GENERATION":
                     calls.append(self._generation(obs, trace))
-        if not calls:
+        if calls:
+            return calls
+        if not observations:
             raise RecordError(
-                "no GENERATION observations (only spans/events, or ids only)", field="observations"
+                "no observations in it, or their ids only (GET /api/public/traces lists ids): "
+                "export the observations (GET /api/public/observations) instead",
+                field="observations",
             )
-        return calls
+        raise SkipRecord(f"Langfuse {'API page' if page else 'trace'} without a GENERATION")
 
     def _generation(self, obs: Record, trace: dict[str, Any]) -> PartialCall:
         start = parse_ts(_get(obs, "startTime", "start_time"), field="startTime")
