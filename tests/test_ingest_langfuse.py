@@ -44,6 +44,7 @@ from typer.testing import CliRunner
 
 from levers_cli.cli import app
 from levers_cli.config import load_config
+from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
 from levers_cli.ingest.base import SkipRecord
@@ -52,7 +53,9 @@ from levers_cli.ingest.pipeline import ingest_files
 from tests.conftest import FIXTURES
 
 FOLDER = FIXTURES / "langfuse"
+CHAT_V1 = FOLDER / "openai_chat_v1_api_page.json"
 CHAT_V2 = FOLDER / "openai_chat_v2_session.jsonl"
+SESSION = "chat-2025-11-03-cust-20931"
 COLUMNS = """call_id, provider, model, conversation_id, query, response, system_prompt,
     input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
     tokens_source, status, error, latency_ms, max_tokens, logged_cost_usd, cost_usd"""
@@ -116,7 +119,7 @@ def test_api_export_tokens_and_costs(ws):
         17817,
         188,
     )
-    assert cached["conversation_id"] == "trace-rag-1"  # no session: the trace
+    assert cached["conversation_id"] is None  # no session: left to linking by resent messages
     assert cached["system_prompt"] == "Answer from the context." and cached["max_tokens"] == 512
     # 86 × 2.50/M + 17,817 × 1.25/M + 188 × 10/M = 0.000215 + 0.02227125 + 0.00188 = 0.02436625
     assert cached["cost_usd"] == Decimal("0.024366250")
@@ -250,7 +253,7 @@ def test_blob_export_csv(ws, tmp_path):
     result = ingest_files(ws, [str(path)])
     assert (result.files[0].format, result.stored) == ("langfuse", 1)
     row = rows(ws)["c-1"]
-    assert (row["input_tokens"], row["output_tokens"], row["conversation_id"]) == (40, 7, "t-c")
+    assert (row["input_tokens"], row["output_tokens"], row["conversation_id"]) == (40, 7, None)
     assert (row["query"], row["response"], row["latency_ms"]) == ("Hello", "Hi there", 1000.0)
     assert row["logged_cost_usd"] == Decimal("0.000010200")
 
@@ -356,6 +359,64 @@ def test_usage_buckets():
         25,
         {"usage_other": {"cost": 0.1}},
     )
+
+
+def conversations(ws):
+    """(conversation_id, turns in time order) of every conversation."""
+    return ws.con.execute(
+        "SELECT conversation_id, list(turn ORDER BY ts) FROM calls GROUP BY 1"
+    ).fetchall()
+
+
+def test_ten_turn_chat_one_trace_per_call_joined_by_session(ws):
+    result = ingest_files(ws, [str(CHAT_V2)])
+    # 13 observations: 10 GENERATIONs stored, 2 SPANs and 1 EVENT skipped, nothing rejected
+    counts = (result.read, result.stored, result.duplicates, result.skipped, result.rejected)
+    assert counts == (13, 10, 0, 3, 0)
+    assert result.skipped_by_reason == {
+        "Langfuse SPAN observation": 2,
+        "Langfuse EVENT observation": 1,
+    }
+    traces = ws.con.execute("SELECT count(DISTINCT metadata->>'trace_id') FROM calls").fetchone()
+    assert traces == (10,)  # one trace per call
+    link_conversations(ws)
+    assert conversations(ws) == [(SESSION, list(range(1, 11)))]
+
+
+def test_ten_turn_chat_without_session_joined_by_resent_messages(ws):
+    result = ingest_files(ws, [str(CHAT_V1)])
+    # one API page: a record that counts once per GENERATION (its EVENT and SPAN are the
+    # page's other rows, not calls)
+    assert (result.read, result.stored, result.skipped, result.rejected) == (10, 10, 0, 0)
+    link_conversations(ws)
+    page = json.loads(CHAT_V1.read_text(encoding="utf-8"))["data"]
+    generations = sorted(
+        (o for o in page if o["type"] == "GENERATION"), key=lambda o: o["startTime"]
+    )
+    # each call resends the chat so far: all ten are one conversation, named after the first
+    assert conversations(ws) == [(f"conv:{generations[0]['id']}", list(range(1, 11)))]
+    price_calls(ws, load_config(None))
+    last = rows(ws)[generations[-1]["id"]]
+    # turn 10: 403 × 0.15/M + 10 × 0.60/M = 0.00006045 + 0.000006 = 0.00006645
+    assert (last["input_tokens"], last["output_tokens"]) == (403, 10)
+    assert last["cost_usd"] == last["logged_cost_usd"] == Decimal("0.000066450")
+    assert last["max_tokens"] is None  # "inf": no cap
+
+
+def test_bare_api_observation_without_trace_is_read(ws, tmp_path):
+    """GET /api/public/observations/{id}: one v1 row; its ``traceId`` may be null."""
+    page = json.loads(CHAT_V1.read_text(encoding="utf-8"))["data"]
+    newest = next(o for o in page if o["type"] == "GENERATION")  # turn 10
+    path = tmp_path / "observation.json"
+    path.write_text(json.dumps(dict(newest, traceId=None)), encoding="utf-8")
+    result = ingest_files(ws, [str(path)])
+    assert (result.files[0].format, result.stored, result.rejected) == ("langfuse", 1, 0)
+    row = rows(ws)[newest["id"]]
+    assert (row["conversation_id"], row["query"]) == (None, "Thanks, that's all for now.")
+    assert row["logged_cost_usd"] == Decimal("0.000066450")
+    # costDetails' total is the logged cost when no total field is given (blob exports)
+    bare = {k: v for k, v in newest.items() if not k.startswith("calculated")}
+    assert LangfuseAdapter().normalize(bare)["logged_cost_usd"] == pytest.approx(6.645e-05)
 
 
 def test_weekly_job_on_a_langfuse_export_passes_with_default_options(tmp_path):

@@ -19,11 +19,22 @@ Sources (langfuse/langfuse-docs):
   included) is the sum of the input buckets and ``output_tokens`` that of the output buckets
   (key names as in langfuse/langfuse ``worker/src/constants/default-model-prices.json``).
 
+- langfuse/langfuse ``web/src/features/public-api/types/observations.ts`` — the v1
+  ``GET /api/public/observations`` row (``APIObservation``): ``traceId`` is nullable, the
+  types are GENERATION, SPAN, EVENT, AGENT, TOOL, CHAIN, RETRIEVER, EVALUATOR, EMBEDDING and
+  GUARDRAIL, and ``userId``/``sessionId`` are left out of it.
+
 Only ``GENERATION`` observations are model calls. Every export holds the others too (SPAN,
 EVENT, …: the structure of a trace), so a standalone one is *skipped* with its type as the
 reason (:class:`~levers_cli.ingest.base.SkipRecord`), not rejected; inside a trace or an API
 page (``{"data": [...]}``) they are part of the record, which counts once per GENERATION (a
 container without any is skipped).
+
+Conversations: Langfuse's ``sessionId`` groups the traces of one chat. Without one the
+conversation is left to levers' linking by resent messages
+(:func:`levers_cli.enrich.conversations.link_conversations`): Langfuse's OpenAI integration
+logs every call as a trace of its own, so a trace is no conversation (it stays in
+``metadata.trace_id``).
 """
 
 from __future__ import annotations
@@ -74,12 +85,22 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: Observation types of Langfuse's public API (``ObservationType`` in observations.ts).
+_TYPES = frozenset(
+    ("GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR",
+     "EMBEDDING", "GUARDRAIL")
+)  # fmt: skip
+
+
 def _is_observation(record: Record) -> bool:
+    """An observation row: an id, a start time and a type, with a trace id or (the v1 API's
+    ``traceId`` may be null) a type Langfuse knows."""
+    kind = record.get("type")
     return (
         "id" in record
-        and _get(record, "traceId", "trace_id") is not None
-        and isinstance(record.get("type"), str)
+        and isinstance(kind, str)
         and ("startTime" in record or "start_time" in record)
+        and (_get(record, "traceId", "trace_id") is not None or kind.upper() in _TYPES)
     )
 
 
@@ -318,9 +339,7 @@ class LangfuseAdapter(MappedAdapter):
             "call_id": str(obs["id"]),
             "ts": start,
             "model": _get(obs, "providedModelName", "provided_model_name", "model"),
-            "conversation_id": _get(obs, "sessionId", "session_id")
-            or trace.get("session_id")
-            or metadata.get("trace_id"),
+            "conversation_id": _get(obs, "sessionId", "session_id") or trace.get("session_id"),
             "messages": messages,
             "system_prompt": "\n\n".join(system) if system else None,
             "query": last_user_text(messages),
