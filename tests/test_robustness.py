@@ -52,6 +52,48 @@ def test_truncated_gzip_keeps_what_was_read(ws, tmp_path):
     assert "ends early" in ws.con.execute("SELECT error FROM rejects").fetchone()[0]
 
 
+def test_truncated_zstd_says_so(ws, tmp_path):
+    """zstandard's stream reader ends quietly inside a cut frame: levers says so instead."""
+    import zstandard
+
+    payload = zstandard.ZstdCompressor().compress(lines(5000))  # several 128 KiB blocks
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(payload[: len(payload) // 2])
+    result = ingest_files(ws, [str(path)])
+    assert reconciles(result)
+    assert result.stored > 0 and result.rejected == 1
+    assert ws.con.execute("SELECT error FROM rejects").fetchone()[0] == (
+        "compressed file ends early or is corrupt: zstd data ends inside a frame "
+        "(the file is cut short)"
+    )
+
+
+def test_zstd_frames_one_after_another(ws, tmp_path):
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor()
+    path = tmp_path / "two-frames.jsonl.zst"  # e.g. two files concatenated with cat
+    path.write_bytes(compressor.compress(lines(3, "a")) + compressor.compress(lines(4, "b")))
+    result = ingest_files(ws, [str(path)])
+    assert (result.read, result.stored, result.rejected) == (7, 7, 0)
+
+
+@pytest.mark.parametrize("suffix", ["gz", "zst"])
+def test_truncated_compressed_csv_says_so(ws, tmp_path, suffix):
+    import zstandard
+
+    text = "text,model\n" + "".join(f"question {i},gpt-4o-mini\n" for i in range(20000))
+    compress = gzip.compress if suffix == "gz" else zstandard.ZstdCompressor().compress
+    payload = compress(text.encode())
+    path = tmp_path / f"cut.csv.{suffix}"
+    path.write_bytes(payload[: len(payload) // 2])
+    result = ingest_files(ws, [str(path)])
+    assert reconciles(result)
+    assert result.stored > 0 and result.rejected == 1
+    error = ws.con.execute("SELECT error FROM rejects").fetchone()[0]
+    assert error.startswith("compressed file ends early or is corrupt: ")
+
+
 def test_zstd_and_gzip_recognised_by_content(ws, tmp_path):
     import zstandard
 

@@ -100,11 +100,66 @@ def _open_binary(path: str) -> IO[bytes]:
     if magic.startswith(_GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if magic == _ZSTD_MAGIC:
+        return io.BufferedReader(_ZstdFrames(raw))
+    return raw
+
+
+#: Compressed bytes read at a time from a zstd file (their output is held whole: 32 KiB
+#: of highly repetitive logs can give megabytes).
+_ZSTD_READ = 1 << 15
+
+
+class _ZstdFrames(io.RawIOBase):
+    """A zstd stream of one or more frames, decompressed as it is read.
+
+    zstandard's ``stream_reader`` ends quietly when its input stops inside a frame (a cut
+    download or copy), so a truncated file would read as a shorter one; this reader raises
+    ``zstandard.ZstdError`` there instead, as :mod:`gzip` raises ``EOFError``. It follows
+    frames with ``decompressobj`` (``eof`` and ``unused_data``: python-zstandard's API docs).
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return io.BufferedReader(stream)  # type: ignore[arg-type]
-    return raw
+        self._raw = raw
+        self._error = zstandard.ZstdError
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = self._dctx.decompressobj()
+        self._in_frame = False  # bytes of the current frame read, its end not yet
+        self._out = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            data = self._raw.read(_ZSTD_READ)
+            if not data:
+                if self._in_frame:
+                    raise self._error("zstd data ends inside a frame (the file is cut short)")
+                return 0
+            self._out = memoryview(self._decompress(data))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        parts = []
+        while data:
+            parts.append(self._frame.decompress(data))
+            self._in_frame = True
+            if not self._frame.eof:
+                break
+            data = self._frame.unused_data  # the next frame's first bytes
+            self._frame = self._dctx.decompressobj()
+            self._in_frame = False
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 def open_records(path: str) -> RecordSource:
@@ -188,6 +243,9 @@ def _csv_source(path: str) -> RecordSource:
     except (UnicodeDecodeError, csv.Error) as exc:
         stream.close()
         raise InputFileError(path, f"unreadable CSV header ({exc})", line=1) from None
+    except stream_errors() as exc:
+        stream.close()
+        raise InputFileError(path, f"compressed file ends early or is corrupt: {exc}") from None
     if header is None:
         stream.close()
         return RecordSource(path, "csv", [], iter(()))
@@ -209,6 +267,9 @@ def _csv_records(
                 yield RawRecord(start, None, "", f"unreadable CSV row ({exc})")
                 start = reader.line_num + 1
                 continue
+            except stream_errors() as exc:
+                yield RawRecord(start, None, "", f"compressed file ends early or is corrupt: {exc}")
+                return
             text = ",".join(row)
             if len(row) != len(columns):
                 yield RawRecord(
