@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -302,3 +303,16 @@ def test_read_only_commands_need_an_existing_workspace(tmp_path):
         assert result.exit_code == 1, args
         assert result.stderr.strip().startswith(f"error: no workspace at {missing}")
     assert not missing.exists()
+
+
+def test_folder_run_says_how_many_non_log_files_it_skipped(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "logs.jsonl").write_text(Path(_logs(tmp_path)).read_text())
+    (folder / "README.txt").write_text("not a log")
+    (folder / "notes.txt").write_text("not a log")
+    (folder / "chart.png").write_bytes(b"\x89PNG")
+    result = runner.invoke(app, ["ingest", str(folder), "-w", str(tmp_path / "w.duckdb")], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "read 20, stored 20, duplicates 0, skipped 0, rejected 0" in result.stderr
+    assert "skipped 3 non-log files in the folders read (.txt: 2, .png: 1)" in result.stderr

@@ -56,6 +56,7 @@ def test_messy_directory_reconciles(tmp_path):
     for f in result.files:
         assert f.read == f.stored + f.duplicates + f.skipped + f.rejected, f.path
     assert result.read == result.stored + result.duplicates + result.skipped + result.rejected
+    assert result.skipped_files == {".txt": 1}  # odd/README.txt, said so
     assert stored_calls == result.stored and stored_rejects == result.rejected
     # values known by hand (../shared/cases/README.md and the files themselves)
     counts = {

@@ -94,6 +94,23 @@ def test_truncated_compressed_csv_says_so(ws, tmp_path, suffix):
     assert error.startswith("compressed file ends early or is corrupt: ")
 
 
+def test_folder_counts_the_files_it_skips_by_kind(ws, tmp_path):
+    folder = tmp_path / "export"
+    (folder / "img").mkdir(parents=True)
+    (folder / "calls.jsonl").write_bytes(lines(2))
+    (folder / "README.txt").write_text("not a log")
+    (folder / "notes.TXT").write_text("not a log either")
+    (folder / "img" / "chart.png").write_bytes(b"\x89PNG")
+    (folder / "old.txt.gz").write_bytes(gzip.compress(b"text"))
+    (folder / "Makefile").write_text("all:")
+    result = ingest_files(ws, [str(folder)])
+    assert (len(result.files), result.stored) == (1, 2)
+    assert result.skipped_files == {".txt": 2, ".png": 1, ".txt.gz": 1, "no extension": 1}
+    assert result.as_dict()["skipped_files"] == result.skipped_files
+    alone = ingest_files(ws, [str(folder / "calls.jsonl")])  # a file named is not a folder run
+    assert alone.skipped_files == {}
+
+
 def test_zstd_and_gzip_recognised_by_content(ws, tmp_path):
     import zstandard
 

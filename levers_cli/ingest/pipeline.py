@@ -33,7 +33,7 @@ from levers_cli.ingest.readers import (
     LineChunk,
     RawRecord,
     RecordSource,
-    expand_inputs,
+    find_inputs,
     open_records,
     parse_chunk,
 )
@@ -85,11 +85,14 @@ class FileCounts:
 
 @dataclass
 class IngestResult:
-    """One ingest run: per-file counts, totals, and the first rejects (file, line, reason)."""
+    """One ingest run: per-file counts, totals, the first rejects (file, line, reason), and
+    the files left out of the folders read because their names are no log's (kind → count,
+    e.g. ``{".txt": 2}``)."""
 
     run_id: int
     files: list[FileCounts] = field(default_factory=list)
     reject_samples: list[tuple[str, int, str]] = field(default_factory=list)
+    skipped_files: dict[str, int] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
@@ -129,6 +132,7 @@ class IngestResult:
             "skipped": self.skipped,
             "rejected": self.rejected,
             "skipped_by_reason": self.skipped_by_reason,
+            "skipped_files": self.skipped_files,
             "files": [asdict(f) for f in self.files],
             "reject_samples": [
                 {"file": f, "line": n, "error": e} for f, n, e in self.reject_samples
@@ -237,17 +241,17 @@ def ingest_files(
     mapping = mapping or {}
     options = options or {}
     forced = get_adapter(format, mapping, **options) if format else None
-    files = expand_inputs(paths, exclude)
+    inputs = find_inputs(paths, exclude)
     started = datetime.now(UTC)
     runner = ChunkRunner(mapping, options, workers)
     with ws.memory_limit(INGEST_MEMORY_LIMIT):
         ws.con.execute("BEGIN TRANSACTION")
         try:
-            result = IngestResult(run_id=ws.next_run_id())
+            result = IngestResult(run_id=ws.next_run_id(), skipped_files=inputs.skipped)
             run = RunState(ws, result, check_stored=ws.count("calls") > 0)
             earlier = earlier_reads(ws)
             mapped = ", ".join(sorted(f"{k}={v.text}" for k, v in mapping.items()))
-            for path in files:
+            for path in inputs.files:
                 counts = _ingest_file(run, path, forced, mapping, options, runner, progress)
                 counts.mapping = mapped
                 refuse_reading_differently(counts, earlier)

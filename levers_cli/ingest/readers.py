@@ -16,6 +16,7 @@ import io
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,35 +300,63 @@ def _parquet_source(path: str) -> RecordSource:
     return RecordSource(path, "parquet", columns, records())
 
 
-def expand_inputs(paths: list[str], exclude: frozenset[str] = frozenset()) -> list[str]:
+@dataclass(slots=True)
+class InputFiles:
+    """What a run reads: the files, in order, and the files left out of the folders it was
+    given because their names are no log's, counted by kind (``{".txt": 2, ".png": 1}``)."""
+
+    files: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def find_inputs(paths: list[str], exclude: frozenset[str] = frozenset()) -> InputFiles:
     """Expand directories (recursively, supported file types only) and glob patterns the
     shell left unexpanded (``'logs/*.jsonl'``); keep files as given. Files found in a folder
-    whose real path is in ``exclude`` (levers' own summary and workspace) are left out.
+    whose real path is in ``exclude`` (levers' own summary and workspace) are left out
+    silently; other files of a folder that are no log are counted in ``skipped``.
 
     Raises:
-        InputFileError: a path does not exist.
+        InputFileError: a path does not exist, or a pattern matches nothing.
     """
-    files: list[str] = []
+    found = InputFiles()
+    skipped: Counter[str] = Counter()
+    _expand(paths, exclude, found.files, skipped)
+    found.skipped = dict(skipped.most_common())
+    return found
+
+
+def expand_inputs(paths: list[str], exclude: frozenset[str] = frozenset()) -> list[str]:
+    """The files of :func:`find_inputs`.
+
+    Raises:
+        InputFileError: a path does not exist, or a pattern matches nothing.
+    """
+    return find_inputs(paths, exclude).files
+
+
+def _expand(
+    paths: list[str], exclude: frozenset[str], files: list[str], skipped: Counter[str]
+) -> None:
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(
-                str(p)
-                for p in Path(path).rglob("*")
-                if p.is_file() and _known_name(p.name) and os.path.realpath(p) not in exclude
-            )
-            files.extend(found)
+            for found in sorted(Path(path).rglob("*"), key=str):
+                if not found.is_file() or os.path.realpath(found) in exclude:
+                    continue
+                if _known_name(found.name):
+                    files.append(str(found))
+                else:
+                    skipped[_file_kind(found.name)] += 1
         elif path == STDIN:
             files.append(path)
         elif not os.path.exists(path) and glob.has_magic(path):
             matched = sorted(glob.glob(path, recursive=True))
             if not matched:
                 raise InputFileError(path, "no file matches this pattern")
-            files.extend(expand_inputs(matched, exclude))
+            _expand(matched, exclude, files, skipped)
         elif not os.path.exists(path):
             raise InputFileError(path, "no such file")
         else:
             files.append(path)
-    return files
 
 
 def _known_name(name: str) -> bool:
@@ -335,6 +364,15 @@ def _known_name(name: str) -> bool:
     for suffix in COMPRESSION_SUFFIXES:
         name = name.removesuffix(suffix)
     return name.endswith(KNOWN_SUFFIXES) or name.endswith(EXTRA_SUFFIXES)
+
+
+def _file_kind(name: str) -> str:
+    """A file's kind for the skipped-files count: its ending (``.txt``, ``.txt.gz``), or
+    ``no extension``."""
+    suffix = Path(name).suffix.lower()
+    if suffix in COMPRESSION_SUFFIXES:
+        suffix = Path(name[: -len(suffix)]).suffix.lower() + suffix
+    return suffix or "no extension"
 
 
 #: Endings of containers read by an adapter of their own (``llm``'s SQLite ``logs.db``).
