@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -316,3 +317,26 @@ def test_folder_run_says_how_many_non_log_files_it_skipped(tmp_path):
     assert result.exit_code == 0, result.output
     assert "read 20, stored 20, duplicates 0, skipped 0, rejected 0" in result.stderr
     assert "skipped 3 non-log files in the folders read (.txt: 2, .png: 1)" in result.stderr
+
+
+def test_sqlite_file_without_llm_tables_is_named_as_such(tmp_path):
+    other = tmp_path / "app.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+    con.commit()
+    con.close()
+    result = runner.invoke(app, ["ingest", str(other), "-w", str(tmp_path / "w.duckdb")], env=ENV)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {other}: a SQLite database, but not an llm logs database: no table `responses` "
+        "(or `turns`) with llm's columns (tables: users); levers reads SQLite only as "
+        "simonw/llm's logs.db"
+    )
+    text = tmp_path / "notes.db"
+    text.write_text("not a database")
+    result = runner.invoke(app, ["ingest", str(text), "-w", str(tmp_path / "w.duckdb")], env=ENV)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {text}: not an llm logs database: levers reads .db/.sqlite files only as "
+        "simonw/llm's SQLite logs.db (--format llm-logs), and this file is not one"
+    )

@@ -74,6 +74,12 @@ def container_kind(path: str) -> str:
         return "csv"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
+    if name.endswith(EXTRA_SUFFIXES):  # an llm logs.db is claimed before the readers are asked
+        raise InputFileError(
+            path,
+            "not an llm logs database: levers reads .db/.sqlite files only as simonw/llm's "
+            "SQLite logs.db (--format llm-logs), and this file is not one",
+        )
     raise InputFileError(
         path,
         "unsupported file type; expected .jsonl, .json, .csv or .parquet (optionally .gz or .zst)",
