@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -340,3 +341,15 @@ def test_sqlite_file_without_llm_tables_is_named_as_such(tmp_path):
         f"error: {text}: not an llm logs database: levers reads .db/.sqlite files only as "
         "simonw/llm's SQLite logs.db (--format llm-logs), and this file is not one"
     )
+
+
+def test_mistyped_input_creates_no_workspace_and_no_reports(tmp_path, monkeypatch):
+    from levers_cli.store import default_workspace_path
+
+    monkeypatch.chdir(tmp_path)
+    for command in ("analyze", "ingest"):
+        result = runner.invoke(app, [command, "logz.jsonl"], env=ENV)
+        assert result.exit_code == 1, command
+        assert result.stderr.strip() == "error: logz.jsonl: no such file"
+        assert not os.path.exists(default_workspace_path()), command
+        assert not (tmp_path / "reports").exists(), command

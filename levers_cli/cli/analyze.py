@@ -38,6 +38,17 @@ def _check_writable(out: str) -> None:
         fail(f"--out {out}: {folder} is not writable")
 
 
+def _check_inputs(files: list[str], exclude: frozenset[str] = frozenset()) -> None:
+    """Fail before any work (no workspace, no ``reports/``) when an input path is missing."""
+    from levers_cli.errors import LeversError
+    from levers_cli.ingest.readers import find_inputs
+
+    try:
+        find_inputs(files, exclude)
+    except LeversError as exc:
+        fail(str(exc), exc.exit_code)
+
+
 def _print_run(ingest: dict) -> None:
     """The run's counts on stderr: the reconciliation line, then what was skipped."""
     err_console.print(reconciliation(ingest), highlight=False)
@@ -128,6 +139,10 @@ def analyze(
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.store import Workspace, default_workspace_path
 
+    own_outputs = frozenset(
+        os.path.realpath(p) for p in (out, workspace or default_workspace_path())
+    )
+    _check_inputs(files, own_outputs)
     _check_writable(out)
     if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
         fail(f"--out {out} is one of the input logs; write the summary elsewhere")
@@ -138,9 +153,6 @@ def analyze(
             check_since(since)
         except LeversError as exc:
             fail(str(exc), exc.exit_code)
-    own_outputs = frozenset(
-        os.path.realpath(p) for p in (out, workspace or default_workspace_path())
-    )
     try:
         cfg = load_config(config)
         if embedder:
@@ -202,6 +214,7 @@ def ingest(
     from levers_cli.ingest.pipeline import ingest_files
     from levers_cli.store import Workspace
 
+    _check_inputs(files)
     try:
         mapping = parse_mapping(map or [])
         with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
