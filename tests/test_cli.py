@@ -307,6 +307,18 @@ def test_read_only_commands_need_an_existing_workspace(tmp_path):
     assert not missing.exists()
 
 
+def test_mistyped_input_creates_no_workspace_and_no_reports(tmp_path, monkeypatch):
+    from levers_cli.store import default_workspace_path
+
+    monkeypatch.chdir(tmp_path)
+    for command in ("analyze", "ingest"):
+        result = runner.invoke(app, [command, "logz.jsonl"], env=ENV)
+        assert result.exit_code == 1, command
+        assert result.stderr.strip() == "error: logz.jsonl: no such file"
+        assert not os.path.exists(default_workspace_path()), command
+        assert not (tmp_path / "reports").exists(), command
+
+
 def test_folder_run_says_how_many_non_log_files_it_skipped(tmp_path):
     folder = tmp_path / "export"
     folder.mkdir()
@@ -343,13 +355,32 @@ def test_sqlite_file_without_llm_tables_is_named_as_such(tmp_path):
     )
 
 
-def test_mistyped_input_creates_no_workspace_and_no_reports(tmp_path, monkeypatch):
-    from levers_cli.store import default_workspace_path
-
-    monkeypatch.chdir(tmp_path)
-    for command in ("analyze", "ingest"):
-        result = runner.invoke(app, [command, "logz.jsonl"], env=ENV)
-        assert result.exit_code == 1, command
-        assert result.stderr.strip() == "error: logz.jsonl: no such file"
-        assert not os.path.exists(default_workspace_path()), command
-        assert not (tmp_path / "reports").exists(), command
+def test_busy_workspace_names_the_process_that_holds_it(tmp_path):
+    workspace = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); time.sleep(120)",
+            str(workspace),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        result = runner.invoke(app, ["ingest", _logs(tmp_path), "-w", str(workspace)], env=ENV)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "IO Error" not in lines[0]
+    assert lines[0].startswith(
+        f"error: workspace {workspace} is in use by another process (PID {holder.pid}, "
+    )
+    assert lines[0].endswith(
+        "e.g. a levers run that has not finished; wait for it to end, or use another "
+        "workspace with -w"
+    )
