@@ -326,10 +326,15 @@ def test_folder_run_says_how_many_non_log_files_it_skipped(tmp_path):
     (folder / "README.txt").write_text("not a log")
     (folder / "notes.txt").write_text("not a log")
     (folder / "chart.png").write_bytes(b"\x89PNG")
-    result = runner.invoke(app, ["ingest", str(folder), "-w", str(tmp_path / "w.duckdb")], env=ENV)
-    assert result.exit_code == 0, result.output
-    assert "read 20, stored 20, duplicates 0, skipped 0, rejected 0" in result.stderr
-    assert "skipped 3 non-log files in the folders read (.txt: 2, .png: 1)" in result.stderr
+    workspace = folder / ".levers" / "w.duckdb"  # levers' own files are not counted
+    for command in ("ingest", "analyze"):
+        args = [command, str(folder), "-w", str(workspace)]
+        if command == "analyze":
+            args += ["--embedder", "tfidf", "-o", str(folder / "reports" / "a.json")]
+        result = runner.invoke(app, args, env=ENV)
+        assert result.exit_code == 0, result.output
+        assert "skipped 3 non-log files in the folders read (.txt: 2, .png: 1)" in result.stderr
+    assert "read 20, stored 0, duplicates 20, skipped 0, rejected 0" in result.stderr
 
 
 def test_sqlite_file_without_llm_tables_is_named_as_such(tmp_path):

@@ -38,6 +38,15 @@ def _check_writable(out: str) -> None:
         fail(f"--out {out}: {folder} is not writable")
 
 
+def _own_outputs(workspace: str | None, out: str | None = None) -> frozenset[str]:
+    """Real paths of levers' own files, left out when a folder is read: the summary being
+    written and the workspace with DuckDB's write-ahead log beside it (``….duckdb.wal``)."""
+    from levers_cli.store import default_workspace_path
+
+    path = workspace or default_workspace_path()
+    return frozenset(os.path.realpath(p) for p in (path, path + ".wal", *([out] if out else [])))
+
+
 def _check_inputs(files: list[str], exclude: frozenset[str] = frozenset()) -> None:
     """Fail before any work (no workspace, no ``reports/``) when an input path is missing."""
     from levers_cli.errors import LeversError
@@ -137,11 +146,9 @@ def analyze(
     from levers_cli.embed import AUTO, get_embedder
     from levers_cli.errors import LeversError
     from levers_cli.ingest.mapping import parse_mapping
-    from levers_cli.store import Workspace, default_workspace_path
+    from levers_cli.store import Workspace
 
-    own_outputs = frozenset(
-        os.path.realpath(p) for p in (out, workspace or default_workspace_path())
-    )
+    own_outputs = _own_outputs(workspace, out)
     _check_inputs(files, own_outputs)
     _check_writable(out)
     if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
@@ -214,7 +221,8 @@ def ingest(
     from levers_cli.ingest.pipeline import ingest_files
     from levers_cli.store import Workspace
 
-    _check_inputs(files)
+    own_outputs = _own_outputs(workspace)
+    _check_inputs(files, own_outputs)
     try:
         mapping = parse_mapping(map or [])
         with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
@@ -226,6 +234,7 @@ def ingest(
                 mapping=mapping,
                 options=_adapter_options(batch_input),
                 progress=bar,
+                exclude=own_outputs,
             )
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
