@@ -138,7 +138,7 @@ def analyze(
     if ws.count("calls") == 0:
         raise WorkspaceError(
             f"no calls to analyze: {', '.join(paths)} held no readable records "
-            f"(read {ingested.read}, rejected {ingested.rejected})"
+            f"(read {ingested.read}, skipped {ingested.skipped}, rejected {ingested.rejected})"
         )
     link_conversations(ws)
     pricing = price_calls(ws, config)

@@ -64,8 +64,10 @@ DDL: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS runs (
         run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, files JSON, records_read BIGINT, stored BIGINT,
-        duplicates BIGINT, rejected BIGINT, levers_version VARCHAR
+        duplicates BIGINT, rejected BIGINT, levers_version VARCHAR, skipped BIGINT
     )""",
+    # workspaces made before runs counted skipped records (no model call)
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS skipped BIGINT",
     """CREATE TABLE IF NOT EXISTS embeddings (
         query_hash VARCHAR, embedder VARCHAR, vector FLOAT[], PRIMARY KEY (query_hash, embedder)
     )""",

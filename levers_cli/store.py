@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -88,7 +89,7 @@ class Workspace:
         try:
             self.con: Any = _Connection(duckdb.connect(self.path))
         except duckdb.Error as exc:
-            raise WorkspaceError(f"cannot open workspace {self.path}: {exc}") from None
+            raise WorkspaceError(_open_failure(self.path, str(exc))) from None
         self.con.execute("SET TimeZone = 'UTC'")
         for statement in DDL:
             self.con.execute(statement)
@@ -270,12 +271,15 @@ class Workspace:
         started_at: datetime,
         finished_at: datetime,
         files: list[dict[str, Any]],
-        counts: tuple[int, int, int, int],
+        counts: tuple[int, int, int, int, int],
         version: str,
     ) -> None:
-        """Store one ingest run: its files (path, size, sha256, format, counts) and totals."""
+        """Store one ingest run: its files (path, size, sha256, format, counts) and totals,
+        ``counts`` = (read, stored, duplicates, skipped, rejected)."""
         self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            """INSERT INTO runs (run_id, command, started_at, finished_at, files, records_read,
+                   stored, duplicates, skipped, rejected, levers_version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [run_id, command, started_at, finished_at, json.dumps(files), *counts, version],
         )
 
@@ -309,6 +313,26 @@ def _json_typed(table: Any) -> Any:
         typed = pa.chunked_array(chunks, type=pa.json_())
         table = table.set_column(index, pa.field(name, pa.json_()), typed)
     return table
+
+
+#: The holder of a conflicting lock, as DuckDB names it when a second process opens the file
+#: (duckdb 2.0.1 on Linux): ``IO Error: Could not set lock on file "…": Conflicting lock is
+#: held in /usr/bin/python3.11 (PID 12338). See also https://duckdb.org/docs/…/concurrency``.
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def _open_failure(path: str, error: str) -> str:
+    """The one-line message for a workspace DuckDB would not open: the process that holds
+    it when another one does (a second ``levers analyze`` while the first runs), else
+    DuckDB's own first line."""
+    holder = _LOCK_HOLDER.search(error)
+    if holder is not None or "Conflicting lock" in error:
+        who = f" (PID {holder['pid']}, {holder['program']})" if holder else ""
+        return (
+            f"workspace {path} is in use by another process{who}, e.g. a levers run that has "
+            "not finished; wait for it to end, or use another workspace with -w"
+        )
+    return f"cannot open workspace {path}: {error.splitlines()[0] if error else 'unknown error'}"
 
 
 #: DuckDB's database file header carries these bytes at offset 8 (storage format docs).

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -82,7 +85,7 @@ def test_analyze_json_summary(tmp_path, registered_fake):
     assert abs(summary["monthly_run_rate_usd"] - 0.0042 * 30 / span_days) < 1e-12
     assert summary["repeats"]["occurrences"] == {"10": 2}
     assert summary["ingest"]["read"] == 20 and summary["ingest"]["stored"] == 20
-    assert "read 20, stored 20, duplicates 0, rejected 0" in result.stderr
+    assert "read 20, stored 20, duplicates 0, skipped 0, rejected 0" in result.stderr
 
 
 def test_analyze_table_output_and_rerun_is_duplicates(tmp_path, registered_fake):
@@ -101,7 +104,7 @@ def test_analyze_table_output_and_rerun_is_duplicates(tmp_path, registered_fake)
     assert "gpt-4o-mini" in first.stdout and "Categories" in first.stdout
     second = runner.invoke(app, args, env=ENV)
     assert second.exit_code == 0
-    assert "read 20, stored 0, duplicates 20, rejected 0" in second.stderr
+    assert "read 20, stored 0, duplicates 20, skipped 0, rejected 0" in second.stderr
 
 
 def test_bad_json_line_exit_1_one_line_and_good_records_stored(tmp_path, registered_fake):
@@ -126,7 +129,7 @@ def test_bad_json_line_exit_1_one_line_and_good_records_stored(tmp_path, registe
         f"error: {path}:4: not JSON (Expecting property name enclosed in double quotes at column 2)"
     ]
     assert "Traceback" not in result.output
-    assert "read 21, stored 20, duplicates 0, rejected 1" in result.stderr
+    assert "read 21, stored 20, duplicates 0, skipped 0, rejected 1" in result.stderr
 
 
 def test_input_errors_are_one_line_exit_1(tmp_path):
@@ -226,7 +229,8 @@ def test_out_folder_and_empty_input_fail_early_on_one_line(tmp_path):
     )
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: no calls to analyze: {empty} held no readable records (read 0, rejected 0)"
+        f"error: no calls to analyze: {empty} held no readable records "
+        "(read 0, skipped 0, rejected 0)"
     )
 
 
@@ -262,7 +266,7 @@ def test_out_is_never_an_input_and_own_outputs_are_skipped(tmp_path, registered_
     first = runner.invoke(app, folder_args, env=ENV)
     second = runner.invoke(app, folder_args, env=ENV)  # the summary of the first run is skipped
     assert (first.exit_code, second.exit_code) == (0, 0), second.output
-    assert "read 20, stored 0, duplicates 20, rejected 0" in second.stderr
+    assert "read 20, stored 0, duplicates 20, skipped 0, rejected 0" in second.stderr
 
 
 def test_bad_since_fails_before_any_work_and_empty_period_is_zero(tmp_path, registered_fake):
@@ -301,3 +305,87 @@ def test_read_only_commands_need_an_existing_workspace(tmp_path):
         assert result.exit_code == 1, args
         assert result.stderr.strip().startswith(f"error: no workspace at {missing}")
     assert not missing.exists()
+
+
+def test_mistyped_input_creates_no_workspace_and_no_reports(tmp_path, monkeypatch):
+    from levers_cli.store import default_workspace_path
+
+    monkeypatch.chdir(tmp_path)
+    for command in ("analyze", "ingest"):
+        result = runner.invoke(app, [command, "logz.jsonl"], env=ENV)
+        assert result.exit_code == 1, command
+        assert result.stderr.strip() == "error: logz.jsonl: no such file"
+        assert not os.path.exists(default_workspace_path()), command
+        assert not (tmp_path / "reports").exists(), command
+
+
+def test_folder_run_says_how_many_non_log_files_it_skipped(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "logs.jsonl").write_text(Path(_logs(tmp_path)).read_text())
+    (folder / "README.txt").write_text("not a log")
+    (folder / "notes.txt").write_text("not a log")
+    (folder / "chart.png").write_bytes(b"\x89PNG")
+    workspace = folder / ".levers" / "w.duckdb"  # levers' own files are not counted
+    for command in ("ingest", "analyze"):
+        args = [command, str(folder), "-w", str(workspace)]
+        if command == "analyze":
+            args += ["--embedder", "tfidf", "-o", str(folder / "reports" / "a.json")]
+        result = runner.invoke(app, args, env=ENV)
+        assert result.exit_code == 0, result.output
+        assert "skipped 3 non-log files in the folders read (.txt: 2, .png: 1)" in result.stderr
+    assert "read 20, stored 0, duplicates 20, skipped 0, rejected 0" in result.stderr
+
+
+def test_sqlite_file_without_llm_tables_is_named_as_such(tmp_path):
+    other = tmp_path / "app.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+    con.commit()
+    con.close()
+    result = runner.invoke(app, ["ingest", str(other), "-w", str(tmp_path / "w.duckdb")], env=ENV)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {other}: a SQLite database, but not an llm logs database: no table `responses` "
+        "(or `turns`) with llm's columns (tables: users); levers reads SQLite only as "
+        "simonw/llm's logs.db"
+    )
+    text = tmp_path / "notes.db"
+    text.write_text("not a database")
+    result = runner.invoke(app, ["ingest", str(text), "-w", str(tmp_path / "w.duckdb")], env=ENV)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {text}: not an llm logs database: levers reads .db/.sqlite files only as "
+        "simonw/llm's SQLite logs.db (--format llm-logs), and this file is not one"
+    )
+
+
+def test_busy_workspace_names_the_process_that_holds_it(tmp_path):
+    workspace = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); time.sleep(120)",
+            str(workspace),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        result = runner.invoke(app, ["ingest", _logs(tmp_path), "-w", str(workspace)], env=ENV)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "IO Error" not in lines[0]
+    assert lines[0].startswith(
+        f"error: workspace {workspace} is in use by another process (PID {holder.pid}, "
+    )
+    assert lines[0].endswith(
+        "e.g. a levers run that has not finished; wait for it to end, or use another "
+        "workspace with -w"
+    )

@@ -10,11 +10,24 @@ samples: no data files found"), so this adapter is tested on 0 real payloads. Th
   token-and-cost-tracking.mdx`` (17,903 prompt tokens of which 17,817 cached → ``input: 86``);
   line 3 a v1 API row (``model``, ``calculatedTotalCost``, parsed input/output, Anthropic
   cache buckets); then a reasoning row, a row whose ``total`` shows ``input`` held the cache,
-  a SPAN, a failed (level ERROR) generation, a duplicate of line 1 and a negative count.
+  a SPAN (skipped: no model call), a failed (level ERROR) generation, a duplicate of line 1
+  and a negative count.
 - ``blob_observations_v2.jsonl``: rows of the enriched ``observations_v2/`` export with the
   columns of ``content/docs/api-and-data-platform/features/blob-storage-export-fields.mdx``
   (snake_case, ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC times, JSON-encoded input and parameters).
 - ``trace.json``: ``GET /api/public/traces/{traceId}`` (a trace with nested observations).
+- ``openai_chat_v1_api_page.json`` and ``openai_chat_v2_session.jsonl``: one 10-turn support
+  chat as Langfuse's OpenAI integration logs it, one trace per call (langfuse/langfuse-python
+  ``tests/test_openai.py``: the generation's ``input`` is the request's message list, its
+  ``output`` the assistant message, ``modelParameters.max_tokens`` ``"inf"``, the name
+  ``OpenAI-generation``, a new trace for each call unless one is given). The first is a
+  ``GET /api/public/observations`` page, every field of the v1 ``APIObservation``
+  (langfuse/langfuse ``web/src/features/public-api/types/observations.ts``: no ``sessionId``,
+  costs as ``calculatedTotalCost`` and ``costDetails``, newest first) with an EVENT and a
+  SPAN among the generations; the second the v2 rows (``fields=core,basic,time,io,metadata,
+  model,usage``, observations-api.mdx) of the same chat with a ``sessionId``, two turns run
+  inside a SPAN of the app and a feedback EVENT. Token counts and costs are gpt-4o-mini's
+  (0.15 / 0.60 USD per million input / output tokens), written out per call.
 The Parquet and CSV exports of the same page are written by the tests below.
 """
 
@@ -27,15 +40,22 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from levers_cli.cli import app
 from levers_cli.config import load_config
+from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
+from levers_cli.ingest.base import SkipRecord
 from levers_cli.ingest.langfuse import LangfuseAdapter, langfuse_usage
 from levers_cli.ingest.pipeline import ingest_files
 from tests.conftest import FIXTURES
 
 FOLDER = FIXTURES / "langfuse"
+CHAT_V1 = FOLDER / "openai_chat_v1_api_page.json"
+CHAT_V2 = FOLDER / "openai_chat_v2_session.jsonl"
+SESSION = "chat-2025-11-03-cust-20931"
 COLUMNS = """call_id, provider, model, conversation_id, query, response, system_prompt,
     input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
     tokens_source, status, error, latency_ms, max_tokens, logged_cost_usd, cost_usd"""
@@ -55,12 +75,15 @@ def metadata(ws, call_id):
 def test_api_export_counts_and_rejects(ws):
     result = ingest_files(ws, [str(FOLDER / "observations_api.jsonl")])
     assert result.files[0].format == "langfuse"
-    # 9 lines = 6 stored + 1 duplicate (line 8 repeats line 1) + 2 rejected (SPAN, negative)
-    assert (result.read, result.stored, result.duplicates, result.rejected) == (9, 6, 1, 2)
-    assert result.read == result.stored + result.duplicates + result.rejected
+    # 9 lines = 6 stored + 1 duplicate (line 8 repeats line 1) + 1 skipped (the SPAN on line 6)
+    # + 1 rejected (a negative count)
+    counts = (result.read, result.stored, result.duplicates, result.skipped, result.rejected)
+    assert counts == (9, 6, 1, 1, 1)
+    assert result.skipped_by_reason == {"Langfuse SPAN observation": 1}
     rejects = ws.con.execute("SELECT source_line, error FROM rejects ORDER BY 1").fetchall()
-    assert rejects[0][0] == 6 and "SPAN observation is not a model call" in rejects[0][1]
-    assert rejects[1] == (9, "field 'usage_details.input': negative token count: -5")
+    assert rejects == [(9, "field 'usage_details.input': negative token count: -5")]
+    run = ws.con.execute("SELECT records_read, stored, duplicates, skipped, rejected FROM runs")
+    assert run.fetchone() == (9, 6, 1, 1, 1)
 
 
 def test_api_export_tokens_and_costs(ws):
@@ -96,7 +119,7 @@ def test_api_export_tokens_and_costs(ws):
         17817,
         188,
     )
-    assert cached["conversation_id"] == "trace-rag-1"  # no session: the trace
+    assert cached["conversation_id"] is None  # no session: left to linking by resent messages
     assert cached["system_prompt"] == "Answer from the context." and cached["max_tokens"] == 512
     # 86 × 2.50/M + 17,817 × 1.25/M + 188 × 10/M = 0.000215 + 0.02227125 + 0.00188 = 0.02436625
     assert cached["cost_usd"] == Decimal("0.024366250")
@@ -144,7 +167,8 @@ def test_api_export_tokens_and_costs(ws):
 
 def test_blob_export_snake_case(ws):
     result = ingest_files(ws, [str(FOLDER / "blob_observations_v2.jsonl")])
-    assert (result.read, result.stored, result.rejected) == (3, 2, 1)  # the EVENT is rejected
+    # the EVENT is skipped, not rejected: no model call
+    assert (result.read, result.stored, result.skipped, result.rejected) == (3, 2, 1, 0)
     price_calls(ws, load_config(None))
     got = rows(ws)
     first = got["obs-blob-1"]
@@ -200,7 +224,7 @@ def test_blob_export_parquet(ws, tmp_path):
     path = tmp_path / "observations_v2.parquet"
     pq.write_table(table, path)
     result = ingest_files(ws, [str(path)])
-    assert (result.files[0].format, result.read, result.stored, result.rejected) == (
+    assert (result.files[0].format, result.read, result.stored, result.skipped) == (
         "langfuse",
         2,
         1,
@@ -229,7 +253,7 @@ def test_blob_export_csv(ws, tmp_path):
     result = ingest_files(ws, [str(path)])
     assert (result.files[0].format, result.stored) == ("langfuse", 1)
     row = rows(ws)["c-1"]
-    assert (row["input_tokens"], row["output_tokens"], row["conversation_id"]) == (40, 7, "t-c")
+    assert (row["input_tokens"], row["output_tokens"], row["conversation_id"]) == (40, 7, None)
     assert (row["query"], row["response"], row["latency_ms"]) == ("Hello", "Hi there", 1000.0)
     assert row["logged_cost_usd"] == Decimal("0.000010200")
 
@@ -275,9 +299,12 @@ def test_api_page_and_adapter_directly():
         "gen-inclusive",
         "gen-error",
     ]
-    with pytest.raises(RecordError, match="SPAN observation is not a model call"):
+    with pytest.raises(SkipRecord, match=r"^Langfuse SPAN observation$"):
         adapter.normalize(observations[5])
-    with pytest.raises(RecordError, match="no GENERATION observations"):
+    with pytest.raises(SkipRecord, match=r"^Langfuse API page without a GENERATION$"):
+        adapter.normalize({"data": [observations[5]], "meta": {"cursor": None}})
+    # GET /api/public/traces lists observation ids only: nothing to read, said so
+    with pytest.raises(RecordError, match=r"their ids only \(GET /api/public/traces"):
         adapter.normalize({"id": "t", "timestamp": "2025-01-01T00:00:00Z", "observations": ["a"]})
 
 
@@ -332,3 +359,81 @@ def test_usage_buckets():
         25,
         {"usage_other": {"cost": 0.1}},
     )
+
+
+def conversations(ws):
+    """(conversation_id, turns in time order) of every conversation."""
+    return ws.con.execute(
+        "SELECT conversation_id, list(turn ORDER BY ts) FROM calls GROUP BY 1"
+    ).fetchall()
+
+
+def test_ten_turn_chat_one_trace_per_call_joined_by_session(ws):
+    result = ingest_files(ws, [str(CHAT_V2)])
+    # 13 observations: 10 GENERATIONs stored, 2 SPANs and 1 EVENT skipped, nothing rejected
+    counts = (result.read, result.stored, result.duplicates, result.skipped, result.rejected)
+    assert counts == (13, 10, 0, 3, 0)
+    assert result.skipped_by_reason == {
+        "Langfuse SPAN observation": 2,
+        "Langfuse EVENT observation": 1,
+    }
+    traces = ws.con.execute("SELECT count(DISTINCT metadata->>'trace_id') FROM calls").fetchone()
+    assert traces == (10,)  # one trace per call
+    link_conversations(ws)
+    assert conversations(ws) == [(SESSION, list(range(1, 11)))]
+
+
+def test_ten_turn_chat_without_session_joined_by_resent_messages(ws):
+    result = ingest_files(ws, [str(CHAT_V1)])
+    # one API page: a record that counts once per GENERATION (its EVENT and SPAN are the
+    # page's other rows, not calls)
+    assert (result.read, result.stored, result.skipped, result.rejected) == (10, 10, 0, 0)
+    link_conversations(ws)
+    page = json.loads(CHAT_V1.read_text(encoding="utf-8"))["data"]
+    generations = sorted(
+        (o for o in page if o["type"] == "GENERATION"), key=lambda o: o["startTime"]
+    )
+    # each call resends the chat so far: all ten are one conversation, named after the first
+    assert conversations(ws) == [(f"conv:{generations[0]['id']}", list(range(1, 11)))]
+    price_calls(ws, load_config(None))
+    last = rows(ws)[generations[-1]["id"]]
+    # turn 10: 403 × 0.15/M + 10 × 0.60/M = 0.00006045 + 0.000006 = 0.00006645
+    assert (last["input_tokens"], last["output_tokens"]) == (403, 10)
+    assert last["cost_usd"] == last["logged_cost_usd"] == Decimal("0.000066450")
+    assert last["max_tokens"] is None  # "inf": no cap
+
+
+def test_bare_api_observation_without_trace_is_read(ws, tmp_path):
+    """GET /api/public/observations/{id}: one v1 row; its ``traceId`` may be null."""
+    page = json.loads(CHAT_V1.read_text(encoding="utf-8"))["data"]
+    newest = next(o for o in page if o["type"] == "GENERATION")  # turn 10
+    path = tmp_path / "observation.json"
+    path.write_text(json.dumps(dict(newest, traceId=None)), encoding="utf-8")
+    result = ingest_files(ws, [str(path)])
+    assert (result.files[0].format, result.stored, result.rejected) == ("langfuse", 1, 0)
+    row = rows(ws)[newest["id"]]
+    assert (row["conversation_id"], row["query"]) == (None, "Thanks, that's all for now.")
+    assert row["logged_cost_usd"] == Decimal("0.000066450")
+    # costDetails' total is the logged cost when no total field is given (blob exports)
+    bare = {k: v for k, v in newest.items() if not k.startswith("calculated")}
+    assert LangfuseAdapter().normalize(bare)["logged_cost_usd"] == pytest.approx(6.645e-05)
+
+
+def test_weekly_job_on_a_langfuse_export_passes_with_default_options(tmp_path):
+    env = {"COLUMNS": "120", "NO_COLOR": "1"}
+    args = ["ingest", str(CHAT_V2), "-w", str(tmp_path / "w.duckdb")]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output  # --max-rejects 0: spans are no rejects
+    assert "read 13, stored 10, duplicates 0, skipped 3, rejected 0" in result.stderr
+    assert (
+        "skipped 3 records (no model call): Langfuse SPAN observation: 2, "
+        "Langfuse EVENT observation: 1"
+    ) in result.stderr
+    again = CliRunner().invoke(app, [*args, "--json"], env=env)
+    assert again.exit_code == 0
+    data = json.loads(again.stdout)
+    assert (data["read"], data["duplicates"], data["skipped"], data["rejected"]) == (13, 10, 3, 0)
+    assert data["files"][0]["skipped_by_reason"] == {
+        "Langfuse SPAN observation": 2,
+        "Langfuse EVENT observation": 1,
+    }

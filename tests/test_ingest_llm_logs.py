@@ -21,8 +21,11 @@ import json
 import sqlite3
 from decimal import Decimal
 
+import pytest
+
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
+from levers_cli.errors import InputFileError
 from levers_cli.ingest.llm_logs import LlmLogsAdapter, llm_usage
 from levers_cli.ingest.pipeline import ingest_files
 from tests.conftest import FIXTURES
@@ -337,16 +340,25 @@ def test_llm_logs_json_end_to_end(ws):
     assert gemini["cost_usd"] == Decimal("0.000021000")
 
 
-def test_claims_only_llm_databases(tmp_path):
+def test_claims_sqlite_files_and_says_when_one_is_not_llms(tmp_path):
     adapter = LlmLogsAdapter()
     other = tmp_path / "other.db"
     con = sqlite3.connect(other)
     con.execute("CREATE TABLE notes (id INTEGER, body TEXT)")
     con.commit()
     con.close()
-    assert not adapter.claims_file(str(other))
+    # levers reads SQLite only as llm's logs.db: the adapter owns every SQLite file, so a
+    # database without llm's tables is told apart by what it lacks, not by its file type
+    assert adapter.claims_file(str(other))
     assert not adapter.claims_file(str(LOGS_JSON))
     assert not adapter.claims_file(str(tmp_path / "missing.db"))
+    with pytest.raises(InputFileError) as raised:
+        adapter.open_file(str(other))
+    assert str(raised.value) == (
+        f"{other}: a SQLite database, but not an llm logs database: no table `responses` (or "
+        "`turns`) with llm's columns (tables: notes); levers reads SQLite only as "
+        "simonw/llm's logs.db"
+    )
 
 
 def test_usage_details_per_plugin():

@@ -1,5 +1,6 @@
-"""A deliberately messy folder of many formats: every record read is stored, a duplicate or
-rejected, file by file and in total, and mixing formats changes nothing."""
+"""A deliberately messy folder of many formats: every record read is stored, a duplicate,
+skipped (no model call) or rejected, file by file and in total, and mixing formats changes
+nothing."""
 
 from __future__ import annotations
 
@@ -53,20 +54,25 @@ def test_messy_directory_reconciles(tmp_path):
     by_name = {f.path.removeprefix(str(root) + "/"): f for f in result.files}
     assert "odd/README.txt" not in by_name and len(by_name) == len(COPIES) + 4
     for f in result.files:
-        assert f.read == f.stored + f.duplicates + f.rejected, f.path
-    assert result.read == result.stored + result.duplicates + result.rejected
+        assert f.read == f.stored + f.duplicates + f.skipped + f.rejected, f.path
+    assert result.read == result.stored + result.duplicates + result.skipped + result.rejected
+    assert result.skipped_files == {".txt": 1}  # odd/README.txt, said so
     assert stored_calls == result.stored and stored_rejects == result.rejected
     # values known by hand (../shared/cases/README.md and the files themselves)
-    counts = {n: (f.format, f.read, f.stored, f.duplicates, f.rejected) for n, f in by_name.items()}
-    assert counts["openai/c01.jsonl"] == ("openai-chat", 2, 2, 0, 0)
-    assert counts["openai/copy-of-c01.jsonl"] == ("openai-chat", 2, 0, 2, 0)
-    assert counts["anthropic/c02.jsonl"] == ("anthropic", 2, 2, 0, 0)
-    assert counts["batch/c08.jsonl"] == ("openai-batch", 5, 3, 0, 2)
-    assert counts["openai/c09-separators.jsonl"] == ("openai-chat", 3, 3, 0, 0)
-    assert counts["csv/c13.csv"] == ("generic", 30, 30, 0, 0)
-    assert counts["odd/latin1.jsonl"] == ("generic", 2, 1, 0, 1)
-    assert counts["odd/unknown.jsonl"] == (None, 2, 0, 0, 2)
-    assert counts["odd/empty.json"] == (None, 0, 0, 0, 0)
+    counts = {
+        n: (f.format, f.read, f.stored, f.duplicates, f.skipped, f.rejected)
+        for n, f in by_name.items()
+    }
+    assert counts["openai/c01.jsonl"] == ("openai-chat", 2, 2, 0, 0, 0)
+    assert counts["openai/copy-of-c01.jsonl"] == ("openai-chat", 2, 0, 2, 0, 0)
+    assert counts["anthropic/c02.jsonl"] == ("anthropic", 2, 2, 0, 0, 0)
+    assert counts["batch/c08.jsonl"] == ("openai-batch", 5, 3, 0, 0, 2)
+    assert counts["openai/c09-separators.jsonl"] == ("openai-chat", 3, 3, 0, 0, 0)
+    assert counts["csv/c13.csv"] == ("generic", 30, 30, 0, 0, 0)
+    assert counts["langfuse/api.jsonl"] == ("langfuse", 9, 6, 1, 1, 1)  # its SPAN: skipped
+    assert counts["odd/latin1.jsonl"] == ("generic", 2, 1, 0, 0, 1)
+    assert counts["odd/unknown.jsonl"] == (None, 2, 0, 0, 0, 2)
+    assert counts["odd/empty.json"] == (None, 0, 0, 0, 0, 0)
     cut = by_name["odd/cut.jsonl.gz"]
     assert cut.rejected == 1 and 0 < cut.stored < 500
     # each file alone gives the same counts as inside the mix (the copy aside: alone it is new)
@@ -76,9 +82,10 @@ def test_messy_directory_reconciles(tmp_path):
         with Workspace(tmp_path / "alone.duckdb") as alone:
             single = ingest_files(alone, [f.path]).files[0]
         (tmp_path / "alone.duckdb").unlink()
-        assert (single.format, single.read, single.stored, single.rejected) == (
+        assert (single.format, single.read, single.stored, single.skipped, single.rejected) == (
             f.format,
             f.read,
             f.stored,
+            f.skipped,
             f.rejected,
         ), name

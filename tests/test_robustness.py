@@ -1,5 +1,5 @@
 """Nothing lost: odd bytes, broken containers and awkward inputs never raise a traceback,
-and read = stored + duplicates + rejected always holds."""
+and read = stored + duplicates + skipped + rejected always holds."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def lines(n: int, text: str = "question") -> bytes:
 
 
 def reconciles(result) -> bool:
-    return result.read == result.stored + result.duplicates + result.rejected
+    return result.read == result.stored + result.duplicates + result.skipped + result.rejected
 
 
 def test_bom_crlf_and_non_utf8_line(ws, tmp_path):
@@ -50,6 +50,65 @@ def test_truncated_gzip_keeps_what_was_read(ws, tmp_path):
     assert reconciles(result)
     assert result.stored > 0 and result.rejected == 1
     assert "ends early" in ws.con.execute("SELECT error FROM rejects").fetchone()[0]
+
+
+def test_truncated_zstd_says_so(ws, tmp_path):
+    """zstandard's stream reader ends quietly inside a cut frame: levers says so instead."""
+    import zstandard
+
+    payload = zstandard.ZstdCompressor().compress(lines(5000))  # several 128 KiB blocks
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(payload[: len(payload) // 2])
+    result = ingest_files(ws, [str(path)])
+    assert reconciles(result)
+    assert result.stored > 0 and result.rejected == 1
+    assert ws.con.execute("SELECT error FROM rejects").fetchone()[0] == (
+        "compressed file ends early or is corrupt: zstd data ends inside a frame "
+        "(the file is cut short)"
+    )
+
+
+def test_zstd_frames_one_after_another(ws, tmp_path):
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor()
+    path = tmp_path / "two-frames.jsonl.zst"  # e.g. two files concatenated with cat
+    path.write_bytes(compressor.compress(lines(3, "a")) + compressor.compress(lines(4, "b")))
+    result = ingest_files(ws, [str(path)])
+    assert (result.read, result.stored, result.rejected) == (7, 7, 0)
+
+
+@pytest.mark.parametrize("suffix", ["gz", "zst"])
+def test_truncated_compressed_csv_says_so(ws, tmp_path, suffix):
+    import zstandard
+
+    text = "text,model\n" + "".join(f"question {i},gpt-4o-mini\n" for i in range(20000))
+    compress = gzip.compress if suffix == "gz" else zstandard.ZstdCompressor().compress
+    payload = compress(text.encode())
+    path = tmp_path / f"cut.csv.{suffix}"
+    path.write_bytes(payload[: len(payload) // 2])
+    result = ingest_files(ws, [str(path)])
+    assert reconciles(result)
+    assert result.stored > 0 and result.rejected == 1
+    error = ws.con.execute("SELECT error FROM rejects").fetchone()[0]
+    assert error.startswith("compressed file ends early or is corrupt: ")
+
+
+def test_folder_counts_the_files_it_skips_by_kind(ws, tmp_path):
+    folder = tmp_path / "export"
+    (folder / "img").mkdir(parents=True)
+    (folder / "calls.jsonl").write_bytes(lines(2))
+    (folder / "README.txt").write_text("not a log")
+    (folder / "notes.TXT").write_text("not a log either")
+    (folder / "img" / "chart.png").write_bytes(b"\x89PNG")
+    (folder / "old.txt.gz").write_bytes(gzip.compress(b"text"))
+    (folder / "Makefile").write_text("all:")
+    result = ingest_files(ws, [str(folder)])
+    assert (len(result.files), result.stored) == (1, 2)
+    assert result.skipped_files == {".txt": 2, ".png": 1, ".txt.gz": 1, "no extension": 1}
+    assert result.as_dict()["skipped_files"] == result.skipped_files
+    alone = ingest_files(ws, [str(folder / "calls.jsonl")])  # a file named is not a folder run
+    assert alone.skipped_files == {}
 
 
 def test_zstd_and_gzip_recognised_by_content(ws, tmp_path):

@@ -20,7 +20,7 @@ from levers_cli.cli.options import (
 )
 from levers_cli.cli.output import err_console, fail, out_console
 from levers_cli.cli.progress import progress_bars
-from levers_cli.cli.render import reconciliation, render_summary
+from levers_cli.cli.render import reconciliation, render_summary, skipped_notes
 
 DEFAULT_OUT = os.path.join("reports", "analysis.json")
 
@@ -36,6 +36,33 @@ def _check_writable(out: str) -> None:
         fail(f"--out {out}: cannot create {folder} ({exc.strerror})")
     if not os.access(folder, os.W_OK):
         fail(f"--out {out}: {folder} is not writable")
+
+
+def _own_outputs(workspace: str | None, out: str | None = None) -> frozenset[str]:
+    """Real paths of levers' own files, left out when a folder is read: the summary being
+    written and the workspace with DuckDB's write-ahead log beside it (``….duckdb.wal``)."""
+    from levers_cli.store import default_workspace_path
+
+    path = workspace or default_workspace_path()
+    return frozenset(os.path.realpath(p) for p in (path, path + ".wal", *([out] if out else [])))
+
+
+def _check_inputs(files: list[str], exclude: frozenset[str] = frozenset()) -> None:
+    """Fail before any work (no workspace, no ``reports/``) when an input path is missing."""
+    from levers_cli.errors import LeversError
+    from levers_cli.ingest.readers import find_inputs
+
+    try:
+        find_inputs(files, exclude)
+    except LeversError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def _print_run(ingest: dict) -> None:
+    """The run's counts on stderr: the reconciliation line, then what was skipped."""
+    err_console.print(reconciliation(ingest), highlight=False)
+    for note in skipped_notes(ingest):
+        err_console.print(note, markup=False, highlight=False)
 
 
 def _adapter_options(batch_input: list[str] | None) -> dict[str, object]:
@@ -119,8 +146,10 @@ def analyze(
     from levers_cli.embed import AUTO, get_embedder
     from levers_cli.errors import LeversError
     from levers_cli.ingest.mapping import parse_mapping
-    from levers_cli.store import Workspace, default_workspace_path
+    from levers_cli.store import Workspace
 
+    own_outputs = _own_outputs(workspace, out)
+    _check_inputs(files, own_outputs)
     _check_writable(out)
     if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
         fail(f"--out {out} is one of the input logs; write the summary elsewhere")
@@ -131,9 +160,6 @@ def analyze(
             check_since(since)
         except LeversError as exc:
             fail(str(exc), exc.exit_code)
-    own_outputs = frozenset(
-        os.path.realpath(p) for p in (out, workspace or default_workspace_path())
-    )
     try:
         cfg = load_config(config)
         if embedder:
@@ -163,7 +189,7 @@ def analyze(
             json.dump(summary, handle, indent=2, ensure_ascii=False)
     except OSError as exc:
         fail(f"{out}: cannot write the summary ({exc.strerror})")
-    err_console.print(reconciliation(summary["ingest"]), highlight=False)
+    _print_run(summary["ingest"])
     choice = summary["categorization"].get("embedder_choice")
     if choice:
         err_console.print(
@@ -195,6 +221,8 @@ def ingest(
     from levers_cli.ingest.pipeline import ingest_files
     from levers_cli.store import Workspace
 
+    own_outputs = _own_outputs(workspace)
+    _check_inputs(files, own_outputs)
     try:
         mapping = parse_mapping(map or [])
         with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
@@ -206,6 +234,7 @@ def ingest(
                 mapping=mapping,
                 options=_adapter_options(batch_input),
                 progress=bar,
+                exclude=own_outputs,
             )
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
@@ -215,11 +244,11 @@ def ingest(
     else:
         for f in data["files"]:
             out_console.print(
-                f"{f['path']}: {f['format'] or '?'}: read {f['read']:,}, stored {f['stored']:,}, "
-                f"duplicates {f['duplicates']:,}, rejected {f['rejected']:,}",
+                f"{f['path']}: {f['format'] or '?'}: {reconciliation(f)}",
                 highlight=False,
+                markup=False,
             )
-    err_console.print(reconciliation(data), highlight=False)
+    _print_run(data)
     if data["read"] == 0:
         err_console.print("warning: no records found in " + ", ".join(files), highlight=False)
     _report_rejects(data, max_rejects)

@@ -34,11 +34,29 @@ def count(value: Any) -> str:
 
 
 def reconciliation(ingest: dict[str, Any]) -> str:
-    """``read N, stored S, duplicates D, rejected R``."""
+    """``read N, stored S, duplicates D, skipped K, rejected R``."""
     return (
         f"read {ingest['read']:,}, stored {ingest['stored']:,}, "
-        f"duplicates {ingest['duplicates']:,}, rejected {ingest['rejected']:,}"
+        f"duplicates {ingest['duplicates']:,}, skipped {ingest['skipped']:,}, "
+        f"rejected {ingest['rejected']:,}"
     )
+
+
+def skipped_notes(ingest: dict[str, Any]) -> list[str]:
+    """What a run skipped, a line each: records that are no model call (by reason) and
+    files of the folders read that are no logs (by kind); none when nothing was skipped."""
+    notes = []
+    reasons = ingest.get("skipped_by_reason") or {}
+    if reasons:
+        listed = ", ".join(f"{reason}: {n:,}" for reason, n in reasons.items())
+        notes.append(f"skipped {plural(sum(reasons.values()), 'record')} (no model call): {listed}")
+    kinds = ingest.get("skipped_files") or {}
+    if kinds:
+        listed = ", ".join(f"{kind}: {n:,}" for kind, n in kinds.items())
+        notes.append(
+            f"skipped {plural(sum(kinds.values()), 'non-log file')} in the folders read ({listed})"
+        )
+    return notes
 
 
 def render_summary(console: Console, s: dict[str, Any]) -> None:

@@ -10,6 +10,11 @@ Most formats are lines or rows of a JSONL/JSON/CSV/Parquet file, read by
 :mod:`levers_cli.ingest.readers`. An adapter whose format is a container of its own (a SQLite
 database) also implements ``claims_file(path) -> bool`` and ``open_file(path) ->
 RecordSource``; the pipeline asks it before the generic readers.
+
+A record that is well formed but is no model call (a Langfuse SPAN or EVENT observation, the
+structure around the calls of a trace) is not an error: ``normalize`` raises
+:class:`SkipRecord` with a short reason, and the run counts it as *skipped* under that reason,
+so ``read == stored + duplicates + skipped + rejected``.
 """
 
 from __future__ import annotations
@@ -45,9 +50,27 @@ class LogAdapter(Protocol):
         """Turn one record into a partial call row (or several, in order).
 
         Raises:
+            SkipRecord: the record is well formed but not a model call; the pipeline counts
+                it as skipped under the reason.
             RecordError: the record is not usable; the pipeline quarantines it in ``rejects``.
         """
         ...
+
+
+class SkipRecord(Exception):
+    """Raised by :meth:`LogAdapter.normalize` for a record that is not a model call.
+
+    Not a :class:`~levers_cli.errors.LeversError`: nothing is wrong with the record or the
+    run. The pipeline counts skipped records per reason (``FileCounts.skipped_by_reason``).
+
+    Args:
+        reason: what the record is, short and the same for every record of its kind
+            (``"Langfuse SPAN observation"``): it is the key records are counted under.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class MappedAdapter:

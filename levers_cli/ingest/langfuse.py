@@ -19,9 +19,22 @@ Sources (langfuse/langfuse-docs):
   included) is the sum of the input buckets and ``output_tokens`` that of the output buckets
   (key names as in langfuse/langfuse ``worker/src/constants/default-model-prices.json``).
 
-Only ``GENERATION`` observations are model calls. A SPAN, EVENT, AGENT, TOOL, EMBEDDING, …
-record is rejected with that reason (counted, not dropped). Inside a trace or an API page
-(``{"data": [...]}``) the other observations are the trace's structure and are skipped.
+- langfuse/langfuse ``web/src/features/public-api/types/observations.ts`` — the v1
+  ``GET /api/public/observations`` row (``APIObservation``): ``traceId`` is nullable, the
+  types are GENERATION, SPAN, EVENT, AGENT, TOOL, CHAIN, RETRIEVER, EVALUATOR, EMBEDDING and
+  GUARDRAIL, and ``userId``/``sessionId`` are left out of it.
+
+Only ``GENERATION`` observations are model calls. Every export holds the others too (SPAN,
+EVENT, …: the structure of a trace), so a standalone one is *skipped* with its type as the
+reason (:class:`~levers_cli.ingest.base.SkipRecord`), not rejected; inside a trace or an API
+page (``{"data": [...]}``) they are part of the record, which counts once per GENERATION (a
+container without any is skipped).
+
+Conversations: Langfuse's ``sessionId`` groups the traces of one chat. Without one the
+conversation is left to levers' linking by resent messages
+(:func:`levers_cli.enrich.conversations.link_conversations`): Langfuse's OpenAI integration
+logs every call as a trace of its own, so a trace is no conversation (it stays in
+``metadata.trace_id``).
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.base import MappedAdapter, PartialCall, Record, SkipRecord
 from levers_cli.ingest.fields import content_text, optional_float, parse_ts, token_count
 from levers_cli.ingest.pairs import last_user_text
 
@@ -72,12 +85,22 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: Observation types of Langfuse's public API (``ObservationType`` in observations.ts).
+_TYPES = frozenset(
+    ("GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR",
+     "EMBEDDING", "GUARDRAIL")
+)  # fmt: skip
+
+
 def _is_observation(record: Record) -> bool:
+    """An observation row: an id, a start time and a type, with a trace id or (the v1 API's
+    ``traceId`` may be null) a type Langfuse knows."""
+    kind = record.get("type")
     return (
         "id" in record
-        and _get(record, "traceId", "trace_id") is not None
-        and isinstance(record.get("type"), str)
+        and isinstance(kind, str)
         and ("startTime" in record or "start_time" in record)
+        and (_get(record, "traceId", "trace_id") is not None or kind.upper() in _TYPES)
     )
 
 
@@ -245,19 +268,20 @@ class LangfuseAdapter(MappedAdapter):
         """Normalize one observation, or every GENERATION of a trace or API page.
 
         Raises:
-            RecordError: not a GENERATION (standalone), a container without generations,
-                or a bad timestamp or usage count.
+            SkipRecord: an observation of another type (SPAN, EVENT, …), or a trace or page
+                of observations without a GENERATION.
+            RecordError: a trace whose observations are ids only, or a bad timestamp or
+                usage count.
         """
         if _is_observation(record):
             kind = str(record["type"]).upper()
             if kind != "GENERATION":
-                raise RecordError(
-                    f"{kind} observation is not a model call (only GENERATION observations are)",
-                    field="type",
-                )
+                raise SkipRecord(f"Langfuse {kind} observation")
             return self._generation(record, {})
-        items = record.get("data") if isinstance(record.get("data"), list) else [record]
+        page = isinstance(record.get("data"), list)
+        items = record["data"] if page else [record]
         calls: list[PartialCall] = []
+        observations = 0
         for item in items:
             if not isinstance(item, dict):
                 continue
@@ -273,13 +297,20 @@ class LangfuseAdapter(MappedAdapter):
             else:
                 trace, nested = {}, [item]
             for obs in nested:
-                if _is_observation(obs) and str(obs["type"]).upper() == "GENERATION":
+                if not _is_observation(obs):
+                    continue
+                observations += 1
+                if str(obs["type"]).upper() == "GENERATION":
                     calls.append(self._generation(obs, trace))
-        if not calls:
+        if calls:
+            return calls
+        if not observations:
             raise RecordError(
-                "no GENERATION observations (only spans/events, or ids only)", field="observations"
+                "no observations in it, or their ids only (GET /api/public/traces lists ids): "
+                "export the observations (GET /api/public/observations) instead",
+                field="observations",
             )
-        return calls
+        raise SkipRecord(f"Langfuse {'API page' if page else 'trace'} without a GENERATION")
 
     def _generation(self, obs: Record, trace: dict[str, Any]) -> PartialCall:
         start = parse_ts(_get(obs, "startTime", "start_time"), field="startTime")
@@ -308,9 +339,7 @@ class LangfuseAdapter(MappedAdapter):
             "call_id": str(obs["id"]),
             "ts": start,
             "model": _get(obs, "providedModelName", "provided_model_name", "model"),
-            "conversation_id": _get(obs, "sessionId", "session_id")
-            or trace.get("session_id")
-            or metadata.get("trace_id"),
+            "conversation_id": _get(obs, "sessionId", "session_id") or trace.get("session_id"),
             "messages": messages,
             "system_prompt": "\n\n".join(system) if system else None,
             "query": last_user_text(messages),

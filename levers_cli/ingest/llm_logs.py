@@ -169,34 +169,38 @@ class LlmLogsAdapter(MappedAdapter):
         self._history: dict[str, list[dict[str, Any]]] = {}
 
     def claims_file(self, path: str) -> bool:
-        """True for a SQLite file with llm's ``responses`` or ``turns`` table."""
+        """True for a SQLite file (by its header): levers reads SQLite only as llm's
+        ``logs.db``, and :meth:`open_file` says why when a database is not one."""
         try:
             with open(path, "rb") as handle:
-                if handle.read(16) != SQLITE_MAGIC:
-                    return False
-            con = _connect(path)
-        except (OSError, sqlite3.Error):
+                return handle.read(16) == SQLITE_MAGIC
+        except OSError:
             return False
-        try:
-            return _has(con, "responses", _RESPONSE_COLUMNS) or _has(con, "turns", _TURN_COLUMNS)
-        except sqlite3.Error:
-            return False
-        finally:
-            con.close()
 
     def open_file(self, path: str) -> RecordSource:
         """Open ``logs.db``: one record per logged response, grouped by conversation.
 
         Raises:
-            InputFileError: the database cannot be read.
+            InputFileError: the database cannot be read, or has neither llm's ``responses``
+                nor its ``turns`` table.
         """
         if not os.path.exists(path):
             raise InputFileError(path, "no such file")
         try:
             con = _connect(path)
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            tables = sorted(row[0] for row in con.execute("SELECT name FROM sqlite_master"))
+            is_llm = _has(con, "responses", _RESPONSE_COLUMNS) or _has(con, "turns", _TURN_COLUMNS)
         except sqlite3.Error as exc:
             raise InputFileError(path, f"not a readable SQLite database ({exc})") from None
+        if not is_llm:
+            con.close()
+            found = ", ".join(tables[:8]) + (", …" if len(tables) > 8 else "") or "none"
+            raise InputFileError(
+                path,
+                "a SQLite database, but not an llm logs database: no table `responses` (or "
+                f"`turns`) with llm's columns (tables: {found}); levers reads SQLite only as "
+                "simonw/llm's logs.db",
+            )
         return RecordSource(path, "sqlite", None, self._db_records(path, con))
 
     def _db_records(self, path: str, con: sqlite3.Connection) -> Iterator[RawRecord]:

@@ -1,8 +1,10 @@
 """The ingest run: files → adapter → partial calls → finished rows → ``calls``/``rejects``.
 
 Every record read ends as exactly one of stored, duplicate (its ``call_id`` is stored
-already, or came earlier in this run) or rejected (kept in ``rejects`` with its reason), so
-``read == stored + duplicates + rejected`` for every run. One run is one transaction.
+already, or came earlier in this run), skipped (no model call, e.g. a Langfuse SPAN: counted
+by reason, see :class:`~levers_cli.ingest.base.SkipRecord`) or rejected (kept in ``rejects``
+with its reason), so ``read == stored + duplicates + skipped + rejected`` for every run. One
+run is one transaction.
 
 Parsing and normalizing (:mod:`levers_cli.ingest.rows`) depend on one record only; for a
 large JSONL file they run in worker processes (:mod:`levers_cli.ingest.workers`) while this
@@ -31,7 +33,7 @@ from levers_cli.ingest.readers import (
     LineChunk,
     RawRecord,
     RecordSource,
-    expand_inputs,
+    find_inputs,
     open_records,
     parse_chunk,
 )
@@ -62,14 +64,17 @@ ProgressFn = Callable[[str, int], None]
 
 @dataclass
 class FileCounts:
-    """What one file gave: ``read == stored + duplicates + rejected``."""
+    """What one file gave: ``read == stored + duplicates + skipped + rejected``."""
 
     path: str
     format: str | None = None
     read: int = 0
     stored: int = 0
     duplicates: int = 0
+    skipped: int = 0
     rejected: int = 0
+    #: skipped records (no model call) by the adapter's reason
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
     size_bytes: int = 0
     sha256: str = ""
     #: records whose id was already taken by a different record (stored under ``id~hash``)
@@ -80,11 +85,14 @@ class FileCounts:
 
 @dataclass
 class IngestResult:
-    """One ingest run: per-file counts, totals, and the first rejects (file, line, reason)."""
+    """One ingest run: per-file counts, totals, the first rejects (file, line, reason), and
+    the files left out of the folders read because their names are no log's (kind → count,
+    e.g. ``{".txt": 2}``)."""
 
     run_id: int
     files: list[FileCounts] = field(default_factory=list)
     reject_samples: list[tuple[str, int, str]] = field(default_factory=list)
+    skipped_files: dict[str, int] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
@@ -99,8 +107,20 @@ class IngestResult:
         return sum(f.duplicates for f in self.files)
 
     @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.files)
+
+    @property
     def rejected(self) -> int:
         return sum(f.rejected for f in self.files)
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        """Skipped records of every file, by reason (most first)."""
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.skipped_by_reason)
+        return dict(total.most_common())
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -109,7 +129,10 @@ class IngestResult:
             "read": self.read,
             "stored": self.stored,
             "duplicates": self.duplicates,
+            "skipped": self.skipped,
             "rejected": self.rejected,
+            "skipped_by_reason": self.skipped_by_reason,
+            "skipped_files": self.skipped_files,
             "files": [asdict(f) for f in self.files],
             "reject_samples": [
                 {"file": f, "line": n, "error": e} for f, n, e in self.reject_samples
@@ -206,7 +229,8 @@ def ingest_files(
 
     Returns:
         The run's counts per file and its first rejects. Counts are in calls: a record that
-        holds several calls (a transcript) counts once per call; a rejected record once.
+        holds several calls (a transcript) counts once per call; a skipped or rejected record
+        once.
 
     Raises:
         InputFileError: a file is missing or cannot be read at all.
@@ -217,17 +241,17 @@ def ingest_files(
     mapping = mapping or {}
     options = options or {}
     forced = get_adapter(format, mapping, **options) if format else None
-    files = expand_inputs(paths, exclude)
+    inputs = find_inputs(paths, exclude)
     started = datetime.now(UTC)
     runner = ChunkRunner(mapping, options, workers)
     with ws.memory_limit(INGEST_MEMORY_LIMIT):
         ws.con.execute("BEGIN TRANSACTION")
         try:
-            result = IngestResult(run_id=ws.next_run_id())
+            result = IngestResult(run_id=ws.next_run_id(), skipped_files=inputs.skipped)
             run = RunState(ws, result, check_stored=ws.count("calls") > 0)
             earlier = earlier_reads(ws)
             mapped = ", ".join(sorted(f"{k}={v.text}" for k, v in mapping.items()))
-            for path in files:
+            for path in inputs.files:
                 counts = _ingest_file(run, path, forced, mapping, options, runner, progress)
                 counts.mapping = mapped
                 refuse_reading_differently(counts, earlier)
@@ -238,7 +262,7 @@ def ingest_files(
                 started,
                 datetime.now(UTC),
                 [asdict(f) for f in result.files],
-                (result.read, result.stored, result.duplicates, result.rejected),
+                (result.read, result.stored, result.duplicates, result.skipped, result.rejected),
                 __version__,
             )
             ws.con.execute("COMMIT")

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,12 @@ def container_kind(path: str) -> str:
         return "csv"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
+    if name.endswith(EXTRA_SUFFIXES):  # an llm logs.db is claimed before the readers are asked
+        raise InputFileError(
+            path,
+            "not an llm logs database: levers reads .db/.sqlite files only as simonw/llm's "
+            "SQLite logs.db (--format llm-logs), and this file is not one",
+        )
     raise InputFileError(
         path,
         "unsupported file type; expected .jsonl, .json, .csv or .parquet (optionally .gz or .zst)",
@@ -100,11 +107,66 @@ def _open_binary(path: str) -> IO[bytes]:
     if magic.startswith(_GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if magic == _ZSTD_MAGIC:
+        return io.BufferedReader(_ZstdFrames(raw))
+    return raw
+
+
+#: Compressed bytes read at a time from a zstd file (their output is held whole: 32 KiB
+#: of highly repetitive logs can give megabytes).
+_ZSTD_READ = 1 << 15
+
+
+class _ZstdFrames(io.RawIOBase):
+    """A zstd stream of one or more frames, decompressed as it is read.
+
+    zstandard's ``stream_reader`` ends quietly when its input stops inside a frame (a cut
+    download or copy), so a truncated file would read as a shorter one; this reader raises
+    ``zstandard.ZstdError`` there instead, as :mod:`gzip` raises ``EOFError``. It follows
+    frames with ``decompressobj`` (``eof`` and ``unused_data``: python-zstandard's API docs).
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return io.BufferedReader(stream)  # type: ignore[arg-type]
-    return raw
+        self._raw = raw
+        self._error = zstandard.ZstdError
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = self._dctx.decompressobj()
+        self._in_frame = False  # bytes of the current frame read, its end not yet
+        self._out = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            data = self._raw.read(_ZSTD_READ)
+            if not data:
+                if self._in_frame:
+                    raise self._error("zstd data ends inside a frame (the file is cut short)")
+                return 0
+            self._out = memoryview(self._decompress(data))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        parts = []
+        while data:
+            parts.append(self._frame.decompress(data))
+            self._in_frame = True
+            if not self._frame.eof:
+                break
+            data = self._frame.unused_data  # the next frame's first bytes
+            self._frame = self._dctx.decompressobj()
+            self._in_frame = False
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 def open_records(path: str) -> RecordSource:
@@ -188,6 +250,9 @@ def _csv_source(path: str) -> RecordSource:
     except (UnicodeDecodeError, csv.Error) as exc:
         stream.close()
         raise InputFileError(path, f"unreadable CSV header ({exc})", line=1) from None
+    except stream_errors() as exc:
+        stream.close()
+        raise InputFileError(path, f"compressed file ends early or is corrupt: {exc}") from None
     if header is None:
         stream.close()
         return RecordSource(path, "csv", [], iter(()))
@@ -209,6 +274,9 @@ def _csv_records(
                 yield RawRecord(start, None, "", f"unreadable CSV row ({exc})")
                 start = reader.line_num + 1
                 continue
+            except stream_errors() as exc:
+                yield RawRecord(start, None, "", f"compressed file ends early or is corrupt: {exc}")
+                return
             text = ",".join(row)
             if len(row) != len(columns):
                 yield RawRecord(
@@ -238,35 +306,63 @@ def _parquet_source(path: str) -> RecordSource:
     return RecordSource(path, "parquet", columns, records())
 
 
-def expand_inputs(paths: list[str], exclude: frozenset[str] = frozenset()) -> list[str]:
+@dataclass(slots=True)
+class InputFiles:
+    """What a run reads: the files, in order, and the files left out of the folders it was
+    given because their names are no log's, counted by kind (``{".txt": 2, ".png": 1}``)."""
+
+    files: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def find_inputs(paths: list[str], exclude: frozenset[str] = frozenset()) -> InputFiles:
     """Expand directories (recursively, supported file types only) and glob patterns the
     shell left unexpanded (``'logs/*.jsonl'``); keep files as given. Files found in a folder
-    whose real path is in ``exclude`` (levers' own summary and workspace) are left out.
+    whose real path is in ``exclude`` (levers' own summary and workspace) are left out
+    silently; other files of a folder that are no log are counted in ``skipped``.
 
     Raises:
-        InputFileError: a path does not exist.
+        InputFileError: a path does not exist, or a pattern matches nothing.
     """
-    files: list[str] = []
+    found = InputFiles()
+    skipped: Counter[str] = Counter()
+    _expand(paths, exclude, found.files, skipped)
+    found.skipped = dict(skipped.most_common())
+    return found
+
+
+def expand_inputs(paths: list[str], exclude: frozenset[str] = frozenset()) -> list[str]:
+    """The files of :func:`find_inputs`.
+
+    Raises:
+        InputFileError: a path does not exist, or a pattern matches nothing.
+    """
+    return find_inputs(paths, exclude).files
+
+
+def _expand(
+    paths: list[str], exclude: frozenset[str], files: list[str], skipped: Counter[str]
+) -> None:
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(
-                str(p)
-                for p in Path(path).rglob("*")
-                if p.is_file() and _known_name(p.name) and os.path.realpath(p) not in exclude
-            )
-            files.extend(found)
+            for found in sorted(Path(path).rglob("*"), key=str):
+                if not found.is_file() or os.path.realpath(found) in exclude:
+                    continue
+                if _known_name(found.name):
+                    files.append(str(found))
+                else:
+                    skipped[_file_kind(found.name)] += 1
         elif path == STDIN:
             files.append(path)
         elif not os.path.exists(path) and glob.has_magic(path):
             matched = sorted(glob.glob(path, recursive=True))
             if not matched:
                 raise InputFileError(path, "no file matches this pattern")
-            files.extend(expand_inputs(matched, exclude))
+            _expand(matched, exclude, files, skipped)
         elif not os.path.exists(path):
             raise InputFileError(path, "no such file")
         else:
             files.append(path)
-    return files
 
 
 def _known_name(name: str) -> bool:
@@ -274,6 +370,15 @@ def _known_name(name: str) -> bool:
     for suffix in COMPRESSION_SUFFIXES:
         name = name.removesuffix(suffix)
     return name.endswith(KNOWN_SUFFIXES) or name.endswith(EXTRA_SUFFIXES)
+
+
+def _file_kind(name: str) -> str:
+    """A file's kind for the skipped-files count: its ending (``.txt``, ``.txt.gz``), or
+    ``no extension``."""
+    suffix = Path(name).suffix.lower()
+    if suffix in COMPRESSION_SUFFIXES:
+        suffix = Path(name[: -len(suffix)]).suffix.lower() + suffix
+    return suffix or "no extension"
 
 
 #: Endings of containers read by an adapter of their own (``llm``'s SQLite ``logs.db``).

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import LeversError, RecordError
-from levers_cli.ingest.base import LogAdapter, PartialCall
+from levers_cli.ingest.base import LogAdapter, PartialCall, SkipRecord
 from levers_cli.ingest.fields import provider_for_model
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping
@@ -137,6 +138,7 @@ def partial_rows(
     has no id of its own (``None`` otherwise; the pipeline turns it into ``h:…`` ids).
 
     Raises:
+        SkipRecord: the record is no model call.
         RecordError: the record (as a whole) is not usable.
     """
     normalized = adapter.normalize(data)
@@ -163,6 +165,8 @@ class Batch:
         records: ``(line, content digest or None, number of rows)`` of each record that gave
             rows; its rows are the next ``number`` rows of ``columns``.
         rejects: ``(line, reason, raw text)`` of each rejected record.
+        skipped: records that are no model call (:class:`~levers_cli.ingest.base.SkipRecord`),
+            counted by reason.
         table: the rows, a pyarrow table of :data:`levers_cli.schema.INGEST_COLUMNS`
             (:func:`levers_cli.store.call_arrow_schema`); ``messages`` and ``metadata`` as JSON
             text. Rows without an id of their own have a null or empty ``call_id``.
@@ -171,6 +175,7 @@ class Batch:
 
     records: list[tuple[int, str | None, int]] = field(default_factory=list)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
     table: Any = None
     read: int = 0
 
@@ -187,7 +192,8 @@ def process_records(
     """Normalize parsed records into a :class:`Batch` (the rows of ``path`` in run ``run_id``).
 
     A record is rejected (with its reason) when it did not parse, when no adapter was found
-    (``undetected`` says why), or when the adapter or the row checks refuse it.
+    (``undetected`` says why), or when the adapter or the row checks refuse it; it is skipped
+    (counted by reason) when the adapter says it is no model call.
 
     Raises:
         LeversError: an adapter error that is not about one record (it ends the run).
@@ -203,6 +209,9 @@ def process_records(
             continue
         try:
             rows, digest = partial_rows(raw.data, adapter, mapping)
+        except SkipRecord as skip:
+            batch.skipped[skip.reason] += 1
+            continue
         except RecordError as exc:
             batch.rejects.append(_reject(raw, str(exc)))
             continue

@@ -44,8 +44,9 @@ class RunState:
 
 
 class FileSink:
-    """Takes one file's batches in order: content ids, duplicates, id collisions, counts;
-    inserts the rows and rejects every :data:`BATCH_ROWS` rows."""
+    """Takes one file's batches in order: content ids, duplicates, id collisions, counts
+    (skipped records are counted only); inserts the rows and rejects every
+    :data:`BATCH_ROWS` rows."""
 
     def __init__(self, run: RunState, counts: FileCounts) -> None:
         self.run = run
@@ -58,6 +59,12 @@ class FileSink:
     def take(self, batch: Batch) -> None:
         """Count a batch and queue its new rows (file order: batches must come in order)."""
         counts, path, samples = self.counts, self.counts.path, self.run.result.reject_samples
+        if batch.skipped:
+            skipped = sum(batch.skipped.values())
+            counts.read += skipped
+            counts.skipped += skipped
+            for reason, n in batch.skipped.items():
+                counts.skipped_by_reason[reason] = counts.skipped_by_reason.get(reason, 0) + n
         for line, reason, text in batch.rejects:
             counts.read += 1
             counts.rejected += 1
