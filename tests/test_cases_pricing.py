@@ -13,26 +13,15 @@ import pytest
 
 from levers_cli.analysis import analyze
 from levers_cli.config import load_config
-from levers_cli.enrich.prices import price_calls
-from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers.batch import BatchLever
 from levers_cli.levers.caching import CachingLever
 from levers_cli.simulate import run_waterfall
 from levers_cli.summary import spend_by_model, token_totals
-from tests.conftest import CASES, FakeEmbedder, need_shared
-
-
-def _priced(ws, name: str):
-    ingest_files(ws, [str(need_shared(CASES / name))])
-    return price_calls(ws, load_config(None))
-
-
-def _costs(ws) -> dict[str, Decimal]:
-    return dict(ws.con.execute("SELECT call_id, cost_usd FROM calls").fetchall())
+from tests.conftest import CASES, FakeEmbedder, call_costs, need_shared, price_case
 
 
 def test_c16_one_hour_cache_writes_at_twice_input(ws):
-    _priced(ws, "C16-anthropic-1h-cache-write.jsonl")
+    price_case(ws, "C16-anthropic-1h-cache-write.jsonl")
     rows = ws.con.execute(
         "SELECT call_id, input_tokens, cache_read_tokens, cache_write_tokens, "
         "cache_write_1h_tokens FROM calls ORDER BY call_id"
@@ -48,7 +37,7 @@ def test_c16_one_hour_cache_writes_at_twice_input(ws):
     # line 2: 100 × 3 + 8,000 × 6 + 2,000 × 3.75 + 20,000 × 0.30 + 400 × 15
     #         = 300 + 48,000 + 7,500 + 6,000 + 6,000 = 67,800 µ$
     # line 3: 50 × 3 + 10,000 × 0.30 + 300 × 15 = 150 + 3,000 + 4,500 = 7,650 µ$
-    assert _costs(ws) == {
+    assert call_costs(ws) == {
         "msg_c16_1": Decimal("0.06465"),
         "msg_c16_2": Decimal("0.0678"),
         "msg_c16_3": Decimal("0.00765"),
@@ -66,14 +55,14 @@ def test_c16_caching_lever_keeps_the_one_hour_ttl(ws):
 
 
 def test_c18_flex_priced_from_the_served_tier(ws):
-    result = _priced(ws, "C18-openai-flex-served-tier.jsonl")
+    result = price_case(ws, "C18-openai-flex-served-tier.jsonl")[1]
     tiers = dict(ws.con.execute("SELECT call_id, service_tier FROM calls").fetchall())
     assert tiers == {"resp_c18_1": "flex", "resp_c18_2": "default"}  # the response's, stored
     # gpt-5-mini standard 0.25 / 0.025 cached / 2.00 out; flex = Batch = half of each.
     # line 1 (served flex): 12,000 × 0.125 + 8,000 × 0.0125 + 3,000 × 1.00
     #                       = 1,500 + 100 + 3,000 = 4,600 µ$ (reasoning inside the 3,000)
     # line 2 (asked priority, served default): 5,000 × 0.25 + 1,000 × 2.00 = 3,250 µ$
-    assert _costs(ws) == {"resp_c18_1": Decimal("0.0046"), "resp_c18_2": Decimal("0.00325")}
+    assert call_costs(ws) == {"resp_c18_1": Decimal("0.0046"), "resp_c18_2": Decimal("0.00325")}
     # the call is dated 2026-01-01, before genai-prices' flex variant (verified 2026-10-12):
     # the flex rate is levers' own row, with its source
     (row,) = result.as_dict()["own_rows_used"]
@@ -105,7 +94,7 @@ def test_c18_batch_lever_does_not_discount_flex_again(ws, tmp_path):
 
 
 def test_c20_audio_tokens_at_audio_rates(ws):
-    result = _priced(ws, "C20-openai-audio-tokens.jsonl")
+    result = price_case(ws, "C20-openai-audio-tokens.jsonl")[1]
     parts = ws.con.execute(
         "SELECT call_id, input_tokens, input_audio_tokens, output_tokens, output_audio_tokens "
         "FROM calls ORDER BY call_id"
@@ -121,7 +110,7 @@ def test_c20_audio_tokens_at_audio_rates(ws):
     #   50 × 0.15 + 1,200 × 10 + 200 × 0.60 + 800 × 20 = 7.5 + 12,000 + 120 + 16,000
     #   = 28,127.5 µ$
     # text-only control: 300 × 0.60 + 100 × 2.40 = 420 µ$
-    assert _costs(ws) == {
+    assert call_costs(ws) == {
         "chatcmpl-c20-1": Decimal("0.02851"),
         "chatcmpl-c20-2": Decimal("0.0281275"),
         "chatcmpl-c20-3": Decimal("0.00042"),
@@ -132,13 +121,13 @@ def test_c20_audio_tokens_at_audio_rates(ws):
 
 
 def test_c22_gateway_cache_hit_is_free_and_not_provider_tokens(ws):
-    result = _priced(ws, "C22-litellm-spendlogs-cache-hit.jsonl")
+    result = price_case(ws, "C22-litellm-spendlogs-cache-hit.jsonl")[1]
     hits = dict(ws.con.execute("SELECT call_id, gateway_cache_hit FROM calls").fetchall())
     assert hits == {"chatcmpl-c22-1": False, "chatcmpl-c22-2": True, "chatcmpl-c22-3": False}
     # gpt-4o-mini 0.15 / 0.075 cached / 0.60
     # row 1: 1,200 × 0.15 + 300 × 0.60 = 180 + 180 = 360 µ$; row 2: served by LiteLLM: $0
     # row 3: 1,024 × 0.15 + 1,024 × 0.075 + 100 × 0.60 = 153.6 + 76.8 + 60 = 290.4 µ$
-    assert _costs(ws) == {
+    assert call_costs(ws) == {
         "chatcmpl-c22-1": Decimal("0.00036"),
         "chatcmpl-c22-2": Decimal("0"),
         "chatcmpl-c22-3": Decimal("0.0002904"),
