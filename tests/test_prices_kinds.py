@@ -431,3 +431,19 @@ def test_bad_price_rows_in_levers_toml(tmp_path):
                     "input = 1.0\nsource = 'x'\nread = '2026-01-01'\n")  # fmt: skip
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(str(path))
+
+
+def test_override_prices_one_hour_writes_of_a_negotiated_model(ws, tmp_path):
+    config_path = tmp_path / "levers.toml"
+    config_path.write_text(
+        '[prices."acme-claude"]\ninput = 2.0\ncache_write = 2.5\ncache_write_1h = 4.0\n'
+        "output = 10.0\n"
+    )
+    usage = {"input_tokens": 100, "cache_creation_input_tokens": 2000, "output_tokens": 100,
+             "cache_creation": {"ephemeral_5m_input_tokens": 1000,
+                                "ephemeral_1h_input_tokens": 1000}}  # fmt: skip
+    record = _anthropic("msg_acme", "acme-claude", usage)
+    costs, _ = _price(ws, tmp_path, [record], config=load_config(str(config_path)))
+    # levers.toml prices (USD per million tokens): 100 × 2 + 1,000 × 2.5 + 1,000 × 4 + 100 × 10
+    # = 200 + 2,500 + 4,000 + 1,000 = 7,700 µ$
+    assert costs == {"msg_acme": Decimal("0.0077")}

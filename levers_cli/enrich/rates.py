@@ -271,7 +271,7 @@ def _override_prices(table: Any) -> dict[str, Decimal]:
         "input_audio": "input_audio_mtok",
         "output_audio": "output_audio_mtok",
     }
-    values = table if isinstance(table, Mapping) else vars(table)
+    values = table if isinstance(table, Mapping) else {k: getattr(table, k, None) for k in names}
     return {names[k]: _decimal(v) for k, v in values.items() if k in names and v is not None}
 
 
