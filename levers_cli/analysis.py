@@ -162,7 +162,7 @@ def analyze(
         config,
         since=since,
         ingest=ingested.as_dict(),
-        prices={"source": pricing.source, "priced_calls": pricing.priced_calls},
+        prices=pricing.as_dict(),
         categorization={**asdict(categorized), "embedder_choice": asdict(choice)},
     )
     return AnalysisResult(ingested, summary)

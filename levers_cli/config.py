@@ -17,17 +17,30 @@ from typing import Any
 from levers_cli.errors import ConfigError
 
 USER_CONFIG = "levers.toml"
-PRICE_FIELDS = ("input", "cached_input", "cache_write", "output")
+PRICE_FIELDS = (
+    "input",
+    "cached_input",
+    "cache_write",
+    "output",
+    "cache_write_1h",
+    "input_audio",
+    "output_audio",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class PriceOverride:
-    """A model's prices in USD per million tokens, from ``[prices."MODEL"]``."""
+    """A model's prices in USD per million tokens, from ``[prices."MODEL"]``: input and
+    output, and optionally cached input, cache writes (5-minute and 1-hour) and audio
+    tokens in and out (each falls back to the input or output price when absent)."""
 
     input: float
     output: float
     cached_input: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
+    input_audio: float | None = None
+    output_audio: float | None = None
 
 
 @dataclass
@@ -36,6 +49,9 @@ class Config:
 
     values: dict[str, dict[str, Any]]
     origin: dict[str, str] = field(default_factory=dict)
+    #: ``[[price_rows]]`` of levers.toml: own price rows tried before the shipped ones
+    #: (:mod:`levers_cli.enrich.rates`), already checked.
+    price_rows: tuple[Any, ...] = ()
 
     def get(self, section: str, key: str) -> Any:
         """One value.
@@ -130,11 +146,17 @@ def load_config(path: str | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     merged = copy.deepcopy(values)
+    rows: tuple[Any, ...] = ()
     for section, table in user.items():
+        if section == "price_rows":
+            from levers_cli.price_rows import parse_rows
+
+            rows = parse_rows(table, path)
+            continue
         if section == "prices":
             _check_prices(path, table)
         elif section not in values:
-            known = ", ".join([*values, "prices"])
+            known = ", ".join([*values, "prices", "price_rows"])
             raise ConfigError(f"{path}: unknown section [{section}]; known: {known}")
         elif not isinstance(table, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
@@ -145,4 +167,4 @@ def load_config(path: str | None = None) -> Config:
         merged.setdefault(section, {}).update(table)
         for key in table:
             origin[f"{section}.{key}"] = path
-    return Config(merged, origin)
+    return Config(merged, origin, rows)

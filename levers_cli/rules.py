@@ -23,6 +23,7 @@ class ProviderRule:
     write_multiplier: float
     batch_factor: float
     source: str
+    max_breakpoints: int = 0
 
 
 @cache

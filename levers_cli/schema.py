@@ -27,6 +27,10 @@ CALL_COLUMNS: Final[dict[str, str]] = {
     "cache_write_tokens": "BIGINT",
     "output_tokens": "BIGINT",
     "reasoning_tokens": "BIGINT",
+    # parts of the token columns above that are billed at rates of their own (issue 18)
+    "cache_write_1h_tokens": "BIGINT",  # of cache_write_tokens: written with the 1-hour TTL
+    "input_audio_tokens": "BIGINT",  # of input_tokens: audio in
+    "output_audio_tokens": "BIGINT",  # of output_tokens: audio out
     "tokens_source": "VARCHAR",
     "max_tokens": "INTEGER",
     "finish_reason": "VARCHAR",
@@ -34,6 +38,10 @@ CALL_COLUMNS: Final[dict[str, str]] = {
     "status": "VARCHAR",
     "error": "VARCHAR",
     "is_batch": "BOOLEAN",
+    "service_tier": "VARCHAR",  # the tier the response says served the call (flex, priority…)
+    "inference_geo": "VARCHAR",  # where the provider ran it, as its usage reports (us, global)
+    "server_tool_uses": "JSON",  # {tool: uses} of provider-side tools billed per use
+    "gateway_cache_hit": "BOOLEAN",  # answered from a gateway's own cache: no provider call
     "cost_usd": "DECIMAL(18,9)",
     "logged_cost_usd": "DECIMAL(18,9)",
     "metadata": "JSON",
@@ -47,6 +55,17 @@ CALL_COLUMNS: Final[dict[str, str]] = {
 INGEST_COLUMNS: Final[tuple[str, ...]] = tuple(
     c for c in CALL_COLUMNS if c not in ("cost_usd", "category_id")
 )
+
+#: Columns stored as JSON text (Python objects in partial calls).
+JSON_COLUMNS: Final[tuple[str, ...]] = tuple(
+    name for name, kind in CALL_COLUMNS.items() if kind == "JSON"
+)
+#: Token columns that are parts of another token column: part → whole.
+TOKEN_PARTS: Final[dict[str, str]] = {
+    "cache_write_1h_tokens": "cache_write_tokens",
+    "input_audio_tokens": "input_tokens",
+    "output_audio_tokens": "output_tokens",
+}
 
 TOKENS_FROM_USAGE: Final = "usage"
 TOKENS_ESTIMATED: Final = "estimated"

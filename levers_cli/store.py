@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from levers_cli.errors import WorkspaceError
-from levers_cli.schema import CALL_COLUMNS, DDL, INGEST_COLUMNS
+from levers_cli.schema import CALL_COLUMNS, DDL, INGEST_COLUMNS, JSON_COLUMNS
 
 DEFAULT_WORKSPACE = os.path.join(".levers", "levers.duckdb")
 WORKSPACE_ENV = "LEVERS_WORKSPACE"
@@ -119,8 +119,8 @@ class Workspace:
         is not a duplicate: it is stored under ``call_id~`` + its content hash.
 
         Args:
-            rows: dicts keyed by :data:`levers_cli.schema.INGEST_COLUMNS`; ``messages`` and
-                ``metadata`` as Python objects (stored as JSON), ``ts`` as aware datetimes.
+            rows: dicts keyed by :data:`levers_cli.schema.INGEST_COLUMNS`; the JSON columns
+                (``messages``, ``metadata``, …) as Python objects, ``ts`` as aware datetimes.
 
         Returns:
             ``(rows stored, rows re-identified because their id was taken)``.
@@ -133,7 +133,7 @@ class Workspace:
         for row in rows:
             for name in INGEST_COLUMNS:
                 value = row.get(name)
-                if name in ("messages", "metadata") and value is not None:
+                if name in JSON_COLUMNS and value is not None:
                     value = json.dumps(value, ensure_ascii=False, default=_json_default)
                 columns[name].append(value)
         return self.append_calls(pa.Table.from_pydict(columns, schema=call_arrow_schema()))
@@ -297,14 +297,14 @@ class Workspace:
 
 
 def _json_typed(table: Any) -> Any:
-    """``table`` with its ``messages``/``metadata`` text typed as Arrow's canonical JSON
+    """``table`` with its JSON columns' text typed as Arrow's canonical JSON
     extension, which DuckDB reads as its JSON type: the text goes in as it is, without the
     VARCHAR → JSON cast that parses every document again (ingest writes valid JSON)."""
     import pyarrow as pa
 
     if not hasattr(pa, "json_"):  # pyarrow < 19: the cast it is
         return table
-    for name in ("messages", "metadata"):
+    for name in JSON_COLUMNS:
         index = table.schema.get_field_index(name)
         column = table.column(index)
         if not pa.types.is_string(column.type):

@@ -81,14 +81,25 @@ def span_and_spend(ws: Workspace, config: Config, table: str = "calls") -> dict[
     }
 
 
+#: Calls a model provider served (not a gateway's own cache): the calls whose tokens are
+#: provider tokens.
+PROVIDER_CALL = "NOT coalesce(gateway_cache_hit, false)"
+
+
 def spend_by_model(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
-    """Per provider and model: calls, tokens, spend (``None`` when unpriced), spend share."""
+    """Per provider and model: calls, provider tokens (gateway cache hits left out: the
+    gateway answered them, their tokens replay the original call), gateway cache hits,
+    spend (``None`` when unpriced), spend share."""
+    f = f"FILTER ({PROVIDER_CALL})"
     return _rows(
         ws,
         f"""SELECT provider, model, count(*) AS calls,
-                  sum(input_tokens) AS input_tokens, sum(cache_read_tokens) AS cache_read_tokens,
-                  sum(cache_write_tokens) AS cache_write_tokens,
-                  sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+                  count(*) FILTER (coalesce(gateway_cache_hit, false)) AS gateway_cache_hits,
+                  coalesce(sum(input_tokens) {f}, 0) AS input_tokens,
+                  coalesce(sum(cache_read_tokens) {f}, 0) AS cache_read_tokens,
+                  coalesce(sum(cache_write_tokens) {f}, 0) AS cache_write_tokens,
+                  coalesce(sum(output_tokens) {f}, 0) AS output_tokens,
+                  coalesce(sum(reasoning_tokens) {f}, 0) AS reasoning_tokens,
                   count(*) FILTER (tokens_source = 'estimated') AS estimated_token_calls,
                   CASE WHEN count(cost_usd) = 0 THEN NULL ELSE sum(cost_usd)::DOUBLE END
                       AS spend_usd,
@@ -100,17 +111,81 @@ def spend_by_model(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
 
 
 def token_totals(ws: Workspace, table: str = "calls") -> dict[str, Any]:
-    """Input (cached included), cache read, cache write, output (reasoning included) and
-    reasoning tokens over all calls."""
+    """Provider tokens: input (cached included), cache read, cache write (of which 1-hour),
+    output (reasoning included), reasoning, audio in and out, over the calls a provider
+    served; and the calls a gateway's own cache answered, with the tokens they replayed
+    (not provider tokens)."""
+    f = f"FILTER ({PROVIDER_CALL})"
+    hit = "FILTER (coalesce(gateway_cache_hit, false))"
     return _one(
         ws,
-        f"""SELECT coalesce(sum(input_tokens), 0) AS input_tokens,
-                  coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
-                  coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
-                  coalesce(sum(output_tokens), 0) AS output_tokens,
-                  coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens
+        f"""SELECT coalesce(sum(input_tokens) {f}, 0) AS input_tokens,
+                  coalesce(sum(cache_read_tokens) {f}, 0) AS cache_read_tokens,
+                  coalesce(sum(cache_write_tokens) {f}, 0) AS cache_write_tokens,
+                  coalesce(sum(cache_write_1h_tokens) {f}, 0) AS cache_write_1h_tokens,
+                  coalesce(sum(output_tokens) {f}, 0) AS output_tokens,
+                  coalesce(sum(reasoning_tokens) {f}, 0) AS reasoning_tokens,
+                  coalesce(sum(input_audio_tokens) {f}, 0) AS input_audio_tokens,
+                  coalesce(sum(output_audio_tokens) {f}, 0) AS output_audio_tokens,
+                  count(*) {hit} AS gateway_cache_hit_calls,
+                  coalesce(sum(input_tokens) {hit}, 0) AS gateway_replayed_input_tokens,
+                  coalesce(sum(output_tokens) {hit}, 0) AS gateway_replayed_output_tokens
            FROM {table}""",
     )
+
+
+def cost_checks(
+    ws: Workspace, config: Config, table: str = "calls", limit: int = 20
+) -> dict[str, Any]:
+    """Logged cost vs levers' cost: where a log carries its own cost (LiteLLM ``spend`` /
+    ``response_cost``, Langfuse ``costDetails``, Helicone ``cost``, OpenRouter
+    ``usage.cost``: ``calls.logged_cost_usd``), the calls whose logged cost differs from
+    ``cost_usd`` by more than ``[analysis] logged_cost_tolerance`` (a share of levers' cost;
+    any logged cost of a call levers prices at $0), the biggest differences first.
+
+    The totals use levers' cost: one price table prices every call of every log, and the
+    simulation and levers price their changes with it, so a saving is measured against the
+    same prices as the spend; a logged cost is missing on many calls and depends on the
+    logger's own price table and version. A difference is a price to check (a negotiated
+    rate goes in ``levers.toml [prices]``) or a logger's mistake.
+    """
+    tolerance = float(config.get("analysis", "logged_cost_tolerance"))
+    differs = f"""logged_cost_usd IS NOT NULL AND cost_usd IS NOT NULL
+        AND abs(logged_cost_usd - cost_usd) > {tolerance} * abs(cost_usd)
+        AND abs(logged_cost_usd - cost_usd) > 1e-9"""
+    totals = _one(
+        ws,
+        f"""SELECT count(*) FILTER (logged_cost_usd IS NOT NULL) AS calls_with_logged_cost,
+                  coalesce(sum(logged_cost_usd) FILTER (cost_usd IS NOT NULL), 0)::DOUBLE
+                      AS logged_usd,
+                  coalesce(sum(cost_usd) FILTER (logged_cost_usd IS NOT NULL), 0)::DOUBLE
+                      AS computed_usd,
+                  count(*) FILTER ({differs}) AS differing_calls
+           FROM {table}""",
+    )
+    largest = _rows(
+        ws,
+        f"""SELECT call_id, source_file, source_line, provider, model,
+                  logged_cost_usd::DOUBLE AS logged_usd, cost_usd::DOUBLE AS computed_usd,
+                  (logged_cost_usd - cost_usd)::DOUBLE AS difference_usd,
+                  CASE WHEN cost_usd = 0 THEN NULL
+                       ELSE ((logged_cost_usd - cost_usd) / cost_usd)::DOUBLE END
+                      AS difference_share
+           FROM {table} WHERE {differs}
+           ORDER BY abs(logged_cost_usd - cost_usd) DESC, call_id LIMIT {int(limit)}""",
+    )
+    return {
+        **totals,
+        "tolerance": tolerance,
+        "largest": largest,
+        "totals_use": "computed",
+        "why": (
+            "spend and savings use levers' prices (genai-prices and its own sourced rows) "
+            "for every call, so both rest on one price table; logged costs come from each "
+            "logger's own table and are missing on many calls. A difference above the "
+            "tolerance is a price to check (negotiated rates: levers.toml [prices])."
+        ),
+    }
 
 
 def categories(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
@@ -293,6 +368,7 @@ def summarize(
         "since": None if cutoff is None else cutoff.isoformat(),
         **span_and_spend(ws, config, table),
         "tokens": token_totals(ws, table),
+        "cost_checks": cost_checks(ws, config, table),
         "spend_by_model": spend_by_model(ws, table),
         "categories": categories(ws, table),
         "unknown_models": unknown_models(ws, table),

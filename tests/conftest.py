@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,6 +67,22 @@ def need_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"SKIPPED: {path} is missing; ../shared must sit beside the clone")
     return path
+
+
+def price_case(ws: Workspace, name: str) -> tuple[Any, Any]:
+    """Ingest the field case ../shared/cases/``name`` (skipping loudly when it is missing)
+    and price it with the default configuration: ``(ingest result, pricing result)``."""
+    from levers_cli.config import load_config
+    from levers_cli.enrich.prices import price_calls
+    from levers_cli.ingest.pipeline import ingest_files
+
+    result = ingest_files(ws, [str(need_shared(CASES / name))])
+    return result, price_calls(ws, load_config(None))
+
+
+def call_costs(ws: Workspace) -> dict[str, Decimal]:
+    """``call_id`` → ``cost_usd`` of every stored call."""
+    return dict(ws.con.execute("SELECT call_id, cost_usd FROM calls").fetchall())
 
 
 SAMPLE_LOGS = ROOT / "sample_logs" / "app_logs.jsonl.gz"

@@ -10,36 +10,27 @@ from decimal import Decimal
 import pytest
 
 from levers_cli.cluster import ClusterParams, categorize
-from levers_cli.config import load_config
 from levers_cli.embed import get_embedder
-from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import CASES, need_shared
-
-
-def _ingest_and_price(ws, name: str):
-    result = ingest_files(ws, [str(need_shared(CASES / name))])
-    price_calls(ws, load_config(None))
-    return result
-
-
-def _costs(ws) -> dict[str, Decimal]:
-    return dict(ws.con.execute("SELECT call_id, cost_usd FROM calls").fetchall())
+from tests.conftest import CASES, call_costs, need_shared, price_case
 
 
 def test_c01_openai_cached_tokens_are_a_subset(ws):
-    _ingest_and_price(ws, "C01-openai-cached-subset.jsonl")
+    price_case(ws, "C01-openai-cached-subset.jsonl")
     row = ws.con.execute(
         "SELECT input_tokens, cache_read_tokens, output_tokens FROM calls "
         "WHERE call_id = 'chatcmpl-c01-1'"
     ).fetchone()
     assert row == (5000, 3584, 400)
     # 1,416 × 2.50 + 3,584 × 1.25 + 400 × 10.00 = 12,020 µ$ ; 5,000 × 2.50 + 4,000 = 16,500 µ$
-    assert _costs(ws) == {"chatcmpl-c01-1": Decimal("0.01202"), "chatcmpl-c01-2": Decimal("0.0165")}
+    assert call_costs(ws) == {
+        "chatcmpl-c01-1": Decimal("0.01202"),
+        "chatcmpl-c01-2": Decimal("0.0165"),
+    }
 
 
 def test_c02_anthropic_cache_buckets_are_additive(ws):
-    _ingest_and_price(ws, "C02-anthropic-additive-cache-buckets.jsonl")
+    price_case(ws, "C02-anthropic-additive-cache-buckets.jsonl")
     rows = ws.con.execute(
         "SELECT call_id, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens "
         "FROM calls ORDER BY call_id"
@@ -49,22 +40,22 @@ def test_c02_anthropic_cache_buckets_are_additive(ws):
         ("msg_c02_2", 32_120, 0, 0, 500),
     ]
     # 120 × 3 + 2,000 × 3.75 + 30,000 × 0.30 + 500 × 15 = 24,360 µ$; 32,120 × 3 + 7,500 = 103,860
-    assert _costs(ws) == {"msg_c02_1": Decimal("0.02436"), "msg_c02_2": Decimal("0.10386")}
+    assert call_costs(ws) == {"msg_c02_1": Decimal("0.02436"), "msg_c02_2": Decimal("0.10386")}
     assert ws.count("calls", "input_tokens < 0 OR cache_read_tokens < 0") == 0
 
 
 def test_c03_reasoning_tokens_are_part_of_output(ws):
-    _ingest_and_price(ws, "C03-openai-reasoning-subset.jsonl")
+    price_case(ws, "C03-openai-reasoning-subset.jsonl")
     assert ws.con.execute("SELECT output_tokens, reasoning_tokens FROM calls").fetchone() == (
         3000,
         2400,
     )
     # 1,200 × 1.10 + 3,000 × 4.40 = 14,520 µ$
-    assert _costs(ws) == {"chatcmpl-c03-1": Decimal("0.01452")}
+    assert call_costs(ws) == {"chatcmpl-c03-1": Decimal("0.01452")}
 
 
 def test_c09_unicode_separators_are_not_line_breaks(ws):
-    result = _ingest_and_price(ws, "C09-jsonl-unicode-line-separators.jsonl")
+    result = price_case(ws, "C09-jsonl-unicode-line-separators.jsonl")[0]
     assert (result.read, result.stored, result.rejected) == (3, 3, 0)
     queries = [q for (q,) in ws.con.execute("SELECT query FROM calls ORDER BY call_id").fetchall()]
     assert (
@@ -80,7 +71,7 @@ def test_c10_special_token_text_estimated_offline(ws, monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    result = _ingest_and_price(ws, "C10-special-token-text-no-usage.jsonl")
+    result = price_case(ws, "C10-special-token-text-no-usage.jsonl")[0]
     assert (result.stored, result.rejected) == (2, 0)
     rows = ws.con.execute(
         "SELECT tokens_source, input_tokens, output_tokens FROM calls ORDER BY call_id"

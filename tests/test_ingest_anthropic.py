@@ -127,10 +127,14 @@ def test_cassettes_end_to_end_as_sse_text_and_as_event_lists(ws, tmp_path):
     # test_prompt, claude-sonnet-4-5: 17 × 3.00 + 10 × 15.00 = 51 + 150 = 201 µ$
     assert cost["msg_017A4s3HAsrqf5d2WvBmrpLr"] == Decimal("0.000201")
     # test_web_search, claude-opus-4-1: 10,423 × 15 + 341 × 75 = 156,345 + 25,575 = 181,920 µ$
+    # plus its one search (usage.server_tool_use.web_search_requests = 1) at $10 per 1,000
+    # searches (Anthropic pricing page, "Web search"): 10,000 µ$ → 191,920 µ$
     web = ws.con.execute(
-        "SELECT cost_usd FROM calls WHERE model = 'claude-opus-4-1-20250805' LIMIT 1"
+        "SELECT cost_usd, server_tool_uses FROM calls "
+        "WHERE model = 'claude-opus-4-1-20250805' LIMIT 1"
     ).fetchone()
-    assert web[0] == Decimal("0.18192")
+    assert web[0] == Decimal("0.19192")
+    assert json.loads(web[1]) == {"web_search": 1}
     # test_stream_events_tool_calls, claude-haiku-4-5: 543 × 1 + 40 × 5 = 743 µ$
     tool = ws.con.execute(
         "SELECT cost_usd, finish_reason, response FROM calls WHERE input_tokens = 543"

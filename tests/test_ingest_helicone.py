@@ -94,4 +94,7 @@ def test_adapter_directly():
     row = adapter.normalize(record)
     assert row["messages"] == [] and row["query"] == ""  # body placeholder: not logged
     cached = dict(record, cache_reference_id="6a1c9d4e-0000-4000-8000-000000000001")
-    assert adapter.normalize(cached)["metadata"]["helicone_cache_hit"] is True
+    hit = adapter.normalize(cached)
+    assert hit["metadata"]["helicone_cache_hit"] is True
+    assert hit["gateway_cache_hit"] is True  # served by Helicone's cache: priced $0
+    assert row["gateway_cache_hit"] is False

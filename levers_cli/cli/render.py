@@ -59,6 +59,28 @@ def skipped_notes(ingest: dict[str, Any]) -> list[str]:
     return notes
 
 
+def render_cost_checks(console: Console, checks: dict[str, Any] | None) -> None:
+    """The calls whose logged cost differs from levers' (biggest first), if any."""
+    if not checks or not checks["differing_calls"]:
+        return
+    table = Table(
+        title=f"Logged cost differs from levers' (> {share(checks['tolerance'])}): "
+        f"{plural(checks['differing_calls'], 'call')} of {count(checks['calls_with_logged_cost'])}",
+        title_justify="left",
+    )
+    table.add_column("call", overflow="fold")
+    table.add_column("model", overflow="fold")
+    for name in ("logged", "levers", "difference"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for c in checks["largest"][:10]:
+        table.add_row(
+            escape(str(c["call_id"])), escape(str(c["model"])), usd(c["logged_usd"]),
+            usd(c["computed_usd"]), usd(c["difference_usd"]),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"[dim]totals use levers' cost: {escape(checks['why'])}[/dim]")
+
+
 def render_summary(console: Console, s: dict[str, Any]) -> None:
     """Print the analysis summary as Rich tables."""
     span = (
@@ -97,7 +119,25 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             "response text[/yellow] (counted and priced from their token counts; they cannot "
             "be categorized)"
         )
-    console.print(f"[dim]prices: {s['prices']['source']}[/dim]")
+    prices = s["prices"]
+    console.print(f"[dim]prices: {prices['source']}[/dim]")
+    for row in prices.get("own_rows_used") or []:
+        console.print(
+            f"[dim]  + levers' own rate for {plural(row['calls'], 'call')} "
+            f"({row['provider']} {', '.join(row['models'])}"
+            + (f", {', '.join(f'{k}={v}' for k, v in row['when'].items())}" if row["when"] else "")
+            + f"): {escape(row['source'])}, read {row['read']}[/dim]"
+        )
+    for what, n in (prices.get("unpriced_context") or {}).items():
+        console.print(
+            f"[yellow]no rate for {escape(what)}[/yellow] on {plural(n, 'call')}: priced at the "
+            "standard rates (add a [[price_rows]] row to levers.toml)"
+        )
+    for tool, n in (prices.get("unpriced_tools") or {}).items():
+        console.print(
+            f"[yellow]no fee known for the {escape(tool)} tool[/yellow] used by "
+            f"{plural(n, 'call')}: its uses are not in the spend"
+        )
 
     models = Table(title="Spend by model", title_justify="left")
     models.add_column("provider/model", overflow="fold")
@@ -120,6 +160,14 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         f"cache write {count(t['cache_write_tokens'])}), output {count(t['output_tokens'])} "
         f"(reasoning {count(t['reasoning_tokens'])})"
     )
+    if t.get("gateway_cache_hit_calls"):
+        console.print(
+            f"gateway cache: {plural(t['gateway_cache_hit_calls'], 'call')} answered by the "
+            "gateway's own cache ($0; their replayed tokens, "
+            f"{count(t['gateway_replayed_input_tokens'])} in and "
+            f"{count(t['gateway_replayed_output_tokens'])} out, are not in the totals above)"
+        )
+    render_cost_checks(console, s.get("cost_checks"))
 
     cats = s["categories"]
     info = s["categorization"]

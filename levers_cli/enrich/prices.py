@@ -10,12 +10,15 @@ listed by :func:`unknown_models`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from levers_cli.config import Config, PriceOverride
+from levers_cli.enrich.rates import CallUsage, PriceBook, context_of
+from levers_cli.price_rows import shipped_rows
 from levers_cli.rules import batch_factor
 from levers_cli.store import Workspace
 
@@ -24,11 +27,37 @@ _MTOK = Decimal(1_000_000)
 
 @dataclass
 class PricingResult:
-    """What a pricing pass did: calls priced, models it could not price, price data used."""
+    """What a pricing pass did: calls priced, models it could not price, price data used.
+
+    Attributes:
+        rows_used: levers' own price rows that priced some calls (keyed by row identity;
+            each the row's fields and ``calls``).
+        unpriced_context: a service tier or geo no table has a rate for → calls (priced at
+            the standard rates).
+        unpriced_tools: a server-side tool used without a known fee → calls.
+        gateway_cache_hits: calls answered by a gateway's own cache ($0).
+    """
 
     priced_calls: int = 0
     unknown: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    rows_used: dict[int, dict[str, Any]] = field(default_factory=dict)
+    unpriced_context: dict[str, int] = field(default_factory=dict)
+    unpriced_tools: dict[str, int] = field(default_factory=dict)
+    gateway_cache_hits: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the summary's ``prices`` section."""
+        return {
+            "source": self.source,
+            "priced_calls": self.priced_calls,
+            "own_rows_used": sorted(
+                self.rows_used.values(), key=lambda r: (-r["calls"], r["source"])
+            ),
+            "unpriced_context": dict(self.unpriced_context),
+            "unpriced_tools": dict(self.unpriced_tools),
+            "gateway_cache_hits": self.gateway_cache_hits,
+        }
 
 
 def price_source() -> str:
@@ -175,67 +204,148 @@ def _first_tier_start(provider: str | None, model: str, day: date | None) -> flo
     return None
 
 
+#: The columns a call's price depends on, as ``price_calls`` reads them from table ``{t}``
+#: (NULLs of workspaces made before a column existed read as its default).
+_PRICE_KEY_SQL = (
+    ("provider", "{t}provider"),
+    ("model", "{t}model"),
+    ("input_tokens", "{t}input_tokens"),
+    ("cache_read_tokens", "{t}cache_read_tokens"),
+    ("cache_write_tokens", "{t}cache_write_tokens"),
+    ("output_tokens", "{t}output_tokens"),
+    ("day", "CAST({t}ts AS DATE)"),
+    ("is_batch", "{t}is_batch"),
+    ("cache_write_1h_tokens", "coalesce({t}cache_write_1h_tokens, 0)"),
+    ("input_audio_tokens", "coalesce({t}input_audio_tokens, 0)"),
+    ("output_audio_tokens", "coalesce({t}output_audio_tokens, 0)"),
+    ("service_tier", "{t}service_tier"),
+    ("inference_geo", "{t}inference_geo"),
+    ("server_tool_uses", "{t}server_tool_uses::VARCHAR"),
+    ("gateway_cache_hit", "coalesce({t}gateway_cache_hit, false)"),
+)
+
+
 def price_calls(ws: Workspace, config: Config) -> PricingResult:
     """Compute ``cost_usd`` for every call (re-pricing all, so config changes apply).
 
-    Each distinct (provider, model, token counts, day, is_batch) is priced once. Batch calls
-    get their provider's batch factor: ``[batch] price_factor`` when set, else the row of
-    ``provider_rules.toml`` (50 % at OpenAI, Anthropic and Google).
+    Each distinct (provider, model, token counts and parts, day, batch flag, service tier,
+    inference geo, server-tool uses, gateway hit) is priced once. A plain call (no part
+    billed at a rate of its own, standard tier, no geo) is priced from genai-prices' rate
+    card or the ``[prices."MODEL"]`` override; any other through
+    :class:`~levers_cli.enrich.rates.PriceBook` (genai-prices completed by levers' own
+    price rows). A gateway cache hit (answered by the gateway's own cache) costs $0. Batch
+    calls get their provider's batch factor: ``[batch] price_factor`` when set, else the row
+    of ``provider_rules.toml`` (50 % at OpenAI, Anthropic and Google); a flex call is already
+    at Batch rates through its service tier.
     """
     overrides = config.price_overrides
     factors: dict[str, Any] = config.get("batch", "price_factor")
-    rows = ws.con.execute(
-        """SELECT DISTINCT provider, model, input_tokens, cache_read_tokens, cache_write_tokens,
-                  output_tokens, CAST(ts AS DATE) AS day, is_batch
-           FROM calls"""
-    ).fetchall()
+    book = PriceBook((*config.price_rows, *shipped_rows()), overrides)
+    columns = ", ".join(f"{sql.format(t='')} AS {name}" for name, sql in _PRICE_KEY_SQL)
+    names = [name for name, _ in _PRICE_KEY_SQL]
+    rows = ws.con.execute(f"SELECT {columns}, count(*) AS calls FROM calls GROUP BY ALL").fetchall()
     prices = _ListPrices()
+    plain_ok: dict[tuple[Any, Any], bool] = {}
     priced: list[tuple[Any, ...]] = []
-    unknown: set[str] = set()
-    for provider, model, total_in, read, write, out, day, is_batch in rows:
-        usage = (int(total_in), int(read), int(write), int(out))
+    result = PricingResult(source=price_source())
+    for row in rows:
+        key, calls = dict(zip(names, row[:-1], strict=True)), int(row[-1])
+        provider, model, day = key["provider"], key["model"], key["day"]
+        usage = call_usage(key)
         cost: Decimal | None
-        if not any(usage):
+        if key["gateway_cache_hit"]:
             cost = Decimal(0)
-        elif model in overrides:
-            cost = override_cost(overrides[model], usage)
-        elif model:
-            cost = prices.cost(provider, model, usage, day)
-        else:
+            result.gateway_cache_hits += calls
+        elif not any(usage.genai_usage().values()):
+            cost = Decimal(0)
+        elif not model:
             cost = None
-        if cost is None:
-            unknown.add(model or "(no model)")
-        elif is_batch:
+        else:
+            plain = _is_plain(usage, key) and plain_ok.setdefault(
+                (provider, model), not _base_rows(book, provider, model)
+            )
+            if plain and model in overrides:
+                base_usage = (usage.input_tokens, usage.cache_read_tokens,
+                              usage.cache_write_tokens, usage.output_tokens)  # fmt: skip
+                cost = override_cost(overrides[model], base_usage)
+            else:
+                cost = None
+                if plain:
+                    base_usage = (usage.input_tokens, usage.cache_read_tokens,
+                                  usage.cache_write_tokens, usage.output_tokens)  # fmt: skip
+                    cost = prices.cost(provider, model, base_usage, day)
+                if cost is None:
+                    sheet = book.sheet(provider, model, day, key["service_tier"],
+                                       key["inference_geo"])  # fmt: skip
+                    cost = sheet.cost(usage)
+                    _note_sheet(result, sheet, usage, calls)
+        if cost is not None and key["is_batch"]:
             cost *= Decimal(str(batch_factor(provider, model, factors)[0]))
-        priced.append((provider, model, *usage, day, is_batch, cost))
-    names = (
-        "provider",
-        "model",
-        "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "output_tokens",
-        "day",
-        "is_batch",
-        "cost",
+        priced.append((*row[:-1], cost))
+    ws.load_temp("call_prices", {n: [r[i] for r in priced] for i, n in enumerate([*names, "cost"])})
+    match = " AND ".join(
+        f"{sql.format(t='calls.')} IS NOT DISTINCT FROM p.{name}" for name, sql in _PRICE_KEY_SQL
     )
-    ws.load_temp("call_prices", {n: [row[i] for row in priced] for i, n in enumerate(names)})
     ws.con.execute(
-        """UPDATE calls SET cost_usd = p.cost::DECIMAL(18, 9) FROM call_prices p
-           WHERE calls.provider IS NOT DISTINCT FROM p.provider
-             AND calls.model IS NOT DISTINCT FROM p.model
-             AND calls.input_tokens = p.input_tokens
-             AND calls.cache_read_tokens = p.cache_read_tokens
-             AND calls.cache_write_tokens = p.cache_write_tokens
-             AND calls.output_tokens = p.output_tokens
-             AND CAST(calls.ts AS DATE) IS NOT DISTINCT FROM p.day
-             AND calls.is_batch = p.is_batch"""
+        f"UPDATE calls SET cost_usd = p.cost::DECIMAL(18, 9) FROM call_prices p WHERE {match}"
     )
     ws.con.execute("DROP TABLE call_prices")
-    result = PricingResult(source=price_source())
     result.priced_calls = ws.count("calls", "cost_usd IS NOT NULL")
     result.unknown = unknown_models(ws)
     return result
+
+
+def call_usage(key: dict[str, Any]) -> CallUsage:
+    """The :class:`~levers_cli.enrich.rates.CallUsage` of a row of ``price_calls``' key
+    columns (``server_tool_uses`` as JSON text)."""
+    tools: tuple[tuple[str, int], ...] = ()
+    raw = key.get("server_tool_uses")
+    if raw:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+        tools = tuple(sorted((str(k), int(v)) for k, v in parsed.items() if v))
+    return CallUsage(
+        input_tokens=int(key["input_tokens"]),
+        cache_read_tokens=int(key["cache_read_tokens"]),
+        cache_write_tokens=int(key["cache_write_tokens"]),
+        output_tokens=int(key["output_tokens"]),
+        cache_write_1h_tokens=int(key.get("cache_write_1h_tokens") or 0),
+        input_audio_tokens=int(key.get("input_audio_tokens") or 0),
+        output_audio_tokens=int(key.get("output_audio_tokens") or 0),
+        tool_uses=tools,
+    )
+
+
+def _is_plain(usage: CallUsage, key: dict[str, Any]) -> bool:
+    """No token part billed at a rate of its own, no tool fee, standard tier, no geo."""
+    return (
+        not (usage.cache_write_1h_tokens or usage.input_audio_tokens)
+        and not (usage.output_audio_tokens or usage.tool_uses)
+        and not context_of(key.get("service_tier"), key.get("inference_geo"))
+    )
+
+
+def _base_rows(book: PriceBook, provider: str | None, model: str) -> bool:
+    """Whether an own row without conditions gives one of the four plain rates of the
+    model (then even plain calls are priced through the price book)."""
+    plain_keys = {"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok"}
+    return any(
+        not r.when and r.kind == "rates" and plain_keys & {k for k, _ in r.prices}
+        for r in book.rows
+        if r.matches(provider, model)
+    )
+
+
+def _note_sheet(result: PricingResult, sheet: Any, usage: CallUsage, calls: int) -> None:
+    """Count the own rows, unpriced contexts and unpriced tools a price sheet used."""
+    if sheet.prices is None:
+        return
+    for row in sheet.rows_used(usage):
+        entry = result.rows_used.setdefault(id(row), {**row.as_dict(), "calls": 0})
+        entry["calls"] += calls
+    for value in sheet.unpriced:
+        result.unpriced_context[value] = result.unpriced_context.get(value, 0) + calls
+    for tool in sheet.unpriced_tools(usage):
+        result.unpriced_tools[tool] = result.unpriced_tools.get(tool, 0) + calls
 
 
 def unknown_models(ws: Workspace) -> dict[str, int]:

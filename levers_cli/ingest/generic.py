@@ -30,6 +30,8 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "reasoning_tokens": ("reasoning_tokens",),
     "latency_ms": ("latency_ms",),
     "logged_cost_usd": ("cost_usd", "cost"),
+    # a gateway's own cache answered the call (Portkey's cache_status HIT, LiteLLM cache_hit)
+    "gateway_cache_hit": ("gateway_cache_hit", "cache_hit", "cache_status"),
 }
 
 

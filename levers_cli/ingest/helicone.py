@@ -114,6 +114,7 @@ class HeliconeAdapter(MappedAdapter):
             partial["status"] = "ok"
             partial["response"], partial["finish_reason"] = chat_reply(response)
         partial.update(_tokens(record, response, provider))
+        partial["gateway_cache_hit"] = bool(partial["metadata"].get("helicone_cache_hit"))
         return partial
 
 

@@ -31,6 +31,7 @@ from levers_cli.errors import RecordError
 from levers_cli.ingest.anthropic import STOP_REASONS, anthropic_usage, reply_text
 from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.fields import content_text, optional_float, parse_ts, token_count
+from levers_cli.ingest.mapping import gateway_hit
 from levers_cli.ingest.pairs import last_user_text
 
 #: Fields copied into ``calls.metadata`` when set (record level and LiteLLM ``metadata``).
@@ -172,6 +173,9 @@ def build_call(
         ),
         "logged_cost_usd": optional_float(cost[1], field=cost[0]),
         "metadata": _metadata(record, meta, params),
+        # served from LiteLLM's own cache: no provider call; the token columns replay the
+        # original call's (docs.litellm.ai/docs/proxy/caching, SpendLogs ``cache_hit``)
+        "gateway_cache_hit": gateway_hit(record.get("cache_hit"), "cache_hit") or False,
     }
     if failed:
         partial["status"] = "error"
@@ -210,6 +214,12 @@ def litellm_tokens(
         field="usage.cache_creation_input_tokens",
     )
     reasoning = token_count(done.get("reasoning_tokens"), field="usage.reasoning_tokens")
+    audio_in = token_count(
+        details.get("audio_tokens"), field="usage.prompt_tokens_details.audio_tokens"
+    )
+    audio_out = token_count(
+        done.get("audio_tokens"), field="usage.completion_tokens_details.audio_tokens"
+    )
     read, write = read or 0, write or 0
     if total is not None and total < read + write:
         metadata["prompt_tokens_logged"] = total
@@ -225,6 +235,8 @@ def litellm_tokens(
         "cache_write_tokens": write,
         "output_tokens": output,
         "reasoning_tokens": reasoning or 0,
+        "input_audio_tokens": audio_in or 0,
+        "output_audio_tokens": audio_out or 0,
     }
 
 

@@ -33,14 +33,26 @@ def _integer(value: Any, field: str) -> int | None:
     return token_count(value, field=field)
 
 
-def _messages(value: Any, field: str) -> list[dict[str, Any]] | None:
+def _parsed(value: Any, field: str, what: str) -> Any:
+    """``value``, parsed when it is JSON text (a CSV cell); ``None`` when empty.
+
+    Raises:
+        RecordError: text that is not JSON (``what`` says what was expected).
+    """
     if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except json.JSONDecodeError:
-            raise RecordError("not a JSON list of messages", field=field) from None
+            raise RecordError(f"not a JSON {what}", field=field) from None
+    return value
+
+
+def _messages(value: Any, field: str) -> list[dict[str, Any]] | None:
+    value = _parsed(value, field, "list of messages")
+    if value is None:
+        return None
     if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
         raise RecordError("not a list of {role, content} messages", field=field)
     return value
@@ -57,6 +69,37 @@ def _boolean(value: Any, field: str) -> bool | None:
     if text in ("0", "false", "no", "n", "f"):
         return False
     raise RecordError(f"not a boolean: {value!r}", field=field)
+
+
+#: Gateway cache statuses that mean the gateway answered from its own cache (Portkey's
+#: ``cache_status``: HIT, SEMANTIC HIT, MISS, REFRESH, DISABLED; Helicone and LiteLLM:
+#: true/false).
+_CACHE_HIT_WORDS = frozenset({"hit", "semantic hit", "semantic_hit", "cache_hit"})
+_CACHE_MISS_WORDS = frozenset({"miss", "refresh", "disabled", "bypass", "none", "null"})
+
+
+def gateway_hit(value: Any, field: str) -> bool | None:
+    """A gateway's cache status as a flag: booleans and true/false words, or the statuses
+    above (a hit of any kind is True).
+
+    Raises:
+        RecordError: a value that is none of these.
+    """
+    if isinstance(value, str) and value.strip().lower() in _CACHE_HIT_WORDS:
+        return True
+    if isinstance(value, str) and value.strip().lower() in _CACHE_MISS_WORDS:
+        return False
+    return _boolean(value, field)
+
+
+def _tool_uses(value: Any, field: str) -> dict[str, int] | None:
+    value = _parsed(value, field, "object of tool uses")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RecordError("not an object of {tool: uses}", field=field)
+    uses = {str(k): token_count(v, field=f"{field}.{k}") for k, v in value.items()}
+    return {k: v for k, v in uses.items() if v}
 
 
 def _float(value: Any, field: str) -> float | None:
@@ -90,12 +133,19 @@ CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
     "cache_write_tokens": _integer,
     "output_tokens": _integer,
     "reasoning_tokens": _integer,
+    "cache_write_1h_tokens": _integer,
+    "input_audio_tokens": _integer,
+    "output_audio_tokens": _integer,
     "max_tokens": _integer,
     "finish_reason": _string,
     "latency_ms": _float,
     "status": _string,
     "error": _string,
     "is_batch": _boolean,
+    "service_tier": _string,
+    "inference_geo": _string,
+    "server_tool_uses": _tool_uses,
+    "gateway_cache_hit": gateway_hit,
     "logged_cost_usd": _float,
 }
 

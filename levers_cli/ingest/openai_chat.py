@@ -137,6 +137,8 @@ def chat_call(
     partial["response"] = _reply_text(message)
     partial["finish_reason"] = first.get("finish_reason")
     partial["status"] = "ok"
+    if isinstance(response.get("service_tier"), str) and response["service_tier"]:
+        partial["service_tier"] = response["service_tier"]  # served, not the one asked for
     usage = response.get("usage")
     if isinstance(usage, dict):
         partial.update(openai_usage(usage))
@@ -295,27 +297,48 @@ def openai_usage(usage: dict[str, Any]) -> dict[str, int | None]:
     ``*_tokens_details``) or, when those are absent, Responses API names (``input_tokens``,
     ``output_tokens``, ``input_tokens_details``, ``output_tokens_details``). Returns input
     (cached included), cache read, cache write (always 0: OpenAI charges no write premium),
-    output (reasoning included) and reasoning tokens.
+    output (reasoning included), reasoning tokens and the audio parts of input and output
+    (``*_tokens_details.audio_tokens``: parts of the totals, billed at the model's audio
+    rates; OpenAI API reference, "The chat completion object", ``usage``).
 
     Raises:
-        RecordError: a count is negative or not a number, cached > input tokens, or
-            reasoning > output tokens.
+        RecordError: a count is negative or not a number, cached or audio > input tokens,
+            or reasoning or audio > output tokens.
     """
     chat = "prompt_tokens" in usage or "completion_tokens" in usage
-    names = ("prompt_tokens", "completion_tokens") if chat else ("input_tokens", "output_tokens")
-    counts: list[int | None] = []
-    for total_name, detail in zip(names, ("cached_tokens", "reasoning_tokens"), strict=True):
-        total = token_count(usage.get(total_name), field=f"usage.{total_name}")
-        field = f"usage.{total_name}_details.{detail}"
-        part = token_count((usage.get(f"{total_name}_details") or {}).get(detail), field=field)
-        if total is not None and part is not None and part > total:
-            raise RecordError(f"{detail} {part} exceed {total_name} {total}", field=field)
-        counts += [total, part or 0]
-    prompt, cached, completion, reasoning = counts
+    prompt_name, completion_name = (
+        ("prompt_tokens", "completion_tokens") if chat else ("input_tokens", "output_tokens")
+    )
+    prompt, (cached, audio_in) = _total_and_parts(usage, prompt_name, "cached_tokens")
+    completion, (reasoning, audio_out) = _total_and_parts(
+        usage, completion_name, "reasoning_tokens"
+    )
     return {
         "input_tokens": prompt,
         "cache_read_tokens": cached,
         "cache_write_tokens": 0,
         "output_tokens": completion,
         "reasoning_tokens": reasoning,
+        "input_audio_tokens": audio_in,
+        "output_audio_tokens": audio_out,
     }
+
+
+def _total_and_parts(
+    usage: dict[str, Any], total_name: str, detail: str
+) -> tuple[int | None, tuple[int, int]]:
+    """``usage[total_name]`` and its ``{detail, audio_tokens}`` parts (0 when absent).
+
+    Raises:
+        RecordError: a count is not a count, or a part exceeds the total.
+    """
+    total = token_count(usage.get(total_name), field=f"usage.{total_name}")
+    details = usage.get(f"{total_name}_details") or {}
+    parts = []
+    for name in (detail, "audio_tokens"):
+        field = f"usage.{total_name}_details.{name}"
+        part = token_count(details.get(name), field=field)
+        if total is not None and part is not None and part > total:
+            raise RecordError(f"{name} {part} exceed {total_name} {total}", field=field)
+        parts.append(part or 0)
+    return total, (parts[0], parts[1])

@@ -136,9 +136,14 @@ def responses_call(
     }
     settings = {k: v for k, v in request.items() if k not in _CONTENT_KEYS}
     fill_extras(partial, settings, extras)
-    for key in ("previous_response_id", "service_tier", "status"):
+    for key in ("previous_response_id", "status"):
         if response.get(key) is not None:
             partial["metadata"][key] = response[key]
+    if isinstance(response.get("service_tier"), str) and response["service_tier"]:
+        partial["service_tier"] = response["service_tier"]  # served, not the one asked for
+    tools = tool_calls_billed(response.get("output"))
+    if tools:
+        partial["server_tool_uses"] = tools
     text, called_tool = output_text(response.get("output"))
     partial["response"] = text
     status = response.get("status")
@@ -154,6 +159,36 @@ def responses_call(
     if isinstance(usage, dict):
         partial.update(openai_usage(usage))
     return partial
+
+
+#: Responses ``output`` item types of built-in tools billed per call → ``server_tool_uses``
+#: keys (openai-python ``types/responses/response_output_item.py``; prices: OpenAI pricing
+#: page, "Built-in tools").
+_TOOL_ITEMS = {
+    "web_search_call": "web_search",
+    "file_search_call": "file_search",
+    "code_interpreter_call": "code_execution",
+}
+
+
+def tool_calls_billed(output: Any) -> dict[str, int]:
+    """``{tool: uses}`` of the built-in tools a Response's ``output`` items used: one per
+    web or file search call, one per Code Interpreter container (distinct
+    ``container_id``; the fee is per container). Tools the request merely offered are not
+    in ``output`` and cost nothing."""
+    uses: dict[str, int] = {}
+    containers: set[Any] = set()
+    for item in output if isinstance(output, list) else []:
+        if not isinstance(item, dict) or item.get("type") not in _TOOL_ITEMS:
+            continue
+        tool = _TOOL_ITEMS[item["type"]]
+        if tool == "code_execution":
+            container = item.get("container_id") or item.get("id")
+            if container in containers:
+                continue
+            containers.add(container)
+        uses[tool] = uses.get(tool, 0) + 1
+    return uses
 
 
 def _finish_reason(response: dict[str, Any], called_tool: bool) -> str | None:

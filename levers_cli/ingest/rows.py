@@ -16,15 +16,17 @@ from typing import Any
 from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import LeversError, RecordError
 from levers_cli.ingest.base import LogAdapter, PartialCall, SkipRecord
-from levers_cli.ingest.fields import provider_for_model
+from levers_cli.ingest.fields import optional_float, provider_for_model
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping
 from levers_cli.ingest.records import RawRecord
 from levers_cli.schema import (
     INGEST_COLUMNS,
+    JSON_COLUMNS,
     REJECT_RAW_LIMIT,
     STATUS_ERROR,
     STATUS_OK,
+    TOKEN_PARTS,
     TOKENS_ESTIMATED,
     TOKENS_FROM_USAGE,
 )
@@ -44,7 +46,6 @@ _ENCODE_PLAIN: dict[type, Any] = {
 _PLAIN_TYPES = frozenset(_ENCODE_PLAIN)
 #: The ``messages``/``metadata`` JSON of a row the fallback path writes (orjson is tried first).
 _PLAIN = json.JSONEncoder(ensure_ascii=False, default=lambda value: _json_default(value))
-_JSON_COLUMNS = ("messages", "metadata")
 
 
 def normalize_query(text: str | None) -> str:
@@ -95,8 +96,14 @@ def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
     (``tokens_source='estimated'``). A failed call without usage is counted as 0 tokens (the
     providers do not bill failed requests).
 
+    The parts of token columns billed at rates of their own (1-hour cache writes, audio
+    tokens: :data:`levers_cli.schema.TOKEN_PARTS`) default to 0; ``gateway_cache_hit`` to
+    False. A log's own cost that an adapter left in ``metadata.logged_cost_usd`` (rather
+    than in the column) is moved to the column.
+
     Raises:
-        RecordError: cached input tokens exceed input tokens.
+        RecordError: cached input tokens exceed input tokens, or a token part exceeds the
+            column it is part of.
     """
     row = dict(partial)
     row["format"] = adapter_name
@@ -117,7 +124,7 @@ def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
             row["input_tokens"] = count_messages(row.get("messages") or [], model)
         if row.get("output_tokens") is None:
             row["output_tokens"] = count_text(row.get("response") or "", model)
-    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens", *TOKEN_PARTS):
         row[name] = row.get(name) or 0
     if row["cache_read_tokens"] + row["cache_write_tokens"] > row["input_tokens"]:
         raise RecordError(
@@ -125,6 +132,16 @@ def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
             f"{row['cache_write_tokens']} written) exceed input tokens ({row['input_tokens']})",
             field="input_tokens",
         )
+    for part, whole in TOKEN_PARTS.items():
+        if row[part] > row[whole]:
+            raise RecordError(f"{part} {row[part]} exceed {whole} {row[whole]}", field=part)
+    metadata = row.get("metadata")
+    if row.get("logged_cost_usd") is None and isinstance(metadata, dict):
+        logged = metadata.pop("logged_cost_usd", None)
+        if logged is not None:
+            row["logged_cost_usd"] = optional_float(logged, field="metadata.logged_cost_usd")
+    row["server_tool_uses"] = row.get("server_tool_uses") or None
+    row["gateway_cache_hit"] = bool(row.get("gateway_cache_hit"))
     row["is_batch"] = bool(row.get("is_batch"))
     row["query_hash"] = query_hash(row.get("query"))
     return row
@@ -226,7 +243,7 @@ def process_records(
             row["source_line"] = raw.line
         finished.extend(rows)
     columns = {name: [row.get(name) for row in finished] for name in INGEST_COLUMNS}
-    for name in _JSON_COLUMNS:
+    for name in JSON_COLUMNS:
         columns[name] = [None if v is None else dump_json(v) for v in columns[name]]
     columns["source_file"] = [path] * len(finished)
     columns["run_id"] = [run_id] * len(finished)

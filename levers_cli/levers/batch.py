@@ -78,6 +78,7 @@ class BatchLever:
         ``batch_<level>`` (moved at that level)."""
         frame = detect(ws, config)
         already = int(frame["is_batch"].sum())
+        flex = int(frame["is_flex"].sum())
         cands = _moved(frame.filter(pl.col("candidate")), config)
         rules = pl.concat_str(
             [pl.when(pl.col(r)).then(pl.lit(r)) for r in RULES], separator=",", ignore_nulls=True
@@ -112,6 +113,10 @@ class BatchLever:
             ),
             Figure("already_batch_calls", already, "calls", "evidence", "calls.is_batch"),
             Figure(
+                "already_flex_calls", flex, "calls", "evidence",
+                "calls.service_tier = 'flex': billed at Batch rates already, not discounted again",
+            ),
+            Figure(
                 "batch_factor",
                 {p: row["batch_factor"] for p, row in providers.items()},
                 "share", "assumption",
@@ -138,6 +143,7 @@ class BatchLever:
                 "by_rule": {r: int(cands[r].sum()) for r in RULES},
                 "by_provider": providers,
                 "already_batch_calls": already,
+                "already_flex_calls": flex,
                 "moved_calls": moved,
                 "jobs": cands["job"].n_unique(),
             },

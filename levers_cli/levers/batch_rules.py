@@ -51,6 +51,7 @@ def load_calls(ws: Workspace, template_words: int) -> pl.DataFrame:
     frame = pl.from_arrow(
         ws.con.sql(
             r"""SELECT call_id, ts, provider, model, coalesce(is_batch, false) AS is_batch,
+                  lower(coalesce(service_tier, '')) = 'flex' AS is_flex,
                   metadata::VARCHAR AS metadata, cost_usd::DOUBLE AS cost_usd,
                   coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS tokens,
                   category_id,
@@ -228,12 +229,13 @@ def scheduled_rule(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
 
 def detect(ws: Workspace, config: Config) -> pl.DataFrame:
     """Every priced call with its template, rule flags (:data:`RULES`), ``candidate`` (any
-    rule, not already sent through a batch API), ``declared`` (a :data:`DECLARED` rule) and
-    ``job`` (its burst's label, else its template)."""
+    rule, not already sent through a batch API nor served in the flex tier, which is billed
+    at Batch rates already), ``declared`` (a :data:`DECLARED` rule) and ``job`` (its burst's
+    label, else its template)."""
     frame = load_calls(ws, int(config.get("batch", "template_words")))
     frame = scheduled_rule(burst_rule(metadata_rules(frame, config), config), config)
     return frame.with_columns(
-        (pl.any_horizontal(*RULES) & ~pl.col("is_batch")).alias("candidate"),
+        (pl.any_horizontal(*RULES) & ~pl.col("is_batch") & ~pl.col("is_flex")).alias("candidate"),
         pl.any_horizontal(*DECLARED).alias("declared"),
         pl.coalesce("burst_job", "template").alias("job"),
     )

@@ -27,7 +27,13 @@ import polars as pl
 from levers_cli.levers.base import LEVELS, Effort, Figure, Finding, Level, combine_basis
 from levers_cli.levers.caching_data import exact_hits, load_calls
 from levers_cli.levers.caching_prefix import prefix_by_level
-from levers_cli.levers.caching_report import breaker_rows, evidence_rows, part_savings
+from levers_cli.levers.caching_report import (
+    below_minimum_rows,
+    breaker_rows,
+    evidence_rows,
+    gateway_realized,
+    part_savings,
+)
 from levers_cli.levers.caching_semantic import semantic_by_level
 from levers_cli.levers.caching_templates import prompt_templates, template_summary
 
@@ -114,6 +120,7 @@ class CachingLever:
             # exact repeats and prefix reuse are read from the logs (with the providers'
             # documented rules); a semantic hit rests on the similarity threshold
             *(pl.Series(f"evidence_{lv}", ~semantic.net[lv] | exact[lv][0]) for lv in LEVELS),
+            pl.Series("ttl_1h", calls.ttl_1h),
         )
         by_level = {
             "exact_hits": {lv: int(exact[lv][0].sum()) for lv in LEVELS},
@@ -131,9 +138,13 @@ class CachingLever:
         )
         _, templates = prompt_templates(calls, config)
         template_rows = [t.as_row() for t in templates]
+        realized = gateway_realized(calls)
+        below = below_minimum_rows(calls)
         n, repeats = len(calls.call_id), calls.query_repeats()
         details = {
             "exact_hits": by_level["exact_hits"]["expected"],
+            "exact_realized_hits": realized["calls"],
+            "exact_realized": realized,
             "semantic_hits": by_level["semantic_hits"]["expected"],
             "prefix_cached_tokens": by_level["prefix_cached_tokens"]["expected"],
             "prefix_realized_tokens": int(calls.cache_read.sum()),
@@ -145,6 +156,7 @@ class CachingLever:
             "exact_repeat_calls": repeats,
             "exact_repeat_share": round(repeats / n, 4) if n else 0.0,
             "prefix_breakers": breaker_evidence,
+            "prefix_below_minimum": below,
             "prompt_templates": template_summary(templates),
             "effort_by_part": EFFORT_BY_PART,
             "parts": part_savings(ws, config, per_call, self._apply_parts),
@@ -161,6 +173,7 @@ class CachingLever:
             basis=combine_basis([f.basis for f in figures]),
             figures=figures,
             evidence=breaker_evidence
+            + below
             + [r for r in template_rows if r["fixed_after_tokens"]][:10]
             + evidence_rows(calls, exact["expected"], semantic, prefix["expected"].read),
             per_call=per_call,
@@ -183,6 +196,11 @@ class CachingLever:
                 "exact_hit_calls", by_level["exact_hits"], "calls", "evidence",
                 "calls repeating an earlier successful call's model, messages (last query "
                 "normalized) and generation settings within the TTL",
+            ),
+            Figure(
+                "exact_realized_calls", details["exact_realized_hits"], "calls", "evidence",
+                "calls a gateway's own cache answered (calls.gateway_cache_hit: LiteLLM "
+                "cache_hit, Helicone cache reference): realized, not a new saving",
             ),
             Figure(
                 "semantic_hit_calls", by_level["semantic_hits"], "calls", "evidence",
@@ -247,7 +265,8 @@ class CachingLever:
             return plan
         cols = [f"{name}_{level}" for name in ("exact_hit", "semantic_hit", "prefix_read")]
         cols.append(f"prefix_write_{level}")
-        joined = plan.join(per_call.select("call_id", *cols), on="call_id", how="left")
+        extra = ["ttl_1h"] if "ttl_1h" in per_call.columns else []
+        joined = plan.join(per_call.select("call_id", *cols, *extra), on="call_id", how="left")
         was_free = pl.col("plan_free")
         hit = pl.lit(False)
         for part, col in (("exact", cols[0]), ("semantic", cols[1])):
@@ -263,11 +282,22 @@ class CachingLever:
             )
             read = pl.when(was_free).then(read).otherwise(new_read)
             write = pl.when(was_free).then(write).otherwise(new_write)
-        return joined.with_columns(
+        changed = [
             (was_free | hit).alias("plan_free"),
             read.cast(plan.schema["plan_cache_read"]).alias("plan_cache_read"),
             write.cast(plan.schema["plan_cache_write"]).alias("plan_cache_write"),
-        ).select(plan.columns)
+        ]
+        if "prefix" in parts and extra and "plan_cache_write_1h" in plan.columns:
+            # a call that wrote with the 1-hour TTL keeps it: what the lever adds to its
+            # writes is written for an hour too
+            added = write - pl.col("plan_cache_write")
+            write_1h = pl.when(pl.col("ttl_1h").fill_null(False) & ~was_free)
+            write_1h = write_1h.then(pl.col("plan_cache_write_1h") + added)
+            write_1h = write_1h.otherwise(pl.col("plan_cache_write_1h"))
+            changed.append(
+                write_1h.cast(plan.schema["plan_cache_write_1h"]).alias("plan_cache_write_1h")
+            )
+        return joined.with_columns(changed).select(plan.columns)
 
 
 __all__ = ["ALL_PARTS", "EFFORT_BY_PART", "CachingLever"]

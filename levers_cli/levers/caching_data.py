@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +40,9 @@ _SQL = """SELECT call_id, epoch(ts)::DOUBLE AS t, provider, model, system_prompt
        coalesce(input_tokens, 0) AS input_tokens, coalesce(output_tokens, 0) AS output_tokens,
        coalesce(cache_read_tokens, 0) AS cache_read, status = 'ok' AS ok, category_id,
        json_extract(metadata, '$.params')::VARCHAR AS params,
-       json_extract_string(metadata, ?) AS label, cost_usd::DOUBLE AS cost_usd
+       json_extract_string(metadata, ?) AS label, cost_usd::DOUBLE AS cost_usd,
+       coalesce(gateway_cache_hit, false) AS gateway_hit,
+       coalesce(cache_write_1h_tokens, 0) > 0 AS wrote_1h
 FROM calls ORDER BY ts NULLS LAST, source_file, source_line, call_id"""
 #: Rows per Arrow batch read (bounds the raw message JSON held at once).
 _BATCH_ROWS = 65_536
@@ -52,6 +54,7 @@ class CallTable:
 
     call_id: list[str]
     t: np.ndarray  # epoch seconds, NaN when unknown
+    provider: list[str | None]
     model: list[str | None]
     system: list[str | None]
     prompts: list[Prompt]  # (role, content text) per message
@@ -66,8 +69,10 @@ class CallTable:
     cache_read: np.ndarray
     cost: np.ndarray  # USD, NaN when unpriced
     category: list[int | None]
-    rules: list[ProviderRule | None]
+    rules: list[ProviderRule | None]  # None: no prefix cache known, or no provider call
     exact_keys: np.ndarray  # int64 key id per call, -1: not cacheable
+    gateway_hit: np.ndarray  # answered by a gateway's own cache: a realized exact hit
+    ttl_1h: np.ndarray  # the call wrote its prefix with the 1-hour TTL
     eligible: np.ndarray  # single-turn with a query embedding: semantic candidates
     partition: list[Any]
     guards: Sequence[Guard]
@@ -227,6 +232,38 @@ def _canonical_params(raw: list[str | None]) -> list[str | None]:
     return out
 
 
+#: Cache lifetime and write premium of a prefix written with Anthropic's 1-hour TTL
+#: (prompt-caching guide, "1-hour cache duration": writes cost 2x the base input price).
+ONE_HOUR_TTL_SECONDS, ONE_HOUR_WRITE_MULTIPLIER = 3600, 2.0
+
+
+def call_rules(
+    providers: list[Any], models: list[Any], gateway: np.ndarray, ttl_1h: np.ndarray
+) -> list[ProviderRule | None]:
+    """Each call's prefix-caching rule: its provider and model family's
+    (``provider_rules.toml``), with the 1-hour TTL and write premium where the log shows the
+    call wrote with that TTL; ``None`` for a call a gateway's cache answered (no provider
+    call: it neither reads nor warms the provider's cache)."""
+    base: dict[tuple[Any, Any], ProviderRule | None] = {}
+    longer: dict[int, ProviderRule] = {}  # one 1-hour variant per rule
+    rules: list[ProviderRule | None] = []
+    for i, (provider, model) in enumerate(zip(providers, models, strict=True)):
+        if (provider, model) not in base:
+            base[provider, model] = rule_for(provider, model)
+        rule = None if gateway[i] else base[provider, model]
+        if rule is not None and ttl_1h[i]:
+            rule = longer.setdefault(
+                id(rule),
+                replace(
+                    rule,
+                    ttl_seconds=max(rule.ttl_seconds, ONE_HOUR_TTL_SECONDS),
+                    write_multiplier=ONE_HOUR_WRITE_MULTIPLIER,
+                ),
+            )
+        rules.append(rule)
+    return rules
+
+
 def load_calls(ws: Workspace, label_key: str) -> CallTable:
     """Read the calls, their provider rules, exact keys, guards and query embeddings (those
     of the embedder that made the categories)."""
@@ -252,11 +289,11 @@ def load_calls(ws: Workspace, label_key: str) -> CallTable:
         for name, values in part.items():
             col[name] += values
     n = len(col["call_id"])
-    rule_cache: dict[tuple[Any, Any], ProviderRule | None] = {}
-    rules = [
-        rule_cache.setdefault((p, m), rule_for(p, m))
-        for p, m in zip(col["provider"], col["model"], strict=True)
-    ]
+    gateway = np.array([bool(v) for v in col["gateway_hit"]], dtype=bool)
+    ttl_1h = np.array([bool(v) for v in col["wrote_1h"]], dtype=bool)
+    rules = call_rules(col["provider"], col["model"], gateway, ttl_1h)
+    keys = np.asarray(reduced.keys, dtype=np.int64)
+    keys[gateway] = -1  # a gateway's cache answered it: realized, neither a hit nor stored
     query = [q or "" for q in col["query"]]
     row = ws.con.execute("SELECT any_value(embedder) FROM categories").fetchone()
     embedder = row[0] if row else None
@@ -273,10 +310,11 @@ def load_calls(ws: Workspace, label_key: str) -> CallTable:
             vectors = np.zeros((n, stacked.shape[1]), dtype=np.float32)
             vectors[has] = stacked[rows[has]]
     single = np.asarray(reduced.single, dtype=bool)
-    eligible = has & single & np.array([bool(q.strip()) for q in query], dtype=bool)
+    eligible = has & single & np.array([bool(q.strip()) for q in query], dtype=bool) & ~gateway
     return CallTable(
         call_id=col["call_id"],
         t=np.array([np.nan if t is None else t for t in col["t"]], dtype=np.float64),
+        provider=col["provider"],
         model=col["model"],
         system=col["system_prompt"],
         prompts=reduced.prompts,
@@ -292,7 +330,9 @@ def load_calls(ws: Workspace, label_key: str) -> CallTable:
         cost=np.array([np.nan if c is None else c for c in col["cost_usd"]], dtype=np.float64),
         category=col["category_id"],
         rules=rules,
-        exact_keys=np.asarray(reduced.keys, dtype=np.int64),
+        exact_keys=keys,
+        gateway_hit=gateway,
+        ttl_1h=ttl_1h,
         eligible=eligible,
         partition=[
             (col["model"][i], col["system_prompt"][i], col["params"][i], col["category_id"][i])

@@ -55,6 +55,60 @@ def part_savings(
     return out
 
 
+def gateway_realized(calls: CallTable) -> dict[str, Any]:
+    """The calls a gateway's own cache answered (``gateway_cache_hit``): exact hits already
+    realized, not a new saving. Their count, the tokens they replayed (not provider tokens)
+    and what the provider would have charged for them (USD over the log, list prices; calls
+    of unpriced models left out)."""
+    from levers_cli.simulate import rate_card
+
+    idx = np.flatnonzero(calls.gateway_hit)
+    usd = 0.0
+    for i in idx:
+        card = rate_card(calls.provider[i], calls.model[i])
+        if card is not None:
+            inp, read = int(calls.input_tokens[i]), int(calls.cache_read[i])
+            out = int(calls.output_tokens[i])
+            usd += (inp - read) * card.input + read * card.cache_read + out * card.output
+    return {
+        "calls": len(idx),
+        "replayed_input_tokens": int(calls.input_tokens[idx].sum()),
+        "replayed_output_tokens": int(calls.output_tokens[idx].sum()),
+        "saved_usd": round(usd, 9),
+    }
+
+
+def below_minimum_rows(calls: CallTable) -> list[dict[str, Any]]:
+    """Per model, the calls whose whole prompt (the log's own token count) is shorter than
+    the model's minimum cacheable prefix: prefix caching does nothing for them (a
+    ``cache_control`` breakpoint is ignored, without an error), with the rule's source."""
+    groups: dict[tuple[Any, int], list[int]] = defaultdict(list)
+    for i, rule in enumerate(calls.rules):
+        if rule is not None and 0 < calls.input_tokens[i] < rule.min_cacheable_tokens:
+            groups[calls.model[i], id(rule)].append(i)
+    rows = []
+    for (model, _), members in groups.items():
+        rule = calls.rules[members[0]]
+        assert rule is not None
+        largest = int(calls.input_tokens[members].max())
+        rows.append(
+            {
+                "kind": "prefix_below_minimum",
+                "model": model,
+                "calls": len(members),
+                "largest_prompt_tokens": largest,
+                "min_cacheable_tokens": rule.min_cacheable_tokens,
+                "cacheable_tokens": 0,
+                "reason": (
+                    f"prompts of at most {largest:,} tokens are below {model}'s minimum "
+                    f"cacheable prefix of {rule.min_cacheable_tokens:,} tokens: nothing to cache"
+                ),
+                "source": rule.source,
+            }
+        )
+    return sorted(rows, key=lambda r: (-r["calls"], str(r["model"])))
+
+
 def _cut(text: str | None) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= _TEXT else text[: _TEXT - 1] + "…"

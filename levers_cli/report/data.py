@@ -135,7 +135,8 @@ def gather(
         The report dict: ``schema_version``, ``generated_at``, ``levers_version``,
         ``price_data``, ``span``, ``headline``, ``plan``, ``waterfall`` (per level: id, name,
         saving and cost after, USD/month), ``simulation`` (``levers simulate --json``'s shape),
-        ``spend_by_model``, ``categories``, ``output_tokens``, ``findings``, ``assumptions``,
+        ``spend_by_model``, ``categories``, ``cost_checks`` (logged vs levers' cost),
+        ``output_tokens``, ``findings``, ``assumptions``,
         ``map``, ``redaction`` (``{"enabled", "counts"}``).
 
     Raises:
@@ -178,6 +179,7 @@ def gather(
         "spend_by_model": summary["spend_by_model"],
         "categories": categories,
         "unknown_models": summary["unknown_models"],
+        "cost_checks": summary["cost_checks"],
         "output_tokens": _output_tokens(ws, categories, caps_rows),
         "findings": _findings(by_name, summary["calls"]),
         "assumptions": _assumptions(simulation, summary),

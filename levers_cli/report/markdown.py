@@ -91,7 +91,30 @@ def _spend(r: dict[str, Any]) -> str:
          for m in r["spend_by_model"]],
         {1, 2, 3},
     )  # fmt: skip
-    return f"### Spend by category (top 10)\n\n{cats}\n\n### Spend by model\n\n{models}"
+    return (
+        f"### Spend by category (top 10)\n\n{cats}\n\n### Spend by model\n\n{models}"
+        + _cost_checks(r.get("cost_checks"))
+    )
+
+
+def _cost_checks(checks: dict[str, Any] | None) -> str:
+    """Calls whose logged cost differs from levers' (biggest first), and which the totals
+    use."""
+    if not checks or not checks["differing_calls"]:
+        return ""
+    rows = [
+        [c["call_id"], c["model"], usd(c["logged_usd"]), usd(c["computed_usd"]),
+         usd(c["difference_usd"])]
+        for c in checks["largest"]
+    ]  # fmt: skip
+    table = _table(["call", "model", "logged", "levers", "difference"], rows, {2, 3, 4})
+    return (
+        f"\n\n### Logged cost vs levers' cost\n\n{num(checks['differing_calls'])} of "
+        f"{num(checks['calls_with_logged_cost'])} calls with a logged cost differ by more than "
+        f"{pct(checks['tolerance'])} (logged {usd(checks['logged_usd'])}, levers "
+        f"{usd(checks['computed_usd'])}); biggest differences first.\n\n{table}\n\n"
+        f"_Totals use levers' cost: {md_cell(checks['why'], 400)}_"
+    )
 
 
 def _findings(r: dict[str, Any]) -> str:
