@@ -215,8 +215,7 @@ def ingest(
     else:
         for f in data["files"]:
             out_console.print(
-                f"{f['path']}: {f['format'] or '?'}: read {f['read']:,}, stored {f['stored']:,}, "
-                f"duplicates {f['duplicates']:,}, rejected {f['rejected']:,}",
+                f"{f['path']}: {f['format'] or '?'}: {reconciliation(f)}",
                 highlight=False,
             )
     err_console.print(reconciliation(data), highlight=False)

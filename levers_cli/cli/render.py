@@ -34,10 +34,12 @@ def count(value: Any) -> str:
 
 
 def reconciliation(ingest: dict[str, Any]) -> str:
-    """``read N, stored S, duplicates D, rejected R``."""
+    """``read N, stored S, duplicates D, rejected R`` (and ``skipped K`` when records held
+    no model call)."""
+    skipped = f", skipped {ingest['skipped']:,}" if ingest.get("skipped") else ""
     return (
         f"read {ingest['read']:,}, stored {ingest['stored']:,}, "
-        f"duplicates {ingest['duplicates']:,}, rejected {ingest['rejected']:,}"
+        f"duplicates {ingest['duplicates']:,}{skipped}, rejected {ingest['rejected']:,}"
     )
 
 

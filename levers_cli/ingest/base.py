@@ -50,6 +50,21 @@ class LogAdapter(Protocol):
         ...
 
 
+class SkipRecord(Exception):
+    """Raised by ``normalize`` for a record that is valid but holds no model call (an HTTP or
+    database span of a trace, an embedding span): the pipeline counts it as *skipped*, not
+    rejected, so ``read == stored + duplicates + skipped + rejected``.
+
+    Args:
+        reason: why it holds no model call, short (``"no LLM span (HTTP GET /users)"``);
+            runs count skipped records per reason.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class MappedAdapter:
     """Base of the shipped adapters: keeps the ``--map`` fields and the format-specific
     options (e.g. ``batch_input`` files) it was built with."""

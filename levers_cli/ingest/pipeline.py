@@ -1,8 +1,11 @@
 """The ingest run: files → adapter → partial calls → finished rows → ``calls``/``rejects``.
 
 Every record read ends as exactly one of stored, duplicate (its ``call_id`` is stored
-already, or came earlier in this run) or rejected (kept in ``rejects`` with its reason), so
-``read == stored + duplicates + rejected`` for every run. One run is one transaction.
+already, or came earlier in this run), skipped (it holds no model call: a trace's HTTP span)
+or rejected (kept in ``rejects`` with its reason), so
+``read == stored + duplicates + skipped + rejected`` for every run. One run is one
+transaction. A detected format is checked record by record: a record it does not sniff is
+read by the adapter that does (:mod:`levers_cli.ingest.detect`).
 
 Parsing and normalizing (:mod:`levers_cli.ingest.rows`) depend on one record only; for a
 large JSONL file they run in worker processes (:mod:`levers_cli.ingest.workers`) while this
@@ -24,6 +27,7 @@ from typing import Any
 from levers_cli import __version__
 from levers_cli.ingest import ADAPTERS, get_adapter
 from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.detect import RecordDetector
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import check_columns
 from levers_cli.ingest.readers import (
@@ -62,7 +66,7 @@ ProgressFn = Callable[[str, int], None]
 
 @dataclass
 class FileCounts:
-    """What one file gave: ``read == stored + duplicates + rejected``."""
+    """What one file gave: ``read == stored + duplicates + skipped + rejected``."""
 
     path: str
     format: str | None = None
@@ -70,6 +74,8 @@ class FileCounts:
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
+    #: records that hold no model call (non-LLM spans), counted apart from rejects
+    skipped: int = 0
     size_bytes: int = 0
     sha256: str = ""
     #: records whose id was already taken by a different record (stored under ``id~hash``)
@@ -80,11 +86,13 @@ class FileCounts:
 
 @dataclass
 class IngestResult:
-    """One ingest run: per-file counts, totals, and the first rejects (file, line, reason)."""
+    """One ingest run: per-file counts, totals, the first rejects (file, line, reason) and
+    skipped records per reason."""
 
     run_id: int
     files: list[FileCounts] = field(default_factory=list)
     reject_samples: list[tuple[str, int, str]] = field(default_factory=list)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def read(self) -> int:
@@ -102,6 +110,10 @@ class IngestResult:
     def rejected(self) -> int:
         return sum(f.rejected for f in self.files)
 
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.files)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
@@ -110,6 +122,8 @@ class IngestResult:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "skipped": self.skipped,
+            "skip_reasons": dict(self.skip_reasons.most_common()),
             "files": [asdict(f) for f in self.files],
             "reject_samples": [
                 {"file": f, "line": n, "error": e} for f, n, e in self.reject_samples
@@ -316,6 +330,7 @@ def _file_batches(
         check_columns(path, source.columns, mapping)
     run_id = run.result.run_id
     adapter = owner or forced
+    detected = adapter is None and not mapping  # then each record may name its own format
     if source.line_chunks is not None:
         chunks: Iterator[LineChunk] = source.line_chunks
         undetected = None
@@ -325,7 +340,12 @@ def _file_batches(
         counts.format = adapter.name if adapter else None
         if adapter is not None:
             yield from runner.batches(
-                chunks, adapter, path=path, run_id=run_id, serial_first=PARALLEL_AFTER
+                chunks,
+                adapter,
+                path=path,
+                run_id=run_id,
+                serial_first=PARALLEL_AFTER,
+                per_record=detected,
             )
             return
         records: Iterator[RawRecord] = (r for chunk in chunks for r in parse_chunk(chunk))
@@ -336,9 +356,16 @@ def _file_batches(
             adapter, seen, undetected = _detect(records, path, mapping, options)
             records = chain(seen, records)
         counts.format = adapter.name if adapter else None
+    detector = RecordDetector(adapter, options) if detected and adapter is not None else None
     while group := _take(records, CHUNK_RECORDS):
         yield process_records(
-            group, adapter, mapping, path=path, run_id=run_id, undetected=undetected
+            group,
+            adapter,
+            mapping,
+            path=path,
+            run_id=run_id,
+            undetected=undetected,
+            detector=detector,
         )
 
 

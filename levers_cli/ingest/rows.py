@@ -14,7 +14,8 @@ from typing import Any
 
 from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import LeversError, RecordError
-from levers_cli.ingest.base import LogAdapter, PartialCall
+from levers_cli.ingest.base import LogAdapter, PartialCall, SkipRecord
+from levers_cli.ingest.detect import RecordDetector
 from levers_cli.ingest.fields import provider_for_model
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping
@@ -163,6 +164,8 @@ class Batch:
         records: ``(line, content digest or None, number of rows)`` of each record that gave
             rows; its rows are the next ``number`` rows of ``columns``.
         rejects: ``(line, reason, raw text)`` of each rejected record.
+        skipped: ``(line, reason)`` of each record that holds no model call
+            (:class:`~levers_cli.ingest.base.SkipRecord`).
         table: the rows, a pyarrow table of :data:`levers_cli.schema.INGEST_COLUMNS`
             (:func:`levers_cli.store.call_arrow_schema`); ``messages`` and ``metadata`` as JSON
             text. Rows without an id of their own have a null or empty ``call_id``.
@@ -171,6 +174,7 @@ class Batch:
 
     records: list[tuple[int, str | None, int]] = field(default_factory=list)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
     table: Any = None
     read: int = 0
 
@@ -183,11 +187,14 @@ def process_records(
     path: str,
     run_id: int,
     undetected: str | None = None,
+    detector: RecordDetector | None = None,
 ) -> Batch:
     """Normalize parsed records into a :class:`Batch` (the rows of ``path`` in run ``run_id``).
 
     A record is rejected (with its reason) when it did not parse, when no adapter was found
-    (``undetected`` says why), or when the adapter or the row checks refuse it.
+    (``undetected`` says why), or when the adapter or the row checks refuse it; it is
+    skipped when the adapter says it holds no model call. With a ``detector`` (a file whose
+    format was detected, not forced), each record is read by the adapter it chooses.
 
     Raises:
         LeversError: an adapter error that is not about one record (it ends the run).
@@ -201,15 +208,19 @@ def process_records(
         if raw.data is None or adapter is None:
             batch.rejects.append(_reject(raw, raw.error or undetected or "unreadable record"))
             continue
+        reader = adapter if detector is None else detector.adapter_for(raw.data)
         try:
-            rows, digest = partial_rows(raw.data, adapter, mapping)
+            rows, digest = partial_rows(raw.data, reader, mapping)
+        except SkipRecord as exc:
+            batch.skipped.append((raw.line, exc.reason))
+            continue
         except RecordError as exc:
             batch.rejects.append(_reject(raw, str(exc)))
             continue
         except LeversError:
             raise
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-            reason = f"{adapter.name}: unexpected record shape ({type(exc).__name__}: {exc})"
+            reason = f"{reader.name}: unexpected record shape ({type(exc).__name__}: {exc})"
             batch.rejects.append(_reject(raw, reason))
             continue
         batch.records.append((raw.line, digest, len(rows)))

@@ -44,7 +44,8 @@ class RunState:
 
 
 class FileSink:
-    """Takes one file's batches in order: content ids, duplicates, id collisions, counts;
+    """Takes one file's batches in order: content ids, duplicates, id collisions, counts
+    (skipped records are counted, not stored);
     inserts the rows and rejects every :data:`BATCH_ROWS` rows."""
 
     def __init__(self, run: RunState, counts: FileCounts) -> None:
@@ -58,6 +59,10 @@ class FileSink:
     def take(self, batch: Batch) -> None:
         """Count a batch and queue its new rows (file order: batches must come in order)."""
         counts, path, samples = self.counts, self.counts.path, self.run.result.reject_samples
+        for _line, reason in batch.skipped:
+            counts.read += 1
+            counts.skipped += 1
+            self.run.result.skip_reasons[reason] += 1
         for line, reason, text in batch.rejects:
             counts.read += 1
             counts.rejected += 1
