@@ -13,6 +13,7 @@ from levers_cli.ingest.anthropic import AnthropicAdapter
 from levers_cli.ingest.anthropic_batch import AnthropicBatchAdapter
 from levers_cli.ingest.base import LogAdapter
 from levers_cli.ingest.conversations import ChatMessagesAdapter, ShareGPTAdapter, TranscriptAdapter
+from levers_cli.ingest.gemini import GeminiAdapter
 from levers_cli.ingest.generic import GenericAdapter
 from levers_cli.ingest.helicone import HeliconeAdapter
 from levers_cli.ingest.jsonpath import FieldPath
@@ -35,6 +36,7 @@ ADAPTERS: dict[str, type] = {
     LiteLLMPayloadAdapter.name: LiteLLMPayloadAdapter,
     LiteLLMSpendLogsAdapter.name: LiteLLMSpendLogsAdapter,
     HeliconeAdapter.name: HeliconeAdapter,
+    GeminiAdapter.name: GeminiAdapter,
     ChatMessagesAdapter.name: ChatMessagesAdapter,
     ShareGPTAdapter.name: ShareGPTAdapter,
     TranscriptAdapter.name: TranscriptAdapter,
