@@ -164,8 +164,6 @@ def test_usage_rules():
         "output_tokens": 140,
         "reasoning_tokens": 100,
     }
-    # the columns add up to totalTokenCount, as the API computes it
-    assert 1250 + 140 == usage["totalTokenCount"]
     with pytest.raises(RecordError, match="cachedContentTokenCount"):
         gemini_usage({"promptTokenCount": 5, "cachedContentTokenCount": 6})
 
