@@ -12,6 +12,7 @@ from levers_cli.errors import UnknownFormatError
 from levers_cli.ingest.anthropic import AnthropicAdapter
 from levers_cli.ingest.anthropic_batch import AnthropicBatchAdapter
 from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.bedrock import BedrockAdapter
 from levers_cli.ingest.conversations import ChatMessagesAdapter, ShareGPTAdapter, TranscriptAdapter
 from levers_cli.ingest.gemini import GeminiAdapter
 from levers_cli.ingest.generic import GenericAdapter
@@ -37,6 +38,7 @@ ADAPTERS: dict[str, type] = {
     LiteLLMSpendLogsAdapter.name: LiteLLMSpendLogsAdapter,
     HeliconeAdapter.name: HeliconeAdapter,
     GeminiAdapter.name: GeminiAdapter,
+    BedrockAdapter.name: BedrockAdapter,
     ChatMessagesAdapter.name: ChatMessagesAdapter,
     ShareGPTAdapter.name: ShareGPTAdapter,
     TranscriptAdapter.name: TranscriptAdapter,
