@@ -25,6 +25,7 @@ from levers_cli.ingest.mtbench import MTBenchAdapter
 from levers_cli.ingest.openai_batch import OpenAIBatchAdapter
 from levers_cli.ingest.openai_chat import OpenAIChatAdapter
 from levers_cli.ingest.openai_responses import OpenAIResponsesAdapter
+from levers_cli.ingest.otel import OTelAdapter
 
 ADAPTERS: dict[str, type] = {
     OpenAIChatAdapter.name: OpenAIChatAdapter,
@@ -39,6 +40,7 @@ ADAPTERS: dict[str, type] = {
     HeliconeAdapter.name: HeliconeAdapter,
     GeminiAdapter.name: GeminiAdapter,
     BedrockAdapter.name: BedrockAdapter,
+    OTelAdapter.name: OTelAdapter,
     ChatMessagesAdapter.name: ChatMessagesAdapter,
     ShareGPTAdapter.name: ShareGPTAdapter,
     TranscriptAdapter.name: TranscriptAdapter,
