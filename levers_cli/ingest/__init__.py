@@ -26,6 +26,7 @@ from levers_cli.ingest.openai_batch import OpenAIBatchAdapter
 from levers_cli.ingest.openai_chat import OpenAIChatAdapter
 from levers_cli.ingest.openai_responses import OpenAIResponsesAdapter
 from levers_cli.ingest.otel import OTelAdapter
+from levers_cli.ingest.request_only import RequestOnlyAdapter
 
 ADAPTERS: dict[str, type] = {
     OpenAIChatAdapter.name: OpenAIChatAdapter,
@@ -41,6 +42,8 @@ ADAPTERS: dict[str, type] = {
     GeminiAdapter.name: GeminiAdapter,
     BedrockAdapter.name: BedrockAdapter,
     OTelAdapter.name: OTelAdapter,
+    # before chat-messages: a multi-turn request ending with the user's turn is a request
+    RequestOnlyAdapter.name: RequestOnlyAdapter,
     ChatMessagesAdapter.name: ChatMessagesAdapter,
     ShareGPTAdapter.name: ShareGPTAdapter,
     TranscriptAdapter.name: TranscriptAdapter,
