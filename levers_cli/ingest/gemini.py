@@ -105,16 +105,12 @@ class GeminiAdapter(MappedAdapter):
         request = record.get("request") or {}
         if not isinstance(request, dict):
             raise RecordError("not an object", field="request")
-        response = record.get("response")
-        streamed = isinstance(response, list | str)
-        if streamed:
-            response = assemble_chunks(gemini_chunks(response))
-        extras = {k: v for k, v in record.items() if k not in ("request", "response")}
         batch = all(key in record for key in _BATCH_KEYS)
-        if batch:
-            for key in _BATCH_KEYS:
-                extras.pop(key)
-        partial = gemini_call(request, response if isinstance(response, dict) else {}, extras)
+        framing = ("request", "response", *(_BATCH_KEYS if batch else ()))
+        response, streamed = _whole_response(record.get("response"))
+        partial = gemini_call(
+            request, response, {k: v for k, v in record.items() if k not in framing}
+        )
         if streamed:
             partial["metadata"]["streamed"] = True
         if batch:
@@ -124,6 +120,18 @@ class GeminiAdapter(MappedAdapter):
                 partial["status"] = STATUS_ERROR
                 partial["error"] = str(record["status"])
         return partial
+
+
+def _whole_response(value: Any) -> tuple[dict[str, Any], bool]:
+    """``(response, streamed)``: a logged stream reassembled into one response; ``{}`` for
+    no response.
+
+    Raises:
+        RecordError: a stream element or ``data:`` field is not a JSON object.
+    """
+    if isinstance(value, list | str):
+        return assemble_chunks(gemini_chunks(value)), True
+    return (value if isinstance(value, dict) else {}), False
 
 
 def is_gemini_response(value: Any) -> bool:
@@ -324,24 +332,27 @@ def parts_text(parts: Any) -> str:
     responses as JSON, ``[mime/type]`` for inline data and ``[file uri]`` for file data."""
     if isinstance(parts, str):
         return parts
-    texts: list[str] = []
-    for part in parts if isinstance(parts, list) else [parts]:
-        if isinstance(part, str):
-            texts.append(part)
-        elif not isinstance(part, dict) or part.get("thought"):
-            continue
-        elif isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif "functionCall" in part or "functionResponse" in part:
-            call = {k: part[k] for k in ("functionCall", "functionResponse") if k in part}
-            texts.append(json.dumps(call, ensure_ascii=False, sort_keys=True))
-        elif isinstance(part.get("inlineData") or part.get("inline_data"), dict):
-            data = part.get("inlineData") or part.get("inline_data")
-            texts.append(f"[{data.get('mimeType') or data.get('mime_type') or 'inline data'}]")
-        elif isinstance(part.get("fileData") or part.get("file_data"), dict):
-            data = part.get("fileData") or part.get("file_data")
-            texts.append(f"[{data.get('fileUri') or data.get('file_uri') or 'file'}]")
-    return "\n".join(t for t in texts if t)
+    texts = map(_part_text, parts if isinstance(parts, list) else [parts])
+    return "\n".join(text for text in texts if text)
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, dict) or part.get("thought"):
+        return ""
+    if isinstance(part.get("text"), str):
+        return part["text"]
+    call = {k: part[k] for k in ("functionCall", "functionResponse") if k in part}
+    if call:
+        return json.dumps(call, ensure_ascii=False, sort_keys=True)
+    inline = part.get("inlineData") or part.get("inline_data")
+    if isinstance(inline, dict):
+        return f"[{inline.get('mimeType') or inline.get('mime_type') or 'inline data'}]"
+    stored = part.get("fileData") or part.get("file_data")
+    if isinstance(stored, dict):
+        return f"[{stored.get('fileUri') or stored.get('file_uri') or 'file'}]"
+    return ""
 
 
 def reply_text(parts: list[Any]) -> str:

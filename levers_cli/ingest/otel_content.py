@@ -353,22 +353,22 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
 
 def parts_text(parts: Any) -> str:
     """Text of GenAI semconv message parts (``{type: text, content}``); tool calls and
-    their responses as JSON, other parts as ``[type]``."""
+    their responses as JSON, reasoning left out, other parts as ``[type]``."""
     if isinstance(parts, str):
         return parts
-    texts: list[str] = []
-    for part in parts if isinstance(parts, list) else [parts]:
-        if isinstance(part, str):
-            texts.append(part)
-        elif not isinstance(part, dict) or part.get("type") == "reasoning":
-            continue
-        elif part.get("type", "text") == "text":
-            texts.append(str(part.get("content") or part.get("text") or ""))
-        elif part.get("type") in ("tool_call", "tool_call_response"):
-            texts.append(json.dumps(part, ensure_ascii=False, sort_keys=True))
-        else:
-            texts.append(f"[{part.get('type')}]")
-    return "\n".join(t for t in texts if t)
+    texts = [_semconv_part(part) for part in (parts if isinstance(parts, list) else [parts])]
+    return "\n".join(text for text in texts if text)
+
+
+def _semconv_part(part: Any) -> str:
+    if not isinstance(part, dict):
+        return part if isinstance(part, str) else ""
+    kind = part.get("type", "text")
+    if kind == "text":
+        return str(part.get("content") or part.get("text") or "")
+    if kind in ("tool_call", "tool_call_response"):
+        return json.dumps(part, ensure_ascii=False, sort_keys=True)
+    return "" if kind == "reasoning" else f"[{kind}]"
 
 
 def role_lines(text: str) -> list[dict[str, Any]]:
