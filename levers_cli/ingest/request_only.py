@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import RecordError
 from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.fields import content_text, token_count
@@ -169,6 +168,10 @@ def request_call(request: dict[str, Any], extras: dict[str, Any]) -> PartialCall
 def estimate_input(messages: list[dict[str, Any]], tools: Any, model: str | None) -> int:
     """Estimated input tokens of a request: its messages (tiktoken, per-message overhead
     included) plus its tool definitions as JSON text."""
+    # imported here: enrich.tokens imports ingest.fields, so a module-level import would
+    # cycle through this package's __init__ (rows.py imports it the same way, later)
+    from levers_cli.enrich.tokens import count_messages, count_text
+
     tokens = count_messages(messages, model)
     if tools:
         tokens += count_text(json.dumps(tools, ensure_ascii=False, sort_keys=True), model)
