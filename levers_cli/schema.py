@@ -71,6 +71,8 @@ TOKENS_FROM_USAGE: Final = "usage"
 TOKENS_ESTIMATED: Final = "estimated"
 STATUS_OK: Final = "ok"
 STATUS_ERROR: Final = "error"
+#: a request logged before it was sent, with no response logged (tokens estimated, no output)
+STATUS_NO_RESPONSE: Final = "no_response"
 UNCATEGORIZED: Final = -1
 
 DDL: Final[tuple[str, ...]] = (

@@ -179,7 +179,19 @@ def test_ingest_and_formats(tmp_path):
     from levers_cli.ingest import ADAPTERS
 
     assert names == list(ADAPTERS) and names[-1] == "generic"
-    assert {"openai-chat", "anthropic"} <= set(names)
+    assert {"openai-chat", "anthropic", "gemini", "bedrock", "otel", "request-only"} <= set(names)
+
+
+def test_ingest_counts_skipped_spans(tmp_path):
+    from tests.conftest import FIXTURES
+
+    otel = FIXTURES / "otel"
+    files = [str(otel / "otlp_proto_trace_example.json"), str(otel / "semconv_examples.jsonl")]
+    result = runner.invoke(app, ["ingest", *files, "-w", str(tmp_path / "w.duckdb")], env=ENV)
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.stdout.split())  # Rich wraps long paths
+    assert f"{files[0]}: otel: read 1, stored 0, duplicates 0, skipped 1, rejected 0" in printed
+    assert "read 4, stored 2, duplicates 1, skipped 1, rejected 0" in result.stderr
 
 
 def test_help_does_not_import_heavy_modules():

@@ -395,3 +395,39 @@ def test_usage_details_per_plugin():
         60,
     )
     assert llm_usage(None, None, None) == {"input_tokens": None, "output_tokens": None}
+
+
+def test_gemini_thoughts_are_output_in_both_plugin_shapes(ws, tmp_path):
+    """llm-gemini before 9a1ccac (2025-05-07, its issue #75) popped ``candidatesTokenCount``
+    and logged it alone as ``output_tokens``, leaving ``thoughtsTokenCount`` in the details
+    (simonw/llm-gemini ``llm_gemini.py`` ``set_usage`` at c702761); since, output is
+    candidates + thoughts and both stay in the details. The counts are those of the real
+    gemini-2.5-flash stream in tests/fixtures/gemini/streams.jsonl (test_tools: prompt 32,
+    candidates 12, thoughts 42)."""
+    old = llm_usage(32, 12, {"thoughtsTokenCount": 42, "promptTokensDetails": []})
+    new = llm_usage(32, 54, {"candidatesTokenCount": 12, "thoughtsTokenCount": 42})
+    for usage in (old, new):
+        assert (usage["input_tokens"], usage["output_tokens"], usage["reasoning_tokens"]) == (
+            32,
+            54,
+            42,
+        )
+    row = {
+        "id": "01jtgemini0000000000000000",
+        "model": "gemini-2.5-flash",
+        "prompt": "Two names for a pet pelican",
+        "system": None,
+        "response": "",
+        "conversation_id": "01jtgeminiconversation0000",
+        "datetime_utc": "2025-04-30T10:00:00",
+        "input_tokens": 32,
+        "output_tokens": 12,
+        "token_details": json.dumps({"thoughtsTokenCount": 42}),
+    }
+    path = tmp_path / "logs.json"
+    path.write_text(json.dumps([row]), encoding="utf-8")
+    ingest_files(ws, [str(path)])
+    price_calls(ws, load_config(None))
+    output, cost = ws.con.execute("SELECT output_tokens, cost_usd FROM calls").fetchone()
+    # gemini-2.5-flash (ai.google.dev pricing): 32 × 0.30 + 54 × 2.50 = 144.6 per million
+    assert (output, cost) == (54, Decimal("0.000144600"))

@@ -12,7 +12,9 @@ from levers_cli.errors import UnknownFormatError
 from levers_cli.ingest.anthropic import AnthropicAdapter
 from levers_cli.ingest.anthropic_batch import AnthropicBatchAdapter
 from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.bedrock import BedrockAdapter
 from levers_cli.ingest.conversations import ChatMessagesAdapter, ShareGPTAdapter, TranscriptAdapter
+from levers_cli.ingest.gemini import GeminiAdapter
 from levers_cli.ingest.generic import GenericAdapter
 from levers_cli.ingest.helicone import HeliconeAdapter
 from levers_cli.ingest.jsonpath import FieldPath
@@ -23,6 +25,8 @@ from levers_cli.ingest.mtbench import MTBenchAdapter
 from levers_cli.ingest.openai_batch import OpenAIBatchAdapter
 from levers_cli.ingest.openai_chat import OpenAIChatAdapter
 from levers_cli.ingest.openai_responses import OpenAIResponsesAdapter
+from levers_cli.ingest.otel import OTelAdapter
+from levers_cli.ingest.request_only import RequestOnlyAdapter
 
 ADAPTERS: dict[str, type] = {
     OpenAIChatAdapter.name: OpenAIChatAdapter,
@@ -35,6 +39,11 @@ ADAPTERS: dict[str, type] = {
     LiteLLMPayloadAdapter.name: LiteLLMPayloadAdapter,
     LiteLLMSpendLogsAdapter.name: LiteLLMSpendLogsAdapter,
     HeliconeAdapter.name: HeliconeAdapter,
+    GeminiAdapter.name: GeminiAdapter,
+    BedrockAdapter.name: BedrockAdapter,
+    OTelAdapter.name: OTelAdapter,
+    # before chat-messages: a multi-turn request ending with the user's turn is a request
+    RequestOnlyAdapter.name: RequestOnlyAdapter,
     ChatMessagesAdapter.name: ChatMessagesAdapter,
     ShareGPTAdapter.name: ShareGPTAdapter,
     TranscriptAdapter.name: TranscriptAdapter,

@@ -22,9 +22,12 @@ OpenAI ``prompt_tokens`` (cached included; details ``prompt_tokens_details.cache
 ``completion_tokens_details.reasoning_tokens``), llm-anthropic Anthropic's ``input_tokens``
 (cache *excluded*; details ``cache_read_input_tokens``/``cache_creation_input_tokens``, which
 are added), llm-gemini ``promptTokenCount`` (cached included, ``cachedContentTokenCount``) and
-``candidatesTokenCount + thoughtsTokenCount`` as output. ``turn`` is the response's position in
-its conversation by ``datetime_utc``; the request messages are rebuilt from the conversation's
-earlier prompts and replies (as llm sends them) unless ``prompt_json`` holds ``messages``.
+``candidatesTokenCount + thoughtsTokenCount`` as output — since simonw/llm-gemini 9a1ccac
+(2025-05-07, its issue #75); before, it popped ``candidatesTokenCount`` out of the details and
+logged it alone as the output, so thoughts left in the details are added to the output.
+``turn`` is the response's position in its conversation by ``datetime_utc``; the request
+messages are rebuilt from the conversation's earlier prompts and replies (as llm sends them)
+unless ``prompt_json`` holds ``messages``.
 """
 
 from __future__ import annotations
@@ -116,8 +119,16 @@ def llm_usage(input_tokens: Any, output_tokens: Any, token_details: Any) -> dict
         or 0
     )
     candidates = details.get("candidatesTokenCount")
-    if reasoning and output is not None and output == candidates:
-        output += reasoning  # llm-gemini before its issue #75 logged the candidates only
+    thoughts = "thoughtsTokenCount" in details
+    if (
+        reasoning
+        and output is not None
+        and thoughts
+        and (candidates is None or output == candidates)
+    ):
+        # llm-gemini before 9a1ccac (its issue #75) popped candidatesTokenCount out of the
+        # details and logged it alone as the output; thoughts are billed as output too
+        output += reasoning
     if given_in is None:  # no usage logged (llm < 0.19): the pipeline estimates the tokens
         return {"input_tokens": None, "output_tokens": output}
     return {

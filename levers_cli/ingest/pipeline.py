@@ -4,7 +4,8 @@ Every record read ends as exactly one of stored, duplicate (its ``call_id`` is s
 already, or came earlier in this run), skipped (no model call, e.g. a Langfuse SPAN: counted
 by reason, see :class:`~levers_cli.ingest.base.SkipRecord`) or rejected (kept in ``rejects``
 with its reason), so ``read == stored + duplicates + skipped + rejected`` for every run. One
-run is one transaction.
+run is one transaction. A detected format is checked record by record: a record it does
+not sniff is read by the adapter that does (:mod:`levers_cli.ingest.detect`).
 
 Parsing and normalizing (:mod:`levers_cli.ingest.rows`) depend on one record only; for a
 large JSONL file they run in worker processes (:mod:`levers_cli.ingest.workers`) while this
@@ -26,6 +27,7 @@ from typing import Any
 from levers_cli import __version__
 from levers_cli.ingest import ADAPTERS, get_adapter
 from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.detect import RecordDetector
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import check_columns
 from levers_cli.ingest.readers import (
@@ -340,6 +342,7 @@ def _file_batches(
         check_columns(path, source.columns, mapping)
     run_id = run.result.run_id
     adapter = owner or forced
+    detected = adapter is None and not mapping  # then each record may name its own format
     if source.line_chunks is not None:
         chunks: Iterator[LineChunk] = source.line_chunks
         undetected = None
@@ -349,7 +352,12 @@ def _file_batches(
         counts.format = adapter.name if adapter else None
         if adapter is not None:
             yield from runner.batches(
-                chunks, adapter, path=path, run_id=run_id, serial_first=PARALLEL_AFTER
+                chunks,
+                adapter,
+                path=path,
+                run_id=run_id,
+                serial_first=PARALLEL_AFTER,
+                per_record=detected,
             )
             return
         records: Iterator[RawRecord] = (r for chunk in chunks for r in parse_chunk(chunk))
@@ -360,9 +368,16 @@ def _file_batches(
             adapter, seen, undetected = _detect(records, path, mapping, options)
             records = chain(seen, records)
         counts.format = adapter.name if adapter else None
+    detector = RecordDetector(adapter, options) if detected and adapter is not None else None
     while group := _take(records, CHUNK_RECORDS):
         yield process_records(
-            group, adapter, mapping, path=path, run_id=run_id, undetected=undetected
+            group,
+            adapter,
+            mapping,
+            path=path,
+            run_id=run_id,
+            undetected=undetected,
+            detector=detector,
         )
 
 

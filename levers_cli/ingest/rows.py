@@ -16,6 +16,7 @@ from typing import Any
 from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import LeversError, RecordError
 from levers_cli.ingest.base import LogAdapter, PartialCall, SkipRecord
+from levers_cli.ingest.detect import RecordDetector
 from levers_cli.ingest.fields import optional_float, provider_for_model
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping
@@ -205,12 +206,15 @@ def process_records(
     path: str,
     run_id: int,
     undetected: str | None = None,
+    detector: RecordDetector | None = None,
 ) -> Batch:
     """Normalize parsed records into a :class:`Batch` (the rows of ``path`` in run ``run_id``).
 
     A record is rejected (with its reason) when it did not parse, when no adapter was found
-    (``undetected`` says why), or when the adapter or the row checks refuse it; it is skipped
-    (counted by reason) when the adapter says it is no model call.
+    (``undetected`` says why), or when the adapter or the row checks refuse it; it is
+    skipped (counted by reason) when the adapter says it holds no model call. With a
+    ``detector`` (a file whose format was detected, not forced), each record is read by the
+    adapter it chooses.
 
     Raises:
         LeversError: an adapter error that is not about one record (it ends the run).
@@ -224,8 +228,9 @@ def process_records(
         if raw.data is None or adapter is None:
             batch.rejects.append(_reject(raw, raw.error or undetected or "unreadable record"))
             continue
+        reader = adapter if detector is None else detector.adapter_for(raw.data)
         try:
-            rows, digest = partial_rows(raw.data, adapter, mapping)
+            rows, digest = partial_rows(raw.data, reader, mapping)
         except SkipRecord as skip:
             batch.skipped[skip.reason] += 1
             continue
@@ -235,7 +240,7 @@ def process_records(
         except LeversError:
             raise
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-            reason = f"{adapter.name}: unexpected record shape ({type(exc).__name__}: {exc})"
+            reason = f"{reader.name}: unexpected record shape ({type(exc).__name__}: {exc})"
             batch.rejects.append(_reject(raw, reason))
             continue
         batch.records.append((raw.line, digest, len(rows)))

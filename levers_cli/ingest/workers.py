@@ -19,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.detect import RecordDetector
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.records import LineChunk, parse_chunk
 from levers_cli.ingest.rows import Batch, process_records
@@ -37,6 +38,10 @@ PARALLEL_FORMATS = frozenset(
         "chat-messages",
         "sharegpt",
         "transcript",
+        "gemini",
+        "bedrock",
+        "otel",
+        "request-only",
         "generic",
     }
 )
@@ -80,18 +85,22 @@ class ChunkRunner:
         path: str,
         run_id: int,
         serial_first: int,
+        per_record: bool = False,
     ) -> Iterator[Batch]:
         """The batches of ``chunks``, in order: the first ``serial_first`` lines here, the
         rest in worker processes when the format allows it (:data:`PARALLEL_FORMATS`).
+        With ``per_record`` (a detected format), a record ``adapter`` does not sniff is read
+        by the adapter that does (:class:`~levers_cli.ingest.detect.RecordDetector`).
 
         Raises:
             LeversError: as :func:`~levers_cli.ingest.rows.process_records` (a chunk that
                 fails in a worker is redone here, so the error keeps its type).
         """
         parallel = self.workers > 1 and adapter.name in PARALLEL_FORMATS
+        detector = RecordDetector(adapter, self.options) if per_record else None
         done = 0
         for chunk in chunks:
-            yield self._here(chunk, adapter, path, run_id)
+            yield self._here(chunk, adapter, path, run_id, detector)
             done += chunk.count
             if parallel and done >= serial_first:
                 break
@@ -99,11 +108,12 @@ class ChunkRunner:
             return
         pending: deque[tuple[LineChunk, Future[Batch] | None]] = deque()
         for chunk in chunks:
-            pending.append((chunk, self._submit(chunk, adapter.name, path, run_id)))
+            future = self._submit(chunk, adapter.name, path, run_id, per_record)
+            pending.append((chunk, future))
             if len(pending) > 2 * self.workers:
-                yield self._collect(*pending.popleft(), adapter, path, run_id)
+                yield self._collect(*pending.popleft(), adapter, path, run_id, detector)
         while pending:
-            yield self._collect(*pending.popleft(), adapter, path, run_id)
+            yield self._collect(*pending.popleft(), adapter, path, run_id, detector)
 
     def close(self) -> None:
         """Stop the worker processes (queued chunks are dropped)."""
@@ -111,11 +121,20 @@ class ChunkRunner:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def _here(self, chunk: LineChunk, adapter: LogAdapter, path: str, run_id: int) -> Batch:
-        return process_records(parse_chunk(chunk), adapter, self.mapping, path=path, run_id=run_id)
+    def _here(
+        self,
+        chunk: LineChunk,
+        adapter: LogAdapter,
+        path: str,
+        run_id: int,
+        detector: RecordDetector | None = None,
+    ) -> Batch:
+        return process_records(
+            parse_chunk(chunk), adapter, self.mapping, path=path, run_id=run_id, detector=detector
+        )
 
     def _submit(
-        self, chunk: LineChunk, format_name: str, path: str, run_id: int
+        self, chunk: LineChunk, format_name: str, path: str, run_id: int, per_record: bool
     ) -> Future[Batch] | None:
         try:
             if self._pool is None:
@@ -125,7 +144,7 @@ class ChunkRunner:
                     initializer=_init_worker,
                     initargs=(self.mapping, self.options),
                 )
-            return self._pool.submit(_process_chunk, chunk, format_name, path, run_id)
+            return self._pool.submit(_process_chunk, chunk, format_name, path, run_id, per_record)
         except RuntimeError:  # a broken pool (BrokenProcessPool) or an interpreter shutting down
             return None
 
@@ -136,13 +155,14 @@ class ChunkRunner:
         adapter: LogAdapter,
         path: str,
         run_id: int,
+        detector: RecordDetector | None = None,
     ) -> Batch:
         if future is not None:
             try:
                 return future.result()
             except Exception:  # redone here: a record error keeps its type, a dead worker its chunk
                 pass
-        return self._here(chunk, adapter, path, run_id)
+        return self._here(chunk, adapter, path, run_id, detector)
 
 
 # --- in the worker processes ---------------------------------------------------------------
@@ -170,16 +190,22 @@ def _exit_with(parent: int) -> None:
 _PARENT_POLL_S = 0.5
 
 
-def _process_chunk(chunk: LineChunk, format_name: str, path: str, run_id: int) -> Batch:
+def _process_chunk(
+    chunk: LineChunk, format_name: str, path: str, run_id: int, per_record: bool = False
+) -> Batch:
     from levers_cli.ingest import get_adapter
 
     adapters: dict[str, LogAdapter] = _STATE["adapters"]
     if format_name not in adapters:
         adapters[format_name] = get_adapter(format_name, _STATE["mapping"], **_STATE["options"])
+    detectors: dict[str, RecordDetector] = _STATE.setdefault("detectors", {})
+    if per_record and format_name not in detectors:
+        detectors[format_name] = RecordDetector(adapters[format_name], _STATE["options"])
     return process_records(
         parse_chunk(chunk),
         adapters[format_name],
         _STATE["mapping"],
         path=path,
         run_id=run_id,
+        detector=detectors.get(format_name) if per_record else None,
     )
