@@ -148,7 +148,7 @@ def test_non_llm_spans_are_skipped_not_rejected(ws, tmp_path):
     example = json.loads((OTEL / "otlp_proto_trace_example.json").read_text(encoding="utf-8"))
     result = ingest_files(ws, [str(OTEL / "otlp_proto_trace_example.json")])
     assert (result.read, result.skipped, result.stored, result.rejected) == (1, 1, 0, 0)
-    assert result.as_dict()["skip_reasons"] == {NO_LLM_SPAN: 1}
+    assert result.as_dict()["skipped_by_reason"] == {NO_LLM_SPAN: 1}
     # a collector file: one export request per line; one of them mixes an LLM span in
     vendor = [json.loads(line) for line in (OTEL / "langfuse_vendor_spans.jsonl").open()]
     mixed = {"resourceSpans": [example["resourceSpans"][0], vendor[0]]}
