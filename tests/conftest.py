@@ -1,45 +1,26 @@
-"""Shared fixtures: a deterministic fake embedder, temp workspaces, and paths to
-../shared (real data and field cases; tests that need it skip loudly when it is absent)."""
+"""Shared fixtures: a deterministic fake embedder and temp workspaces. Shared helpers (paths
+to ../shared, the fake embedder's class, the analyzed sample) are in ``tests/helpers.py``."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from levers_cli.embed import EMBEDDERS
-from levers_cli.embed.base import l2_normalize
 from levers_cli.store import Workspace
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CASES = SHARED / "cases"
-DATA = SHARED / "data"
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-class FakeEmbedder:
-    """Bag of words hashed into 64 dimensions: texts sharing words are close, identical
-    texts identical. Deterministic, no model, instant."""
-
-    name = "fake"
-    key = "fake:bow64"
-    dimension = 64
-
-    def __init__(self, **_: object) -> None:
-        self.calls = 0
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        self.calls += 1
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9]+", text.lower()):
-                digest = hashlib.md5(word.encode()).digest()
-                out[row, digest[0] % self.dimension] += 1.0
-        return l2_normalize(out)
+from tests.helpers import (
+    CASES,
+    DATA,
+    FIXTURES,
+    ROOT,
+    SAMPLE_LOGS,
+    SHARED,
+    FakeEmbedder,
+    analyzed_sample_copy,
+    need_shared,
+    openai_pair,
+)
 
 
 @pytest.fixture
@@ -60,63 +41,16 @@ def ws(tmp_path: Path):
         yield workspace
 
 
-def need_shared(path: Path) -> Path:
-    """``path`` under ../shared, or skip the test loudly when CI's copy is missing."""
-    if not path.exists():
-        pytest.skip(f"SKIPPED: {path} is missing; ../shared must sit beside the clone")
-    return path
-
-
-SAMPLE_LOGS = ROOT / "sample_logs" / "app_logs.jsonl.gz"
-
-
-def analyzed_sample_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh copy of the shipped sample analyzed with the fake embedder. The analysis runs
-    once per test session (it takes ~20 s); each caller gets its own copy to write into."""
-    import os
-    import shutil
-
-    from levers_cli.analysis import analyze
-
-    master = tmp_path_factory.getbasetemp() / "levers-sample-fake.duckdb"
-    if not master.exists():
-        building = tmp_path_factory.mktemp("sample-build") / "w.duckdb"
-        with Workspace(building) as ws:
-            analyze(ws, [str(SAMPLE_LOGS)], embedder=FakeEmbedder())
-        os.replace(building, master)
-    copy = tmp_path_factory.mktemp("sample") / "w.duckdb"
-    shutil.copy(master, copy)
-    return copy
-
-
-def openai_pair(
-    call_id: str,
-    model: str,
-    messages: list[dict],
-    reply: str,
-    created: int,
-    prompt_tokens: int,
-    completion_tokens: int,
-    *,
-    finish_reason: str = "stop",
-    **request: object,
-) -> dict:
-    """One OpenAI Chat Completions ``{"request", "response"}`` log record with usage, for
-    tests that build tiny workspaces by hand (``request`` adds fields such as max_tokens)."""
-    return {
-        "request": {"model": model, "messages": messages, **request},
-        "response": {
-            "id": call_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": reply},
-                    "finish_reason": finish_reason,
-                }
-            ],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
-        },
-    }
+#: The helpers stay importable from ``tests.conftest`` for tests written before helpers.py.
+__all__ = [
+    "CASES",
+    "DATA",
+    "FIXTURES",
+    "ROOT",
+    "SAMPLE_LOGS",
+    "SHARED",
+    "FakeEmbedder",
+    "analyzed_sample_copy",
+    "need_shared",
+    "openai_pair",
+]

@@ -14,7 +14,7 @@ from levers_cli.config import load_config
 from levers_cli.embed import get_embedder
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import CASES, need_shared
+from tests.helpers import CASES, need_shared
 
 
 def _ingest_and_price(ws, name: str):

@@ -93,7 +93,7 @@ def test_per_word_pieces_equal_the_tokenizer(tiny_static):
     import gzip
     import json
 
-    from tests.conftest import SAMPLE_LOGS
+    from tests.helpers import SAMPLE_LOGS
 
     embedder, _ = tiny_static
     embedder._load()
@@ -245,7 +245,7 @@ def test_resolve_embedder_counts_distinct_queries(tmp_path: Path):
     import json
 
     from levers_cli.ingest.pipeline import ingest_files
-    from tests.conftest import openai_pair
+    from tests.helpers import openai_pair
 
     queries = ["Reset my password", "reset  my password ", "Cancel my plan", "   ", "Invoice?"]
     log = tmp_path / "calls.jsonl"

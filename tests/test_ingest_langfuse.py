@@ -33,7 +33,7 @@ from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
 from levers_cli.ingest.langfuse import LangfuseAdapter, langfuse_usage
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 FOLDER = FIXTURES / "langfuse"
 COLUMNS = """call_id, provider, model, conversation_id, query, response, system_prompt,

@@ -21,7 +21,7 @@ from levers_cli.report.markdown import MAX_CHARS
 from levers_cli.report.plan import WHEN
 from levers_cli.report.sanitize import md_cell
 from levers_cli.store import Workspace
-from tests.conftest import FakeEmbedder, openai_pair
+from tests.helpers import FakeEmbedder, openai_pair
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

@@ -190,7 +190,7 @@ def test_cli_budget_out_of_reach_exits_3(two_calls, monkeypatch):
 
 
 def test_label_sheet_round_trip_through_the_cli(tmp_path):
-    from tests.conftest import FakeEmbedder
+    from tests.helpers import FakeEmbedder
 
     rows = [
         {
