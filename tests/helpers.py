@@ -1,6 +1,7 @@
 """What several test files share: paths to ../shared (real data and field cases; tests that
 need it skip loudly when it is absent), a deterministic fake embedder, the shipped sample
-analyzed once per session, and a builder of OpenAI log records.
+analyzed once per session, a builder of OpenAI log records, and the listing of the user's
+files that the session checks it never wrote (conftest.py).
 
 Imported as a module (``from tests.helpers import FakeEmbedder``; pytest puts the repository
 root on ``sys.path``, ``pythonpath`` in pyproject.toml), so plain ``pytest`` and
@@ -105,3 +106,23 @@ def openai_pair(
         },
     }
 
+
+def user_files(folder: Path) -> dict[str, tuple[int, int] | None]:
+    """What the suite must leave alone in ``folder`` (the repository, the folder pytest ran
+    in): its top-level entries and everything under ``reports/`` and ``.levers/``, as
+    ``{relative path: (size, mtime_ns)}`` (None for a folder). pytest's own cache is left out."""
+    found: dict[str, tuple[int, int] | None] = {}
+    if not folder.is_dir():
+        return found
+    for entry in folder.iterdir():
+        if entry.name == ".pytest_cache":
+            continue
+        inside = entry.rglob("*") if entry.name in ("reports", ".levers") else ()
+        for path in (entry, *inside):
+            key = str(path.relative_to(folder))
+            if path.is_file() and not path.is_symlink():
+                stat = path.stat()
+                found[key] = (stat.st_size, stat.st_mtime_ns)
+            else:
+                found[key] = None
+    return found
