@@ -8,10 +8,12 @@ whose expected monthly cost after the waterfall is within the budget wins.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from levers_cli.errors import UsageError
 from levers_cli.levers.base import Finding, Lever
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
@@ -46,7 +48,15 @@ def solve_budget(
     budget_usd_month: float,
 ) -> BudgetPlan:
     """Find the smallest, lowest-effort subset of ``levers`` reaching ``budget_usd_month``
-    at the expected level; when none does, say by how much all of them fall short."""
+    at the expected level; when none does, say by how much all of them fall short.
+
+    Raises:
+        UsageError: ``budget_usd_month`` is not a finite number above 0.
+    """
+    if not math.isfinite(budget_usd_month) or budget_usd_month <= 0:
+        raise UsageError(
+            f"--budget {budget_usd_month}: give a monthly budget in USD, a finite number above 0"
+        )
     days = float(config.get("analysis", "days_per_month"))
     ranked = sorted(split_by_effort(levers), key=lambda lv: (EFFORT_RANK[lv.effort], lv.id))
     subsets: list[tuple[Lever, ...]] = []
@@ -133,6 +143,7 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
     of the later period. Calls of a category the earlier part never saw get no forecast.
 
     Raises:
+        UsageError: ``fraction`` is not strictly between 0 and 1 (NaN included).
         WorkspaceError: the log has no time span to split, or a part holds no priced calls.
     """
     import polars as pl
@@ -141,7 +152,7 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
     from levers_cli.simulate import base_plan, plan_cost, simulate
 
     if not 0 < fraction < 1:
-        raise WorkspaceError(
+        raise UsageError(
             f"--backtest {fraction}: give the share of the span to fit on, between 0 and 1 "
             "(e.g. 0.75)"
         )

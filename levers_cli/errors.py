@@ -2,7 +2,9 @@
 
 Every error the core raises is a :class:`LeversError` whose message is written for the
 user: what failed, the offending value, and what to do. The CLI prints the message on one
-line to stderr and exits with code 1; the core never prints or exits.
+line to stderr and exits with the error's ``exit_code``: 1 for bad input or data (a log, a
+workspace), 2 for bad usage (:class:`UsageError`: an option, an argument or a ``levers.toml``
+setting); the core never prints or exits.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ class LeversError(Exception):
     """
 
     exit_code = 1
+
+
+class UsageError(LeversError):
+    """A value the caller chose is not one the command takes: an option or argument out of
+    range or not a finite number, an unknown name, a ``levers.toml`` setting of the wrong kind
+    (bad usage: exit 2)."""
+
+    exit_code = 2
 
 
 class InputFileError(LeversError):
@@ -39,10 +49,8 @@ class InputFileError(LeversError):
         self.reason = reason
 
 
-class UnknownFormatError(LeversError):
+class UnknownFormatError(UsageError):
     """``--format`` names no registered adapter (bad usage: exit 2)."""
-
-    exit_code = 2
 
 
 class MappingError(LeversError):
@@ -56,19 +64,18 @@ class MappingError(LeversError):
         self.exit_code = exit_code
 
 
-class ConfigError(LeversError):
-    """``levers.toml`` cannot be read or holds a value of the wrong kind."""
+class ConfigError(UsageError):
+    """``levers.toml`` cannot be read or holds a value of the wrong kind (bad usage: exit 2,
+    as a bad option is: the file holds the user's choices, not their data)."""
 
 
 class WorkspaceError(LeversError):
     """The DuckDB workspace cannot be opened or holds no data for the command."""
 
 
-class PeriodError(LeversError):
+class PeriodError(UsageError):
     """A ``--since`` or ``--compare`` value is neither a period (``7d``) nor a date (bad
     usage: exit 2)."""
-
-    exit_code = 2
 
 
 class RecordError(LeversError):

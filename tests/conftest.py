@@ -1,47 +1,91 @@
-"""Shared fixtures: a deterministic fake embedder, temp workspaces, and paths to
-../shared (real data and field cases; tests that need it skip loudly when it is absent)."""
+"""Fixtures: every test owns its world (HOME, cache folder, workspace, working folder, temp
+folder), a deterministic fake embedder, temp workspaces. Shared helpers (paths to ../shared,
+the fake embedder's class, the analyzed sample) are in ``tests/helpers.py``.
+
+Tests own their world (STYLE §13): for the whole session ``HOME`` is an empty folder under
+pytest's temp folder (nothing may appear in it: the session fails when something does), the
+system temp folder is one of pytest's, and each test runs in its own working folder with its
+own ``LEVERS_CACHE_DIR`` and ``LEVERS_WORKSPACE``. So the suite passes on a machine that has
+never run levers, never reads what an earlier run left there, and never writes the user's
+``./reports``, ``.levers/`` or ``~/.cache/levers``. One exception, for speed: every test's
+cache shares ``minilm-onnx/`` (the bundled MiniLM exported to ONNX once per session, a
+deterministic product of the installed model, ~30 s), still under pytest's temp folder.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import re
-from decimal import Decimal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 
 from levers_cli.embed import EMBEDDERS
-from levers_cli.embed.base import l2_normalize
 from levers_cli.store import Workspace
+from tests.helpers import (
+    ROOT,
+    FakeEmbedder,
+    user_files,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CASES = SHARED / "cases"
-DATA = SHARED / "data"
-FIXTURES = Path(__file__).parent / "fixtures"
+#: Environment variables that would send a library's files somewhere other than ``HOME``.
+_HOME_OVERRIDES = ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
 
 
-class FakeEmbedder:
-    """Bag of words hashed into 64 dimensions: texts sharing words are close, identical
-    texts identical. Deterministic, no model, instant."""
+@pytest.fixture(scope="session", autouse=True)
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """The session's empty ``HOME``, temp folder and shared ONNX folder, all under pytest's
+    temp folder. On exit, fails the session when a file appeared in that ``HOME`` or one of
+    the user's files (see :func:`tests.helpers.user_files`) was written."""
+    places = {
+        name: tmp_path_factory.mktemp(name, numbered=False)
+        for name in ("home", "tmp", "minilm-onnx")
+    }
+    watched = {folder: user_files(folder) for folder in {ROOT, Path.cwd()}}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(places["home"]))
+        for name in _HOME_OVERRIDES:
+            mp.delenv(name, raising=False)
+        # ONNX Runtime writes a telemetry device id in HOME when imported, unless this is set
+        # then (levers' ONNX path sets it; a test importing onnxruntime first would not)
+        mp.setenv("ORT_DISABLE_TELEMETRY", "1")
+        # tiktoken's data-gym-cache, torch's inductor cache: in pytest's temp folder too
+        mp.setenv("TMPDIR", str(places["tmp"]))
+        mp.setattr(tempfile, "tempdir", str(places["tmp"]))
+        yield places
+    written = sorted(str(p.relative_to(places["home"])) for p in places["home"].rglob("*"))
+    for folder, before in watched.items():
+        after = user_files(folder)
+        written += [
+            str(folder / key)
+            for key in sorted(set(before) | set(after))
+            if before.get(key, "absent") != after.get(key, "absent")
+        ]
+    if written:
+        pytest.fail(
+            "the tests wrote outside pytest's temp folders (HOME is "
+            f"{places['home']}): {', '.join(written[:20])}",
+            pytrace=False,
+        )
 
-    name = "fake"
-    key = "fake:bow64"
-    dimension = 64
 
-    def __init__(self, **_: object) -> None:
-        self.calls = 0
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        self.calls += 1
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9]+", text.lower()):
-                digest = hashlib.md5(word.encode()).digest()
-                out[row, digest[0] % self.dimension] += 1.0
-        return l2_normalize(out)
+@pytest.fixture(autouse=True)
+def own_world(
+    sandbox: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Path]:
+    """This test's working folder (the current one), ``LEVERS_CACHE_DIR`` and
+    ``LEVERS_WORKSPACE`` (not created), in a fresh folder of its own."""
+    world = tmp_path_factory.mktemp("world")
+    places = {"cwd": world / "cwd", "cache": world / "cache", "workspace": world / "ws.duckdb"}
+    places["cwd"].mkdir()
+    places["cache"].mkdir()
+    (places["cache"] / "minilm-onnx").symlink_to(sandbox["minilm-onnx"], target_is_directory=True)
+    monkeypatch.chdir(places["cwd"])
+    monkeypatch.setenv("LEVERS_CACHE_DIR", str(places["cache"]))
+    monkeypatch.setenv("LEVERS_WORKSPACE", str(places["workspace"]))
+    return places
 
 
 @pytest.fixture
@@ -60,81 +104,3 @@ def registered_fake(monkeypatch: pytest.MonkeyPatch) -> str:
 def ws(tmp_path: Path):
     with Workspace(tmp_path / "ws.duckdb") as workspace:
         yield workspace
-
-
-def need_shared(path: Path) -> Path:
-    """``path`` under ../shared, or skip the test loudly when CI's copy is missing."""
-    if not path.exists():
-        pytest.skip(f"SKIPPED: {path} is missing; ../shared must sit beside the clone")
-    return path
-
-
-def price_case(ws: Workspace, name: str) -> tuple[Any, Any]:
-    """Ingest the field case ../shared/cases/``name`` (skipping loudly when it is missing)
-    and price it with the default configuration: ``(ingest result, pricing result)``."""
-    from levers_cli.config import load_config
-    from levers_cli.enrich.prices import price_calls
-    from levers_cli.ingest.pipeline import ingest_files
-
-    result = ingest_files(ws, [str(need_shared(CASES / name))])
-    return result, price_calls(ws, load_config(None))
-
-
-def call_costs(ws: Workspace) -> dict[str, Decimal]:
-    """``call_id`` → ``cost_usd`` of every stored call."""
-    return dict(ws.con.execute("SELECT call_id, cost_usd FROM calls").fetchall())
-
-
-SAMPLE_LOGS = ROOT / "sample_logs" / "app_logs.jsonl.gz"
-
-
-def analyzed_sample_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh copy of the shipped sample analyzed with the fake embedder. The analysis runs
-    once per test session (it takes ~20 s); each caller gets its own copy to write into."""
-    import os
-    import shutil
-
-    from levers_cli.analysis import analyze
-
-    master = tmp_path_factory.getbasetemp() / "levers-sample-fake.duckdb"
-    if not master.exists():
-        building = tmp_path_factory.mktemp("sample-build") / "w.duckdb"
-        with Workspace(building) as ws:
-            analyze(ws, [str(SAMPLE_LOGS)], embedder=FakeEmbedder())
-        os.replace(building, master)
-    copy = tmp_path_factory.mktemp("sample") / "w.duckdb"
-    shutil.copy(master, copy)
-    return copy
-
-
-def openai_pair(
-    call_id: str,
-    model: str,
-    messages: list[dict],
-    reply: str,
-    created: int,
-    prompt_tokens: int,
-    completion_tokens: int,
-    *,
-    finish_reason: str = "stop",
-    **request: object,
-) -> dict:
-    """One OpenAI Chat Completions ``{"request", "response"}`` log record with usage, for
-    tests that build tiny workspaces by hand (``request`` adds fields such as max_tokens)."""
-    return {
-        "request": {"model": model, "messages": messages, **request},
-        "response": {
-            "id": call_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": reply},
-                    "finish_reason": finish_reason,
-                }
-            ],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
-        },
-    }

@@ -1,6 +1,7 @@
 """The HTML report in headless Chromium with every network request blocked: no console error,
 no request, the waterfall and the category map drawn, a point's hover text is a real query,
-and the XSS payloads from the logs stay text. A screenshot goes to reports/ (a CI artifact).
+and the XSS payloads from the logs stay text. A screenshot goes to the test's temp folder
+(``report-screenshot.png`` under pytest's basetemp, which keeps the last three runs).
 
 Chromium is Debian's ``chromium`` package (``.ci/run`` installs it when missing), driven by the
 ``playwright`` package with ``executable_path`` (no ``playwright install``). Source: Playwright
@@ -9,6 +10,7 @@ for Python docs, ``BrowserType.launch(executable_path=…)``, ``Page.route`` / `
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,7 +21,6 @@ from levers_cli.report import gather, render_html
 from levers_cli.store import Workspace
 from tests.test_report import SCRIPT, TOPICS, analyzed, write_log
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration  # starts a browser: ~25 s on two busy cores
 
 CHROMIUM = shutil.which("chromium") or (
@@ -44,7 +45,11 @@ def page_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     requests: list[str] = []
     console: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # Chromium's profile, font and certificate caches go to a HOME of its own
+        home = tmp / "chromium-home"
+        env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+               "XDG_CACHE_HOME": str(home / ".cache")}  # fmt: skip
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], env=env)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
 
         def block(route) -> None:
@@ -90,9 +95,7 @@ def page_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 xss_text = text
                 break
         injected = page.evaluate("document.querySelectorAll('img[src=x], td script').length")
-        out = ROOT / "reports"
-        out.mkdir(exist_ok=True)
-        page.screenshot(path=str(out / "report-screenshot.png"), full_page=True)
+        page.screenshot(path=str(tmp / "report-screenshot.png"), full_page=True)
         browser.close()
     return {
         "requests": requests,

@@ -12,7 +12,7 @@ import pytest
 from levers_cli.cluster import ClusterParams, categorize
 from levers_cli.embed import get_embedder
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import CASES, call_costs, need_shared, price_case
+from tests.helpers import CASES, call_costs, need_shared, price_case
 
 
 def test_c01_openai_cached_tokens_are_a_subset(ws):

@@ -17,7 +17,7 @@ from levers_cli.levers.batch import BatchLever
 from levers_cli.levers.caching import CachingLever
 from levers_cli.simulate import run_waterfall
 from levers_cli.summary import spend_by_model, token_totals
-from tests.conftest import CASES, FakeEmbedder, call_costs, need_shared, price_case
+from tests.helpers import CASES, FakeEmbedder, call_costs, need_shared, price_case
 
 
 def test_c16_one_hour_cache_writes_at_twice_input(ws):

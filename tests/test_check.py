@@ -14,7 +14,7 @@ from levers_cli.config import load_config
 from levers_cli.report.check import check
 from levers_cli.report.compare import compare
 from levers_cli.store import Workspace
-from tests.conftest import FakeEmbedder, openai_pair
+from tests.helpers import FakeEmbedder, openai_pair
 
 DAY = 86_400
 T0 = 1_790_000_000

@@ -183,7 +183,7 @@ def test_ingest_and_formats(tmp_path):
 
 
 def test_ingest_counts_skipped_spans(tmp_path):
-    from tests.conftest import FIXTURES
+    from tests.helpers import FIXTURES
 
     otel = FIXTURES / "otel"
     files = [str(otel / "otlp_proto_trace_example.json"), str(otel / "semconv_examples.jsonl")]

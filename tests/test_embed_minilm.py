@@ -7,7 +7,10 @@ it; the first one exports the bundled model into the user cache once (seconds to
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +72,28 @@ def test_batches_stay_on_torch(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(embedder, "_onnx", lambda: pytest.fail("ONNX path used for a batch"))
     texts = [f"query number {i}" for i in range(SINGLE_THREAD_TEXTS + 1)]
     assert embedder.encode(texts).shape == (len(texts), 384)
+
+
+def test_onnx_runtime_writes_nothing_in_home(tmp_path: Path):
+    """ONNX Runtime's telemetry writes a device id under ~/.cache/Microsoft when it is
+    imported; levers' ONNX path turns it off first (a fresh process: the suite turns it off
+    for itself, conftest.py)."""
+    pytest.importorskip("onnxruntime")  # this process's import: telemetry is off here
+    home = tmp_path / "home"
+    home.mkdir()
+    code = (
+        "from levers_cli.embed.minilm import MiniLMEmbedder\n"
+        "def no_export(self):\n"
+        "    raise RuntimeError('no export here')\n"
+        "MiniLMEmbedder.export_onnx = no_export\n"  # the import is what this test is about
+        "embedder = MiniLMEmbedder()\n"
+        "assert embedder._onnx() is None and 'no export' in embedder.onnx_error\n"
+        "import sys; assert 'onnxruntime' in sys.modules\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), LEVERS_CACHE_DIR=str(tmp_path / "cache"))
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(home.rglob("*")) == []

@@ -2,7 +2,8 @@
 
 Distillation takes minutes on two cores, so the unit tests build a tiny static model by hand
 (the bundled MiniLM tokenizer with seeded random token vectors) in a temporary cache folder; the
-real distilled model is checked by an integration test when it is cached on this machine.
+real distilled model is checked by an integration test when model2vec's distill extra is
+installed (it distills into the test's own cache: every test has one, see conftest.py).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def test_per_word_pieces_equal_the_tokenizer(tiny_static):
     import gzip
     import json
 
-    from tests.conftest import SAMPLE_LOGS
+    from tests.helpers import SAMPLE_LOGS
 
     embedder, _ = tiny_static
     embedder._load()
@@ -241,11 +242,14 @@ def test_auto_picks_minilm_up_to_the_limit_then_static():
         get_embedder("nope")
 
 
-def test_resolve_embedder_counts_distinct_queries(tmp_path: Path):
+@pytest.fixture
+def three_queries(tmp_path: Path):
+    """A workspace of 5 calls holding 3 distinct normalized queries: the two password
+    wordings normalize alike, the blank one is not embedded."""
     import json
 
     from levers_cli.ingest.pipeline import ingest_files
-    from tests.conftest import openai_pair
+    from tests.helpers import openai_pair
 
     queries = ["Reset my password", "reset  my password ", "Cancel my plan", "   ", "Invoice?"]
     log = tmp_path / "calls.jsonl"
@@ -265,29 +269,60 @@ def test_resolve_embedder_counts_distinct_queries(tmp_path: Path):
             for i, q in enumerate(queries)
         )
     )
-    config = load_config(None)
-    assert config.get("embed", "embedder") == "auto"
     with Workspace(tmp_path / "w.duckdb") as ws:
         ingest_files(ws, [str(log)])
-        # 3 distinct normalized queries: the two password wordings normalize alike, the blank
-        # one is not embedded
-        config.set("embed", "auto_minilm_max_queries", 3)
-        embedder, choice = resolve_embedder(ws, config)
-        assert (embedder.name, choice.reason) == ("minilm", "3 distinct queries to embed ≤ 3")
-        config.set("embed", "auto_minilm_max_queries", 2)
-        embedder, choice = resolve_embedder(ws, config)
-        assert embedder.name == "static" and choice.reason.startswith("3 distinct queries")
-        # categories already made with tfidf: kept, whatever the count
-        ws.con.execute("INSERT INTO categories (category_id, embedder) VALUES (0, 'tfidf:256:abc')")
-        embedder, choice = resolve_embedder(ws, config)
-        assert embedder.name == "tfidf" and "stable ids" in choice.reason
+        yield ws
+
+
+def test_resolve_embedder_counts_distinct_queries(three_queries, monkeypatch):
+    # the static model is distilled on this machine (the fallback is tested on its own below)
+    monkeypatch.setattr(StaticEmbedder, "is_cached", lambda self: True)
+    config = load_config(None)
+    assert config.get("embed", "embedder") == "auto"
+    config.set("embed", "auto_minilm_max_queries", 3)
+    embedder, choice = resolve_embedder(three_queries, config)
+    assert (embedder.name, choice.reason) == ("minilm", "3 distinct queries to embed ≤ 3")
+    config.set("embed", "auto_minilm_max_queries", 2)
+    embedder, choice = resolve_embedder(three_queries, config)
+    assert embedder.name == "static" and choice.reason.startswith("3 distinct queries")
+    # categories already made with tfidf: kept, whatever the count
+    three_queries.con.execute(
+        "INSERT INTO categories (category_id, embedder) VALUES (0, 'tfidf:256:abc')"
+    )
+    embedder, choice = resolve_embedder(three_queries, config)
+    assert embedder.name == "tfidf" and "stable ids" in choice.reason
+
+
+@pytest.mark.parametrize("distill_extra", [False, True])
+def test_auto_without_a_distilled_model(three_queries, monkeypatch, distill_extra: bool):
+    """Past the minilm limit, ``auto`` takes static only when its model is cached or can be
+    distilled here (model2vec's distill extra); else minilm, and says why. This test's cache
+    folder is empty (conftest), whatever an earlier run left in the user's cache."""
+    import types
+
+    assert not StaticEmbedder().is_cached()
+    extra = types.ModuleType("model2vec.distill") if distill_extra else None
+    monkeypatch.setitem(sys.modules, "model2vec.distill", extra)  # None: the import fails
+    config = load_config(None)
+    config.set("embed", "auto_minilm_max_queries", 2)
+    embedder, choice = resolve_embedder(three_queries, config)
+    if distill_extra:
+        assert embedder.name == "static" and choice.name == "static"
+    else:
+        assert embedder.name == choice.name == "minilm"
+        assert "pip install 'levers-cli[static]'" in choice.reason
+        assert choice.reason.startswith("3 distinct queries to embed > 2")
 
 
 @pytest.mark.integration
 def test_real_distilled_model_groups_paraphrases():
-    embedder = StaticEmbedder()
-    if not embedder.is_cached():
-        pytest.skip(f"SKIPPED: no distilled static model in {embedder.model_dir} (minutes to make)")
+    pytest.importorskip(
+        "model2vec.distill",
+        reason="SKIPPED: model2vec's distill extra is missing (pip install 'levers-cli[static]'),"
+        " so the real static model cannot be made in this test's own cache",
+        exc_type=ImportError,  # model2vec raises ImportError naming the missing extra
+    )
+    embedder = StaticEmbedder()  # distilled into this test's cache folder: minutes
     v = embedder.encode(
         ["how do I reset my password", "I forgot my password, how can I change it", "pizza recipe"]
     )

@@ -18,7 +18,7 @@ from levers_cli.export import ExportError, run_export
 from levers_cli.export.batch import custom_ids
 from levers_cli.ingest.mapping import parse_mapping
 from levers_cli.store import Workspace
-from tests.conftest import CASES, FakeEmbedder, analyzed_sample_copy, need_shared
+from tests.helpers import CASES, FakeEmbedder, analyzed_sample_copy, need_shared
 
 pydantic = pytest.importorskip("pydantic")
 openai_params = pytest.importorskip("openai.types.chat.completion_create_params")
@@ -166,7 +166,7 @@ def test_chunks_respect_request_and_byte_limits(sample_export, tmp_path):
 
 
 def test_secrets_are_redacted_unless_told(tmp_path, registered_fake):
-    from tests.conftest import openai_pair
+    from tests.helpers import openai_pair
 
     key = "sk-proj-" + "Ab1" * 10
     records = [

@@ -26,7 +26,7 @@ from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
 from levers_cli.ingest.anthropic import AnthropicAdapter, reassemble_stream
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import DATA, FIXTURES, need_shared
+from tests.helpers import DATA, FIXTURES, need_shared
 
 CASSETTES = DATA / "api-cassettes" / "llm-anthropic" / "test_anthropic"
 

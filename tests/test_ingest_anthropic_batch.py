@@ -20,7 +20,7 @@ from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.anthropic_batch import AnthropicBatchAdapter
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 RESULTS = FIXTURES / "anthropic" / "batch_results.jsonl"
 REQUESTS = FIXTURES / "anthropic" / "batch_requests.jsonl"

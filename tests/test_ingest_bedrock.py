@@ -25,7 +25,7 @@ from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest import get_adapter
 from levers_cli.ingest.bedrock import model_from_id, prompt_turns
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 BEDROCK = FIXTURES / "bedrock"
 COLUMNS = """call_id, format, provider, model, query, response, system_prompt, input_tokens,

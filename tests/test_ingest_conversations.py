@@ -24,7 +24,7 @@ from levers_cli.errors import RecordError
 from levers_cli.ingest import get_adapter
 from levers_cli.ingest.conversations import parse_transcript, record_digest
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import DATA, FIXTURES, need_shared
+from tests.helpers import DATA, FIXTURES, need_shared
 
 HERE = FIXTURES / "conversations"
 HH = DATA / "hh-rlhf" / "harmless-base" / "test.jsonl.gz"

@@ -25,7 +25,7 @@ from levers_cli.errors import RecordError
 from levers_cli.ingest import get_adapter
 from levers_cli.ingest.gemini import gemini_usage, model_name, parts_text
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 GEMINI = FIXTURES / "gemini"
 COLUMNS = """call_id, format, provider, model, query, response, system_prompt, input_tokens,

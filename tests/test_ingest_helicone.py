@@ -27,7 +27,7 @@ from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.helicone import HeliconeAdapter
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 EXPORT = FIXTURES / "helicone" / "export.jsonl"
 

@@ -50,7 +50,7 @@ from levers_cli.errors import RecordError
 from levers_cli.ingest.base import SkipRecord
 from levers_cli.ingest.langfuse import LangfuseAdapter, langfuse_usage
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 FOLDER = FIXTURES / "langfuse"
 CHAT_V1 = FOLDER / "openai_chat_v1_api_page.json"

@@ -26,7 +26,7 @@ from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.litellm import LiteLLMPayloadAdapter, LiteLLMSpendLogsAdapter, litellm_tokens
 from levers_cli.ingest.openai_chat import OpenAIChatAdapter
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import DATA, FIXTURES, need_shared
+from tests.helpers import DATA, FIXTURES, need_shared
 
 REAL = DATA / "litellm-fixtures"
 COLUMNS = """call_id, format, provider, model, input_tokens, cache_read_tokens,

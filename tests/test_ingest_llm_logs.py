@@ -28,7 +28,7 @@ from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import InputFileError
 from levers_cli.ingest.llm_logs import LlmLogsAdapter, llm_usage
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 LOGS_JSON = FIXTURES / "llm_logs" / "llm_logs.json"
 COLUMNS = """call_id, provider, model, conversation_id, turn, query, response, system_prompt,

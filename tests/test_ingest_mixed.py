@@ -20,7 +20,7 @@ from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest import ADAPTERS, get_adapter, pipeline
 from levers_cli.ingest import records as records_module
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from tests.test_ingest_anthropic import EXPECTED as ANTHROPIC_EXPECTED
 from tests.test_ingest_anthropic import cassette_records as anthropic_records
 from tests.test_ingest_openai import EXPECTED as OPENAI_EXPECTED

@@ -25,7 +25,7 @@ from levers_cli.errors import RecordError
 from levers_cli.ingest import ADAPTERS, get_adapter
 from levers_cli.ingest.openai_chat import openai_usage
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import CASES, DATA, FIXTURES, need_shared
+from tests.helpers import CASES, DATA, FIXTURES, need_shared
 
 OPENAI = FIXTURES / "openai"
 

@@ -23,7 +23,7 @@ from levers_cli.ingest.base import SkipRecord
 from levers_cli.ingest.otel import NO_LLM_SPAN, any_value, decode_attributes, whole_number
 from levers_cli.ingest.otel_content import is_llm_span, span_call, usage_of
 from levers_cli.ingest.pipeline import ingest_files
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 OTEL = FIXTURES / "otel"
 COLUMNS = """call_id, format, provider, model, query, response, system_prompt, input_tokens,

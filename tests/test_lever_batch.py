@@ -20,7 +20,7 @@ from levers_cli.levers.base import Finding
 from levers_cli.levers.batch import BatchLever
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
+from tests.helpers import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())

@@ -22,7 +22,7 @@ from levers_cli.levers.caching_semantic import guard_of
 from levers_cli.rules import rule_for
 from levers_cli.simulate import base_plan, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
+from tests.helpers import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())

@@ -22,7 +22,7 @@ from levers_cli.levers.routing import RoutingLever
 from levers_cli.levers.routing_features import model_family
 from levers_cli.simulate import base_plan, plan_cost, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
+from tests.helpers import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())

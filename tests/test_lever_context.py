@@ -19,7 +19,7 @@ from levers_cli.levers.context import ContextLever
 from levers_cli.levers.context_walk import CallTokens, Policy, find_forks, walk
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
+from tests.helpers import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())

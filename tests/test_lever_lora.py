@@ -24,7 +24,7 @@ from levers_cli.levers.lora_accept import acceptance, feedback_value
 from levers_cli.levers.lora_calls import draw, lora_rates
 from levers_cli.simulate import base_plan, plan_cost, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
+from tests.helpers import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
 T0 = 1_790_000_000

@@ -25,7 +25,7 @@ from levers_cli.levers.materialize_templates import mine_templates
 from levers_cli.levers.materialize_units import consistency
 from levers_cli.simulate import base_plan, log_span_days, run_waterfall
 from levers_cli.store import Workspace
-from tests.conftest import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared, openai_pair
+from tests.helpers import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared, openai_pair
 
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
 T0 = 1_790_000_000

@@ -10,7 +10,7 @@ import shutil
 
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.store import Workspace
-from tests.conftest import CASES, FIXTURES, need_shared
+from tests.helpers import CASES, FIXTURES, need_shared
 
 COPIES = {
     "openai/c01.jsonl": CASES / "C01-openai-cached-subset.jsonl",

@@ -14,7 +14,7 @@ import tiktoken
 from typer.testing import CliRunner
 
 from levers_cli.cli import app
-from tests.conftest import DATA, need_shared
+from tests.helpers import DATA, need_shared
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

@@ -84,7 +84,7 @@ def test_categories_never_show_a_secret(ws, tmp_path):
     import json
 
     from levers_cli.analysis import analyze
-    from tests.conftest import FakeEmbedder, openai_pair
+    from tests.helpers import FakeEmbedder, openai_pair
 
     key = "sk-proj-abcdefghijklmnopqrstuvwx"
     rows = [

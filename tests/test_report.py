@@ -21,7 +21,7 @@ from levers_cli.report.markdown import MAX_CHARS
 from levers_cli.report.plan import WHEN
 from levers_cli.report.sanitize import md_cell
 from levers_cli.store import Workspace
-from tests.conftest import FakeEmbedder, openai_pair
+from tests.helpers import FakeEmbedder, openai_pair
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -241,5 +241,8 @@ def test_cli_report_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "-w", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and "Traceback" not in result.output
-    result = runner.invoke(app, ["report", "-w", str(tmp_path / "x"), "-f", "pdf"])
-    assert result.exit_code == 1 and "choose html, md or json" in result.output
+    result = runner.invoke(
+        app, ["report", "-w", str(tmp_path / "x"), "-f", "pdf"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2  # bad usage (tests/test_usage.py has every such option)
+    assert "'pdf' is not one of 'html', 'md', 'json'" in result.output

@@ -14,7 +14,7 @@ from levers_cli.cli import app
 from levers_cli.config import load_config
 from levers_cli.export import run_export
 from levers_cli.route import Router
-from tests.conftest import FakeEmbedder, analyzed_sample_copy
+from tests.helpers import FakeEmbedder, analyzed_sample_copy
 
 runner = CliRunner()
 #: semantic-router 0.0.x schema.Route fields and LayerConfig.to_dict keys (0.x docs, layer.py)

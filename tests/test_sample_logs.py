@@ -9,7 +9,7 @@ import pytest
 
 from levers_cli.analysis import analyze
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, FakeEmbedder
+from tests.helpers import ROOT, FakeEmbedder
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())

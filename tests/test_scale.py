@@ -25,7 +25,7 @@ from levers_cli.cluster.assign import (
 )
 from levers_cli.config import load_config
 from levers_cli.store import Workspace
-from tests.conftest import ROOT, SAMPLE_LOGS, FakeEmbedder
+from tests.helpers import ROOT, SAMPLE_LOGS, FakeEmbedder
 
 
 def _make_logs():

@@ -190,7 +190,7 @@ def test_cli_budget_out_of_reach_exits_3(two_calls, monkeypatch):
 
 
 def test_label_sheet_round_trip_through_the_cli(tmp_path):
-    from tests.conftest import FakeEmbedder
+    from tests.helpers import FakeEmbedder
 
     rows = [
         {
@@ -270,6 +270,9 @@ def test_budget_options_split_caching_by_effort():
 
 
 def test_cli_rejects_a_budget_of_zero_or_less(two_calls):
-    result = CliRunner().invoke(app, ["simulate", "-w", two_calls.path, "--budget", "-5"])
+    result = CliRunner().invoke(
+        app, ["simulate", "-w", two_calls.path, "--budget", "-5"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 2  # bad usage, as for a budget that is not a number
-    assert result.stderr.strip() == "error: --budget -5: give a monthly budget in USD above 0"
+    assert "Invalid value for '--budget': -5 is not above 0" in result.stderr
+    assert result.stdout == ""

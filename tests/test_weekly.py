@@ -18,7 +18,7 @@ from levers_cli.cli import app
 from levers_cli.enrich.conversations import conversation_stats, link_conversations
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.store import Workspace
-from tests.conftest import FakeEmbedder
+from tests.helpers import FakeEmbedder
 
 TOPICS = {
     "billing": "refund invoice charge card billing {}",

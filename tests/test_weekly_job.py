@@ -24,7 +24,7 @@ SHIM = f"""#!{sys.executable}
 import sys
 sys.path.insert(0, {str(ROOT)!r})
 from levers_cli.embed import EMBEDDERS
-from tests.conftest import FakeEmbedder
+from tests.helpers import FakeEmbedder
 EMBEDDERS["fake"] = FakeEmbedder
 from levers_cli.cli import main
 sys.argv[0] = "levers"

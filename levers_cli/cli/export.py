@@ -7,13 +7,14 @@ was written (or the result as JSON with ``--json``).
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from levers_cli.cli.labels import export_app
-from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt
+from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, LevelOpt, WorkspaceOpt
 from levers_cli.cli.output import err_console, fail, out_console
 
 OutOpt = Annotated[
@@ -26,7 +27,14 @@ NoRedactOpt = Annotated[
         "--no-redact", help="Keep emails, phone numbers, card numbers and keys as logged."
     ),
 ]
-LevelOpt = Annotated[str, typer.Option("--level", help="conservative, expected or aggressive.")]
+
+
+class Selection(StrEnum):
+    """``levers export batch --select``: which calls go into the batch files."""
+
+    moved = "moved"
+    candidates = "candidates"
+    all = "all"
 
 
 def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, **options: Any):
@@ -35,9 +43,7 @@ def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, *
     from levers_cli.export import run_export
     from levers_cli.store import Workspace
 
-    level = options.get("level")
-    if level is not None and level not in ("conservative", "expected", "aggressive"):
-        fail(f"--level {level!r}: choose conservative, expected or aggressive")
+    options = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
     try:
         cfg = load_config(config)
         with Workspace(workspace, create=False) as ws:
@@ -73,14 +79,14 @@ def batch(
     out: OutOpt = "reports",
     force: ForceOpt = False,
     select: Annotated[
-        str,
+        Selection,
         typer.Option(
             "--select",
             help="moved (the calls the batch lever moves at --level), candidates (every call "
             "a detection rule marks) or all (every call not already batched).",
         ),
-    ] = "moved",
-    level: LevelOpt = "expected",
+    ] = Selection.moved,
+    level: LevelOpt = Level.expected,
     no_redact: NoRedactOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -89,8 +95,6 @@ def batch(
 
     Example: levers export batch --out reports --select candidates
     """
-    if select not in ("moved", "candidates", "all"):
-        fail(f"--select {select!r}: choose moved, candidates or all")
     _run(
         "batch", workspace, config, json_out, out_dir=out, force=force, selection=select,
         level=level, redact=not no_redact,
@@ -103,7 +107,7 @@ def router_config(
     config: ConfigOpt = None,
     out: OutOpt = "reports",
     force: ForceOpt = False,
-    level: LevelOpt = "expected",
+    level: LevelOpt = Level.expected,
     no_redact: NoRedactOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -125,7 +129,7 @@ def caps(
     config: ConfigOpt = None,
     out: OutOpt = "reports",
     force: ForceOpt = False,
-    level: LevelOpt = "expected",
+    level: LevelOpt = Level.expected,
     no_redact: NoRedactOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -147,7 +151,7 @@ def workflows(
     config: ConfigOpt = None,
     out: OutOpt = "reports",
     force: ForceOpt = False,
-    level: LevelOpt = "expected",
+    level: LevelOpt = Level.expected,
     no_redact: NoRedactOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -168,7 +172,7 @@ def lora(
     config: ConfigOpt = None,
     out: OutOpt = "reports",
     force: ForceOpt = False,
-    level: LevelOpt = "expected",
+    level: LevelOpt = Level.expected,
     category: Annotated[
         list[int] | None,
         typer.Option(

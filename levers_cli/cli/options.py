@@ -2,11 +2,57 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from levers_cli.store import DEFAULT_WORKSPACE, WORKSPACE_ENV
+
+
+def finite(
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+) -> Callable[[float | None], float | None]:
+    """A callback for a number option that refuses NaN and infinities (Python's ``float()``
+    reads ``nan`` and ``inf``) and values outside the bounds given (``at_least``/``at_most``
+    inclusive, ``above``/``below`` strict); each is bad usage (exit 2) with a message that
+    names the option. NaN is checked first: a range check alone would call it out of range.
+
+    Example: ``typer.Option("--budget", callback=finite(above=0))``.
+    """
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{value} is not a finite number")
+        for bound, fails, words in (
+            (at_least, lambda b: value < b, "below"),
+            (at_most, lambda b: value > b, "above"),
+            (above, lambda b: value <= b, "not above"),
+            (below, lambda b: value >= b, "not below"),
+        ):
+            if bound is not None and fails(bound):
+                raise typer.BadParameter(f"{value:g} is {words} {bound:g}")
+        return value
+
+    return check
+
+
+class Level(StrEnum):
+    """The three settings of every lever (``levers_cli.levers.LEVELS``, spelled here so that
+    ``levers --help`` does not import the levers)."""
+
+    conservative = "conservative"
+    expected = "expected"
+    aggressive = "aggressive"
+
 
 WorkspaceOpt = Annotated[
     str | None,
@@ -53,3 +99,4 @@ BatchInputOpt = Annotated[
         "(joined on custom_id). Repeatable.",
     ),
 ]
+LevelOpt = Annotated[Level, typer.Option("--level", help="The levers' setting.")]

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
-from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt
+from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt, finite
 from levers_cli.cli.output import err_console, fail, out_console
 
 #: Exit code of ``levers check`` when a limit is breached.
 LIMIT_BREACHED = 4
-_SUFFIX = {"html": "html", "md": "md", "json": "json"}
+
+
+class ReportFormat(StrEnum):
+    """``levers report --format``; the value is also the file's suffix."""
+
+    html = "html"
+    md = "md"
+    json = "json"
 
 
 def report(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="html (self-contained page), md or json.")
-    ] = "html",
+        ReportFormat,
+        typer.Option("--format", "-f", help="html (self-contained page), md or json."),
+    ] = ReportFormat.html,
     out: Annotated[
         str | None,
         typer.Option("--out", "-o", help="File to write; '-' for stdout.", show_default=False),
@@ -36,11 +45,17 @@ def report(
     ] = None,
     compare_run: Annotated[
         int | None,
-        typer.Option("--compare-run", help="Compare the newest analyze run with run RUN_ID."),
+        typer.Option(
+            "--compare-run", min=1, help="Compare the newest analyze run with run RUN_ID."
+        ),
     ] = None,
     budget: Annotated[
         float | None,
-        typer.Option("--budget", help="Monthly budget in USD to hold the run rate against."),
+        typer.Option(
+            "--budget",
+            callback=finite(at_least=0),
+            help="Monthly budget in USD (≥ 0) to hold the run rate against.",
+        ),
     ] = None,
     charts: Annotated[
         bool,
@@ -65,11 +80,9 @@ def report(
     from levers_cli.report.compare import compare as run_compare
     from levers_cli.store import Workspace
 
-    if fmt not in _SUFFIX:
-        fail(f"--format {fmt!r}: choose html, md or json")
     if compare and compare_run is not None:
-        fail("--compare and --compare-run: give one of them")
-    path = out or os.path.join("reports", f"levers-report.{_SUFFIX[fmt]}")
+        fail("--compare and --compare-run: give one of them", code=2)
+    path = out or os.path.join("reports", f"levers-report.{fmt.value}")
     try:
         cfg = load_config(config)
         if no_redact:
@@ -87,9 +100,9 @@ def report(
                     data["compare"] = redact_tree(found, Counter())
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
-    if fmt == "json":
+    if fmt is ReportFormat.json:
         text = json.dumps(data, indent=2, default=str)
-    elif fmt == "html":
+    elif fmt is ReportFormat.html:
         text = render_html(data)
     else:
         links = None
@@ -127,28 +140,33 @@ def check(
     max_monthly_cost: Annotated[
         float | None,
         typer.Option(
-            "--max-monthly-cost", min=0, help="USD: the latest period's monthly run rate."
+            "--max-monthly-cost",
+            callback=finite(at_least=0),
+            help="USD (≥ 0): the latest period's monthly run rate.",
         ),
     ] = None,
     max_uncategorized_share: Annotated[
         float | None,
         typer.Option(
             "--max-uncategorized-share",
-            min=0,
-            max=1,
+            callback=finite(at_least=0, at_most=1),
             help="Share (0–1) of the latest period's calls no category takes.",
         ),
     ] = None,
     max_cost_growth: Annotated[
         float | None,
         typer.Option(
-            "--max-cost-growth", help="Run-rate growth over the period before (0.2 = +20 %)."
+            "--max-cost-growth",
+            callback=finite(at_least=-1),
+            help="Run-rate growth over the period before (0.2 = +20 %; ≥ -1: all of it gone).",
         ),
     ] = None,
     budget: Annotated[
         float | None,
         typer.Option(
-            "--budget", min=0, help="USD per month the expected plan (all levers) must fit."
+            "--budget",
+            callback=finite(at_least=0),
+            help="USD per month (≥ 0) the expected plan (all levers) must fit.",
         ),
     ] = None,
     period: Annotated[

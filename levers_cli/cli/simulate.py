@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt
+from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, WorkspaceOpt, finite
 from levers_cli.cli.output import err_console, fail, out_console
 from levers_cli.cli.render import usd
 
@@ -22,10 +22,10 @@ def _parse_ids(text: str | None, known: list[int]) -> list[int]:
     try:
         ids = sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        fail(f"--levers {text!r}: give lever ids 1–7 separated by commas, e.g. 1,3,4")
+        fail(f"--levers {text!r}: give lever ids 1–7 separated by commas, e.g. 1,3,4", code=2)
     unknown = [i for i in ids if i not in known]
     if unknown:
-        fail(f"--levers: no lever {unknown[0]}; available: {', '.join(map(str, known))}")
+        fail(f"--levers: no lever {unknown[0]}; available: {', '.join(map(str, known))}", code=2)
     return ids
 
 
@@ -33,8 +33,10 @@ def simulate(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     level: Annotated[
-        str | None,
-        typer.Option("--level", help="conservative, expected or aggressive (default: all three)."),
+        Level | None,
+        typer.Option(
+            "--level", help="The levers' setting (default: all three).", show_default=False
+        ),
     ] = None,
     levers: Annotated[
         str | None, typer.Option("--levers", help="Lever ids to enable, e.g. 1,3,4 (default: all).")
@@ -42,13 +44,17 @@ def simulate(
     budget: Annotated[
         float | None,
         typer.Option(
-            "--budget", help="Monthly budget in USD: which levers reach it? Exit 3 if none."
+            "--budget",
+            callback=finite(above=0),
+            help="Monthly budget in USD (> 0): which levers reach it? Exit 3 if none.",
         ),
     ] = None,
     backtest: Annotated[
         float | None,
         typer.Option(
-            "--backtest", help="Fit on this share of the log's span, measure on the rest."
+            "--backtest",
+            callback=finite(above=0, below=1),
+            help="Fit on this share (0 < share < 1) of the log's span, measure on the rest.",
         ),
     ] = None,
     json_out: JsonOpt = False,
@@ -65,10 +71,6 @@ def simulate(
     from levers_cli.simulate import simulate as run_simulation
     from levers_cli.store import Workspace
 
-    if budget is not None and budget <= 0:
-        fail(f"--budget {budget:g}: give a monthly budget in USD above 0", code=2)
-    if level is not None and level not in LEVELS:
-        fail(f"--level {level!r}: choose conservative, expected or aggressive")
     ids = _parse_ids(levers, sorted(LEVERS))
     chosen = [lever for lever in all_levers() if lever.id in ids]
     try:
@@ -77,7 +79,7 @@ def simulate(
             if backtest is not None:
                 data: dict[str, Any] = {"backtest": run_backtest(ws, cfg, chosen, backtest)}
             else:
-                levels = (level,) if level else LEVELS
+                levels = (level.value,) if level else LEVELS
                 result = run_simulation(ws, cfg, chosen, levels=levels)  # type: ignore[arg-type]
                 data = result.as_dict()
                 if budget is not None:

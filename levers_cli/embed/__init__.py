@@ -19,7 +19,7 @@ from levers_cli.embed.base import Embedder, l2_normalize
 from levers_cli.embed.minilm import MiniLMEmbedder
 from levers_cli.embed.static import StaticEmbedder
 from levers_cli.embed.tfidf import TfidfEmbedder
-from levers_cli.errors import LeversError
+from levers_cli.errors import UsageError
 
 AUTO = "auto"
 
@@ -34,14 +34,15 @@ def get_embedder(name: str, **options: object) -> Embedder:
     """A new embedder registered as ``name``.
 
     Raises:
-        LeversError: no embedder has that name (``auto`` is resolved by
-            :func:`choose_embedder` first).
+        UsageError: no embedder has that name (``auto`` is resolved by
+            :func:`choose_embedder` first): exit 2.
     """
     try:
         factory = EMBEDDERS[name]
     except KeyError:
-        raise LeversError(
-            f"unknown embedder {name!r}; choose one of: {AUTO}, {', '.join(EMBEDDERS)}"
+        raise UsageError(
+            f"unknown embedder {name!r} (--embedder or [embed] embedder); choose one of: "
+            f"{AUTO}, {', '.join(EMBEDDERS)}"
         ) from None
     return factory(**options)
 

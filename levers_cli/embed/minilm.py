@@ -126,6 +126,11 @@ class MiniLMEmbedder:
         the backend is ``auto`` (``onnx_error`` says why)."""
         if self._session is not None or self.onnx_error is not None:
             return self._session
+        # ONNX Runtime's telemetry writes a device id and an event store under
+        # ~/.cache/Microsoft/DeveloperTools/.onnxruntime as the library loads, unless
+        # ORT_DISABLE_TELEMETRY is set by then (measured with onnxruntime 1.32 on Linux):
+        # levers runs offline and writes nothing in HOME but its own cache
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer

@@ -15,10 +15,11 @@ Limits (each optional; unset ones are not checked):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from levers_cli.config import Config
-from levers_cli.errors import WorkspaceError
+from levers_cli.errors import UsageError, WorkspaceError
 from levers_cli.report.compare import compare
 from levers_cli.report.fmt import pct, usd
 from levers_cli.store import Workspace
@@ -45,7 +46,17 @@ def check(
         WorkspaceError: the workspace holds no calls, or no priced calls while a cost limit
             (``max_monthly_cost``, ``max_cost_growth``, ``budget``) is given.
         PeriodError: ``period`` is not a period, or the calls carry no timestamps.
+        UsageError: a limit is NaN or infinite.
     """
+    limits = {
+        "--max-monthly-cost": max_monthly_cost,
+        "--max-uncategorized-share": max_uncategorized_share,
+        "--max-cost-growth": max_cost_growth,
+        "--budget": budget,
+    }
+    for flag, limit in limits.items():
+        if limit is not None and not math.isfinite(limit):
+            raise UsageError(f"{flag} {limit}: give a finite number")
     ws.require_calls()
     cost_limits = (max_monthly_cost, max_cost_growth, budget)
     if any(v is not None for v in cost_limits) and not ws.count("calls", "cost_usd IS NOT NULL"):

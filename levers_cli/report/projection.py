@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from levers_cli.config import CHOICES
 from levers_cli.report.sanitize import shorten
 from levers_cli.schema import UNCATEGORIZED
 from levers_cli.store import Workspace
 
-_PROJECTIONS = ("pca", "umap")
+_PROJECTIONS = CHOICES["report.map_projection"]
 
 
 def project(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
