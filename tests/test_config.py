@@ -41,7 +41,8 @@ LEVEL_TABLE = "a table { conservative = …, expected = …, aggressive = … } 
          '[prices."m"] input = nan is not a price in USD/MTok (a finite number ≥ 0)'),
         ("[lora]\nprice = { input = inf, output = 1.2 }",
          "[lora] price: input = inf: expected a table { input = …, cached_input = …, "
-         "cache_write = …, output = … } of finite numbers"),
+         "cache_write = …, output = …, cache_write_1h = …, input_audio = …, output_audio = … } "
+         "of finite numbers"),
         # whole numbers, booleans, strings, lists
         ("[cluster]\nseed = 1.5", "[cluster] seed = 1.5: expected a whole number"),
         ("[cluster]\nseed = true", "[cluster] seed = true: expected a whole number"),
@@ -64,7 +65,8 @@ LEVEL_TABLE = "a table { conservative = …, expected = …, aggressive = … } 
          "[context] context_windows: my-model = 1.5: expected a table { <model> = … } of whole "
          "numbers"),
         ("[lora]\nprice = { inptu = 1 }",
-         "[lora] price has an unknown key 'inptu'; use input, cached_input, cache_write, output"),
+         "[lora] price has an unknown key 'inptu'; use input, cached_input, cache_write, output, "
+         "cache_write_1h, input_audio, output_audio"),
         ('[cluster]\nhdbscan_selection = "leave"',
          '[cluster] hdbscan_selection = "leave": expected one of "leaf", "eom"'),
     ],

@@ -148,11 +148,7 @@ def analyze(
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.store import Workspace
 
-    own_outputs = _own_outputs(workspace, out)
-    _check_inputs(files, own_outputs)
-    _check_writable(out)
-    if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
-        fail(f"--out {out} is one of the input logs; write the summary elsewhere")
+    # usage first (exit 2), then the files named (exit 1), before anything is created
     if since is not None:
         from levers_cli.summary import check_since
 
@@ -168,6 +164,14 @@ def analyze(
         if name != AUTO:
             get_embedder(name)  # an unknown name fails now, before any work
         mapping = parse_mapping(map or [])
+    except LeversError as exc:
+        fail(str(exc), exc.exit_code)
+    own_outputs = _own_outputs(workspace, out)
+    _check_inputs(files, own_outputs)
+    _check_writable(out)
+    if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
+        fail(f"--out {out} is one of the input logs; write the summary elsewhere")
+    try:
         with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
             result = run_analysis(
                 ws,
