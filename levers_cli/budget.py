@@ -133,7 +133,9 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
     of the later period. Calls of a category the earlier part never saw get no forecast.
 
     Raises:
-        WorkspaceError: the log has no time span to split, or a part holds no priced calls.
+        WorkspaceError: the workspace is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`), the log has no time span to
+            split, or a part holds no priced calls.
     """
     import polars as pl
 
@@ -145,6 +147,7 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
             f"--backtest {fraction}: give the share of the span to fit on, between 0 and 1 "
             "(e.g. 0.75)"
         )
+    ws.require_analysis()
     row = ws.con.execute("SELECT min(ts), max(ts), current_database() FROM calls").fetchall()[0]
     if row[0] is None or row[0] == row[1]:
         raise WorkspaceError("--backtest needs calls with timestamps spanning some time")

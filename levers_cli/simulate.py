@@ -292,10 +292,13 @@ def simulate(
     ``standalone_usd_month`` (the lever alone).
 
     Raises:
-        WorkspaceError: the workspace holds no priced calls.
+        WorkspaceError: the workspace holds no calls, is not fully analyzed (some calls have
+            no category: :meth:`~levers_cli.store.Workspace.require_analysis`), or holds no
+            priced calls.
     """
     from levers_cli.errors import WorkspaceError
 
+    ws.require_analysis()
     if ws.count("calls", "cost_usd IS NOT NULL") == 0:
         raise WorkspaceError(
             f"workspace {ws.path} holds no priced calls; run `levers analyze LOGS` first"

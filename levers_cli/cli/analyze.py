@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from typing import Annotated
 
 import typer
@@ -20,7 +21,7 @@ from levers_cli.cli.options import (
 )
 from levers_cli.cli.output import err_console, fail, out_console
 from levers_cli.cli.progress import progress_bars
-from levers_cli.cli.render import reconciliation, render_summary
+from levers_cli.cli.render import plural, reconciliation, render_summary
 
 DEFAULT_OUT = os.path.join("reports", "analysis.json")
 
@@ -70,8 +71,19 @@ def _report_rejects(ingest: dict, max_rejects: int) -> None:
         raise typer.Exit(1)
 
 
+#: ``analyze``'s files are optional: none finishes an interrupted analyze of the workspace.
+ResumableFilesArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Log files or folders (.jsonl/.json/.csv/.parquet, .gz). None: finish the "
+        "workspace's stored calls (after an interrupted analyze, or `levers ingest`).",
+        show_default=False,
+    ),
+]
+
+
 def analyze(
-    files: FilesArg,
+    files: ResumableFilesArg = None,
     format: FormatOpt = None,
     map: MapOpt = None,
     batch_input: BatchInputOpt = None,
@@ -111,8 +123,12 @@ def analyze(
 ) -> None:
     """Read logs, price every call, find route categories and show where the money goes.
 
+    Run it with no files to finish an analyze that was interrupted (Ctrl-C, a failed
+    embedder): the stored calls are categorized, embedding only the queries not embedded yet.
+
     Example: levers analyze logs.jsonl.gz
              levers analyze test.csv --map query=text --map label=category
+             levers analyze   (finish the workspace's stored calls)
     """
     from levers_cli.analysis import analyze as run_analysis
     from levers_cli.config import load_config
@@ -121,6 +137,10 @@ def analyze(
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.store import Workspace, default_workspace_path
 
+    files = files or []
+    ws_path = workspace or default_workspace_path()
+    if not files and not os.path.exists(ws_path):
+        fail(f"give the log files to analyze (no workspace at {ws_path} to finish)", code=2)
     _check_writable(out)
     if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
         fail(f"--out {out} is one of the input logs; write the summary elsewhere")
@@ -131,9 +151,7 @@ def analyze(
             check_since(since)
         except LeversError as exc:
             fail(str(exc), exc.exit_code)
-    own_outputs = frozenset(
-        os.path.realpath(p) for p in (out, workspace or default_workspace_path())
-    )
+    own_outputs = frozenset(os.path.realpath(p) for p in (out, ws_path))
     try:
         cfg = load_config(config)
         if embedder:
@@ -142,7 +160,12 @@ def analyze(
         if name != AUTO:
             get_embedder(name)  # an unknown name fails now, before any work
         mapping = parse_mapping(map or [])
-        with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
+        with Workspace(ws_path) as ws, progress_bars(err_console, not json_out) as progress:
+            if not files:
+                err_console.print(
+                    f"no files given: analyzing the {plural(ws.count('calls'), 'call')} stored "
+                    f"in {ws_path}", markup=False, highlight=False,
+                )  # fmt: skip
             result = run_analysis(
                 ws,
                 files,
@@ -157,6 +180,13 @@ def analyze(
             )
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: the plan is not ready; run `levers analyze -w {shlex.quote(ws_path)}` "
+            "with no files to finish (queries embedded so far are kept)",
+            markup=False, highlight=False,
+        )  # fmt: skip
+        raise typer.Exit(130) from None
     summary = result.summary
     try:
         with open(out, "w", encoding="utf-8") as handle:

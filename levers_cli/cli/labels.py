@@ -45,9 +45,7 @@ def label_sheet(
     if os.path.exists(out) and not force:
         fail(f"{out} exists; pass --force to overwrite it")
     try:
-        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         with Workspace(workspace, create=False) as ws:
-            ws.require_calls()
             written = export_label_sheet(
                 ws, out, n, config=load_config(config), redacted=not no_redact
             )

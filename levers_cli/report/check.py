@@ -42,11 +42,13 @@ def check(
         "cost_growth", "plan_monthly_usd"}, "limits": {...}, "periods": {...}}``.
 
     Raises:
-        WorkspaceError: the workspace holds no calls, or no priced calls while a cost limit
+        WorkspaceError: the workspace holds no calls or is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`: the uncategorized share
+            and the plan would be wrong), or holds no priced calls while a cost limit
             (``max_monthly_cost``, ``max_cost_growth``, ``budget``) is given.
         PeriodError: ``period`` is not a period, or the calls carry no timestamps.
     """
-    ws.require_calls()
+    ws.require_analysis()
     cost_limits = (max_monthly_cost, max_cost_growth, budget)
     if any(v is not None for v in cost_limits) and not ws.count("calls", "cost_usd IS NOT NULL"):
         raise WorkspaceError(

@@ -109,7 +109,10 @@ def compare(
     Raises:
         PeriodError: ``period`` is not a period or the calls have no timestamps.
         LeversError: ``run_id`` names no run of the workspace, or the newest one.
+        WorkspaceError: the workspace is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`).
     """
+    ws.require_analysis()
     labels = _views(ws, period, run_id)
     prev, cur = _period(ws, config, PREV), _period(ws, config, CUR)
     new_rows = ws.con.execute(
