@@ -8,6 +8,7 @@ import shlex
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from levers_cli.cli.options import (
     BatchInputOpt,
@@ -203,7 +204,7 @@ def analyze(
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         render_summary(out_console, summary)
-        out_console.print(f"[dim]summary written to {out}[/dim]")
+        out_console.print(f"[dim]summary written to {escape(out)}[/dim]")
     _report_rejects(summary["ingest"], max_rejects)
 
 
@@ -247,11 +248,14 @@ def ingest(
             out_console.print(
                 f"{f['path']}: {f['format'] or '?'}: read {f['read']:,}, stored {f['stored']:,}, "
                 f"duplicates {f['duplicates']:,}, rejected {f['rejected']:,}",
+                markup=False,
                 highlight=False,
             )
     err_console.print(reconciliation(data), highlight=False)
     if data["read"] == 0:
-        err_console.print("warning: no records found in " + ", ".join(files), highlight=False)
+        err_console.print(
+            "warning: no records found in " + ", ".join(files), markup=False, highlight=False
+        )
     _report_rejects(data, max_rejects)
 
 

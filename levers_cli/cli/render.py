@@ -1,4 +1,8 @@
-"""Rich rendering of the analysis summary (results on stdout, messages on stderr)."""
+"""Rich rendering of the analysis summary (results on stdout, messages on stderr).
+
+Text that comes from the logs or the user (model names, category labels, paths) is escaped
+before Rich sees it: a prompt holding ``[/INST]`` or ``[bold]`` is text, never markup.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     )
     console.rule("[bold]levers analyze")
     if s.get("since"):
-        console.print(f"[bold]period[/bold]           calls from {s['since']} on")
+        console.print(f"[bold]period[/bold]           calls from {escape(s['since'])} on")
     console.print(f"calls            {count(s['calls'])}  (failed {count(s['failed_calls'])})")
     console.print(f"time span        {span}")
     console.print(
@@ -79,7 +83,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             "response text[/yellow] (counted and priced from their token counts; they cannot "
             "be categorized)"
         )
-    console.print(f"[dim]prices: {s['prices']['source']}[/dim]")
+    console.print(f"[dim]prices: {escape(str(s['prices']['source']))}[/dim]")
 
     models = Table(title="Spend by model", title_justify="left")
     models.add_column("provider/model", overflow="fold")
@@ -87,7 +91,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         models.add_column(name, justify="right", no_wrap=True)
     for m in s["spend_by_model"]:
         models.add_row(
-            f"{m['provider'] or '?'}/{m['model'] or '?'}",
+            escape(f"{m['provider'] or '?'}/{m['model'] or '?'}"),
             count(m["calls"]),
             count(m["input_tokens"]),
             count(m["cache_read_tokens"]),
@@ -107,7 +111,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     info = s["categorization"]
     table = Table(
         title=f"Categories: {info['categories']} found in {count(info['distinct_queries'])} "
-        f"distinct queries ({info['method']}, {info['embedder']})",
+        f"distinct queries ({escape(info['method'])}, {escape(info['embedder'])})",
         title_justify="left",
     )
     for name in ("id", "label", "calls", "share", "top model", "p50 out", "p95 out"):
@@ -122,10 +126,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     for c in shown:
         table.add_row(
             str(c["category_id"]),
-            c["label"],
+            escape(c["label"]),
             count(c["calls"]),
             share(c["spend_share"]),
-            c["top_model"] or "?",
+            escape(c["top_model"] or "?"),
             count(c["p50_output_tokens"]),
             count(c["p95_output_tokens"]),
         )
@@ -162,7 +166,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             unknown.add_column(name, justify="left" if name == "model" else "right")
         for m in s["unknown_models"]:
             unknown.add_row(
-                m["model"], count(m["calls"]), count(m["input_tokens"]), count(m["output_tokens"])
+                escape(m["model"]),
+                count(m["calls"]),
+                count(m["input_tokens"]),
+                count(m["output_tokens"]),
             )
         console.print(unknown)
         names = {m["model"] for m in s["unknown_models"]}
@@ -183,4 +190,4 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         for r_ in rejects["first"][:10]:
             console.print(f"  {r_['file']}:{r_['line']}: {r_['error']}", markup=False)
     if info.get("warning"):
-        console.print(f"[yellow]warning:[/yellow] {info['warning']}")
+        console.print(f"[yellow]warning:[/yellow] {escape(info['warning'])}")

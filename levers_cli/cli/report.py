@@ -119,7 +119,7 @@ def _write(path: str, text: str) -> None:
         fail(f"cannot write {path}: {exc.strerror or exc}")
     size = len(text.encode())
     err_console.print(f"wrote {path} ({size / 1e6:.1f} MB)" if size > 1e5 else f"wrote {path}",
-                      highlight=False)  # fmt: skip
+                      markup=False, highlight=False)  # fmt: skip
 
 
 def check(

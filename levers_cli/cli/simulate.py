@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt
@@ -167,7 +168,7 @@ def _render(data: dict[str, Any]) -> None:
         for column in columns:
             evidence.add_column(column, overflow="fold")
         for row in rows:
-            evidence.add_row(*[_cell(row.get(c)) for c in columns])
+            evidence.add_row(*[escape(_cell(row.get(c))) for c in columns])
         out_console.print(evidence)
     plan = data.get("budget")
     if plan and plan["reachable"]:
@@ -240,5 +241,6 @@ def config_show(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     for column in ("key", "value", "origin", "meaning and source"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["key"], json.dumps(row["value"], default=str), row["origin"], row["note"])
+        cells = (row["key"], json.dumps(row["value"], default=str), row["origin"], row["note"])
+        table.add_row(*[escape(str(cell)) for cell in cells])
     out_console.print(table)
