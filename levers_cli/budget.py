@@ -72,7 +72,7 @@ def solve_budget(
                 before,
                 after,
                 [lv.id for lv in chosen],
-                [lv.name for lv in chosen],
+                [option_name(lv) for lv in chosen],  # "caching (prefix)", not "caching"
                 _routed_share(sim.plan),
                 0.0,
                 tried,

@@ -228,12 +228,14 @@ def run_waterfall(
 
 @dataclass
 class SimulationResult:
-    """Every level's waterfall over the chosen levers, with their findings."""
+    """Every level's waterfall over the chosen levers, with their findings; monthly figures
+    are cost × ``days_per_month`` (``[analysis] days_per_month``) / ``span_days``."""
 
     findings: dict[int, Finding]
     levels: dict[str, Simulation]
     lever_ids: list[int]
     span_days: float
+    days_per_month: float = 30.0
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON shape of ``levers simulate --json`` (other tools read it):
@@ -273,7 +275,9 @@ class SimulationResult:
             "monthly_cost_before": expected.before_usd,
             "monthly_cost_after": {name: sim.after_usd for name, sim in self.levels.items()},
             "log_span_days": self.span_days,
-            "monthly_basis": f"cost × 30 days / {self.span_days:.2f}-day span of the log",
+            "monthly_basis": (
+                f"cost × {self.days_per_month:g} days / {self.span_days:.2f}-day span of the log"
+            ),
             "waterfall": {name: sim.steps for name, sim in self.levels.items()},
         }
 
@@ -325,4 +329,4 @@ def simulate(
         split = found[lever.id].saving_by_basis.get(reference, {})
         found[lever.id].basis = basis_of_split(split) or found[lever.id].basis
     span = log_span_days(ws)
-    return SimulationResult(found, result_levels, [lv.id for lv in levers], span)
+    return SimulationResult(found, result_levels, [lv.id for lv in levers], span, days)
