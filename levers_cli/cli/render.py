@@ -12,14 +12,34 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from levers_cli.report.fmt import usd
+from levers_cli.report.fmt import plural, usd
 
 MAX_CATEGORY_ROWS = 25
+#: Repeat-histogram buckets past the single digits: (least, most) occurrences, None = open.
+WIDE_BUCKETS = ((10, 19), (20, 49), (50, 99), (100, 999), (1000, None))
 
 
-def plural(n: int, word: str) -> str:
-    """``1 call``, ``2 calls`` (with thousands separators)."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+def occurrence_buckets(occurrences: dict[str, int]) -> list[tuple[str, int]]:
+    """Distinct queries by how often each occurs (``{k: queries}`` of the summary's
+    ``repeats.occurrences``), every query in one bucket: ``1×`` … ``9×`` as they are, then
+    ``10–19×``, ``20–49×``, ``50–99×``, ``100–999×``, ``1,000×+``; ascending, empty buckets
+    left out, so the line stays short however many distinct counts the log has."""
+    buckets: dict[str, int] = {}
+    for k in sorted(int(key) for key in occurrences):
+        name = _bucket(k)
+        buckets[name] = buckets.get(name, 0) + int(occurrences[str(k)])
+    return list(buckets.items())
+
+
+def _bucket(k: int) -> str:
+    if k < WIDE_BUCKETS[0][0]:
+        return f"{k}×"
+    for least, most in WIDE_BUCKETS:
+        if most is None:
+            return f"{least:,}×+"
+        if k <= most:
+            break
+    return f"{least}–{most}×"
 
 
 def moment(iso: str) -> str:
@@ -60,7 +80,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     console.print(
         f"spend            {usd(s['spend_usd'])}"
         + (
-            f"  ({count(s['unpriced_calls'])} calls of unknown price not included)"
+            f"  ({plural(s['unpriced_calls'], 'call')} of unknown price not included)"
             if s["unpriced_calls"]
             else ""
         )
@@ -73,7 +93,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     if s["calls_with_estimated_tokens"]:
         console.print(
             "[yellow]tokens estimated with tiktoken[/yellow] for "
-            f"{count(s['calls_with_estimated_tokens'])} calls (no usage in the log): "
+            f"{plural(s['calls_with_estimated_tokens'], 'call')} (no usage in the log): "
             f"{usd(s['spend_on_estimated_tokens_usd'] if s['spend_usd'] is not None else None)}"
             " of the spend"
         )
@@ -139,12 +159,12 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         console.print(f"[dim]… {hidden} more categories in the JSON output[/dim]")
 
     r = s["repeats"]
-    top = sorted(r["occurrences"].items(), key=lambda kv: -int(kv[1]))[:4]
+    histogram = occurrence_buckets(r["occurrences"])
     console.print(
         f"queries: {count(r['distinct_queries'])} distinct; exact repeats: "
         f"{plural(r['repeated_calls'], 'call')} ({share(r['exact_repeat_share'])}), "
         f"{plural(r['repeated_calls_same_model'], 'call')} to the same model; "
-        "distinct queries by occurrences: " + ", ".join(f"{k}× {count(v)}" for k, v in top)
+        "distinct queries by occurrences: " + ", ".join(f"{k} {count(v)}" for k, v in histogram)
     )
     conv = s.get("conversations")
     if conv and conv["conversations"]:
@@ -156,8 +176,8 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     agreement = s.get("label_agreement")
     if agreement:
         console.print(
-            f"categories vs mapped label ({agreement['labels']} labels, "
-            f"{count(agreement['calls'])} calls): "
+            f"categories vs mapped label ({plural(agreement['labels'], 'label')}, "
+            f"{plural(agreement['calls'], 'call')}): "
             f"NMI {agreement['nmi']:.3f}, ARI {agreement['ari']:.3f}"
         )
     if s["unknown_models"]:

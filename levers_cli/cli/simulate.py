@@ -11,7 +11,7 @@ from rich.table import Table
 
 from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt
 from levers_cli.cli.output import err_console, fail, out_console
-from levers_cli.cli.render import usd
+from levers_cli.report.fmt import basis_label, usd
 
 #: Exit code when ``--budget`` cannot be reached.
 OUT_OF_REACH = 3
@@ -108,15 +108,6 @@ def simulate(
         raise typer.Exit(OUT_OF_REACH)
 
 
-def _basis_cell(lever: dict[str, Any], level: str) -> str:
-    """``evidence``, ``assumption`` or ``mixed N %`` (N = the evidence share of the saving)."""
-    split = lever.get("saving_by_basis", {}).get(level, {})
-    total = abs(split.get("evidence", 0.0)) + abs(split.get("assumption", 0.0))
-    if lever["basis"] != "mixed" or total <= 1e-12:
-        return str(lever["basis"])
-    return f"mixed {abs(split['evidence']) / total * 100:.0f} %"
-
-
 def _render(data: dict[str, Any]) -> None:
     levels = list(data["monthly_cost_after"])
     table = Table(
@@ -134,7 +125,7 @@ def _render(data: dict[str, Any]) -> None:
             str(lever["id"]),
             lever["name"],
             *[usd(-lever["saving_usd_month"].get(name, 0.0)) for name in levels],
-            _basis_cell(lever, reference),
+            basis_label(lever, reference),
         )
     table.add_row("", "cost after", *[usd(data["monthly_cost_after"][n]) for n in levels], "")
     out_console.print(table)

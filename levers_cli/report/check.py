@@ -20,7 +20,7 @@ from typing import Any
 from levers_cli.config import Config
 from levers_cli.errors import WorkspaceError
 from levers_cli.report.compare import compare
-from levers_cli.report.fmt import pct, usd
+from levers_cli.report.fmt import pct, plural, usd
 from levers_cli.store import Workspace
 
 
@@ -69,7 +69,8 @@ def check(
     if max_monthly_cost is not None:
         if rate is None:  # a gate that cannot measure must not pass
             breaches.append(
-                f"monthly cost not measured: no priced calls among the {cur['calls']} calls of "
+                f"monthly cost not measured: no priced calls among the "
+                f"{plural(cur['calls'], 'call')} of "
                 f"the last {period}"
             )
         elif rate > max_monthly_cost:

@@ -17,7 +17,7 @@ from typing import Any
 
 from levers_cli.config import Config
 from levers_cli.errors import LeversError, PeriodError
-from levers_cli.report.fmt import num, pct, usd
+from levers_cli.report.fmt import num, pct, plural, usd
 from levers_cli.report.sanitize import md_cell
 from levers_cli.store import Workspace
 from levers_cli.summary import _PERIOD, categories, repeats, since_cutoff, span_and_spend
@@ -195,7 +195,7 @@ def compare_markdown(c: dict[str, Any]) -> str:
         f"| exact-repeat share (cache-hit potential) | {pct(p['exact_repeat_share'])} | "
         f"{pct(n['exact_repeat_share'])} | |",
         "",
-        f"New traffic (the router's default route): {num(c['new_traffic']['calls'])} calls "
+        f"New traffic (the router's default route): {plural(c['new_traffic']['calls'], 'call')} "
         f"({pct(c['new_traffic']['share'])}), {usd(c['new_traffic']['spend_usd'])}.",
     ]
     if c["grew_most"]:
