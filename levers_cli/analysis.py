@@ -102,11 +102,17 @@ def analyze(
     progress: ProgressFn | None = None,
     exclude: frozenset[str] = frozenset(),
 ) -> AnalysisResult:
-    """Run the main job on ``paths``.
+    """Run the main job on ``paths``, or finish it on the stored calls when ``paths`` is empty.
+
+    Each step works on the whole workspace, so a run that stopped early (Ctrl-C, a failed
+    embedder: calls stored without categories, refused by
+    :meth:`~levers_cli.store.Workspace.require_analysis`) is finished by another run with no
+    paths: conversations and prices are redone, and only the queries not yet embedded are
+    embedded (the vectors are written chunk by chunk as they come).
 
     Args:
         ws: the open workspace (calls already there are kept; duplicates are skipped).
-        paths: log files or folders.
+        paths: log files or folders; empty to analyze the calls already stored.
         format: adapter to force (``None``: detect per file).
         mapping: ``--map`` fields.
         options: format-specific adapter options (``batch_input``).
@@ -119,22 +125,28 @@ def analyze(
         progress: progress callback for a CLI.
 
     Raises:
+        WorkspaceError: no calls to analyze (``paths`` held none, or none is given and the
+            workspace holds none).
         LeversError: any input, format, mapping, config or model-loading problem.
     """
     config = config or load_config()
-    ingest_progress = (lambda stage, n: progress(stage, n, 0)) if progress else None
-    ingested = ingest_files(
-        ws,
-        paths,
-        format=format,
-        mapping=mapping,
-        options=options,
-        progress=ingest_progress,
-        command="analyze",
-        exclude=exclude,
-    )
-    if progress is not None:  # the ingest bar's total was unknown until now
-        progress("ingest", 0, ingested.read)
+    if paths:
+        ingest_progress = (lambda stage, n: progress(stage, n, 0)) if progress else None
+        ingested = ingest_files(
+            ws,
+            paths,
+            format=format,
+            mapping=mapping,
+            options=options,
+            progress=ingest_progress,
+            command="analyze",
+            exclude=exclude,
+        )
+        if progress is not None:  # the ingest bar's total was unknown until now
+            progress("ingest", 0, ingested.read)
+    else:
+        ws.require_calls()
+        ingested = IngestResult(run_id=0)  # nothing read: run 0 is no run of the workspace
     if ws.count("calls") == 0:
         raise WorkspaceError(
             f"no calls to analyze: {', '.join(paths)} held no readable records "

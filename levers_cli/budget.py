@@ -82,7 +82,7 @@ def solve_budget(
                 before,
                 after,
                 [lv.id for lv in chosen],
-                [lv.name for lv in chosen],
+                [option_name(lv) for lv in chosen],  # "caching (prefix)", not "caching"
                 _routed_share(sim.plan),
                 0.0,
                 tried,
@@ -144,7 +144,9 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
 
     Raises:
         UsageError: ``fraction`` is not strictly between 0 and 1 (NaN included).
-        WorkspaceError: the log has no time span to split, or a part holds no priced calls.
+        WorkspaceError: the workspace is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`), the log has no time span to
+            split, or a part holds no priced calls.
     """
     import polars as pl
 
@@ -156,6 +158,7 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
             f"--backtest {fraction}: give the share of the span to fit on, between 0 and 1 "
             "(e.g. 0.75)"
         )
+    ws.require_analysis()
     row = ws.con.execute("SELECT min(ts), max(ts), current_database() FROM calls").fetchall()[0]
     if row[0] is None or row[0] == row[1]:
         raise WorkspaceError("--backtest needs calls with timestamps spanning some time")

@@ -331,12 +331,14 @@ def run_waterfall(
 
 @dataclass
 class SimulationResult:
-    """Every level's waterfall over the chosen levers, with their findings."""
+    """Every level's waterfall over the chosen levers, with their findings; monthly figures
+    are cost × ``days_per_month`` (``[analysis] days_per_month``) / ``span_days``."""
 
     findings: dict[int, Finding]
     levels: dict[str, Simulation]
     lever_ids: list[int]
     span_days: float
+    days_per_month: float = 30.0
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON shape of ``levers simulate --json`` (other tools read it):
@@ -376,7 +378,9 @@ class SimulationResult:
             "monthly_cost_before": expected.before_usd,
             "monthly_cost_after": {name: sim.after_usd for name, sim in self.levels.items()},
             "log_span_days": self.span_days,
-            "monthly_basis": f"cost × 30 days / {self.span_days:.2f}-day span of the log",
+            "monthly_basis": (
+                f"cost × {self.days_per_month:g} days / {self.span_days:.2f}-day span of the log"
+            ),
             "waterfall": {name: sim.steps for name, sim in self.levels.items()},
         }
 
@@ -395,10 +399,13 @@ def simulate(
     ``standalone_usd_month`` (the lever alone).
 
     Raises:
-        WorkspaceError: the workspace holds no priced calls.
+        WorkspaceError: the workspace holds no calls, is not fully analyzed (some calls have
+            no category: :meth:`~levers_cli.store.Workspace.require_analysis`), or holds no
+            priced calls.
     """
     from levers_cli.errors import WorkspaceError
 
+    ws.require_analysis()
     if ws.count("calls", "cost_usd IS NOT NULL") == 0:
         raise WorkspaceError(
             f"workspace {ws.path} holds no priced calls; run `levers analyze LOGS` first"
@@ -425,4 +432,4 @@ def simulate(
         split = found[lever.id].saving_by_basis.get(reference, {})
         found[lever.id].basis = basis_of_split(split) or found[lever.id].basis
     span = log_span_days(ws)
-    return SimulationResult(found, result_levels, [lv.id for lv in levers], span)
+    return SimulationResult(found, result_levels, [lv.id for lv in levers], span, days)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -222,6 +223,18 @@ class Workspace:
             if before and self.con.execute(setting).fetchone() != before:  # a cap set before
                 self.con.execute(f"SET memory_limit = '{before[0]}'")
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block as one transaction: committed when it ends, rolled back when it
+        raises (Ctrl-C included), so readers never see half of its writes."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
     def load_temp(self, name: str, columns: dict[str, Any]) -> None:
         """Create (or replace) temporary table ``name`` from column arrays in one bulk load.
 
@@ -293,6 +306,31 @@ class Workspace:
         if self.count("calls") == 0:
             raise WorkspaceError(
                 f"workspace {self.path} holds no calls; run `levers analyze LOGS` first"
+            )
+
+    def require_analysis(self) -> None:
+        """Raise unless every stored call went through ``levers analyze`` to the end.
+
+        Categories are the last thing ``analyze`` writes (after pricing and conversations), so
+        a call without one means the run that stored it stopped early: Ctrl-C or a failed
+        embedder during embedding, or calls only read by ``levers ingest``. Figures built on
+        such a workspace would price routing, caps and LoRA at $0 and call it a plan. Every
+        command that reads categories (simulate, report, check, the exports, the label sheet)
+        goes through this one check.
+
+        Raises:
+            WorkspaceError: the workspace holds no calls, or some calls have no category; the
+                message says how to finish (``levers analyze`` with no files resumes from the
+                stored embeddings).
+        """
+        self.require_calls()
+        pending = self.count("calls", "category_id IS NULL")
+        if pending:
+            finish = f"levers analyze -w {shlex.quote(self.path)}"
+            raise WorkspaceError(
+                f"workspace {self.path} is not fully analyzed (calls without a category: "
+                f"{pending:,} of {self.count('calls'):,}; an analyze was interrupted, or the "
+                f"calls were only ingested); run `{finish}` with no files to finish it"
             )
 
 

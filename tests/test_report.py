@@ -246,3 +246,87 @@ def test_cli_report_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2  # bad usage (tests/test_usage.py has every such option)
     assert "'pdf' is not one of 'html', 'md', 'json'" in result.output
+
+
+def test_usd_formats_tiny_amounts_without_false_precision() -> None:
+    from levers_cli.report.fmt import usd
+
+    assert usd(-0.00000466) == "<$0.0001"  # a hundredth of a cent is the smallest shown
+    assert usd(0.0000466) == "<$0.0001"
+    assert usd(-1e-17) == usd(1e-17) == usd(0) == "$0"  # float noise is zero, unsigned
+    assert usd(0.000123) == "$0.000123"
+    assert usd(-0.0432) == "−$0.0432"
+    assert usd(0.5) == "$0.50"
+    assert usd(1234.5) == "$1,234.50"
+    assert usd(None) == "unknown"
+
+
+def _mixed(data: dict) -> dict:
+    """``data`` with its caching lever's expected saving $0.30 on evidence and $0.10 on
+    assumption: mixed, 75 % on evidence."""
+    import copy
+
+    from levers_cli.report.plan import make_plan
+
+    out = copy.deepcopy(data)
+    for lever in out["simulation"]["levers"]:
+        if lever["name"] == "caching":
+            lever["basis"] = "mixed"
+            lever["saving_usd_month"]["expected"] = 0.4
+            lever["saving_by_basis"]["expected"] = {"evidence": 0.3, "assumption": 0.1}
+    efforts = {p["id"]: p["effort"] for p in out["plan"]}
+    out["plan"] = make_plan(out["simulation"], efforts, load_config(None))
+    return out
+
+
+def test_mixed_basis_shows_its_evidence_share_in_html_and_markdown(small: dict) -> None:
+    data = _mixed(small["data"])
+    md = render_markdown(data)
+    plan_row = next(line for line in md.splitlines() if "| 3. caching |" in line)
+    waterfall_row = next(line for line in md.splitlines() if line.startswith("| 3 | caching |"))
+    assert plan_row.endswith("| mixed 75 % |") and waterfall_row.endswith("| mixed 75 % |")
+    html = render_html(data)
+    assert html.count('<span class="tag mixed">mixed 75 %</span>') == 2  # plan + waterfall
+
+
+def test_plan_actions_count_in_singular_and_never_end_on_a_blank_name() -> None:
+    from levers_cli.report.plan import make_plan
+
+    def lever(i: int, name: str, details: dict, evidence: list) -> dict:
+        return {"id": i, "name": name, "basis": "evidence", "details": details,
+                "evidence": evidence, "saving_usd_month": {"expected": 1.0}}  # fmt: skip
+
+    sim = {
+        "monthly_cost_before": 100.0,
+        "levers": [
+            lever(1, "routing", {"levels": {"expected": {"routed_calls": 1,
+                  "routed_categories": [7]}}}, [{"category_id": 7, "label": "refunds"}]),
+            lever(2, "context", {"summaries": {"expected": 1},
+                  "tokens_removed": {"expected": 1}, "multi_turn_conversations": 1}, []),
+            lever(3, "caching", {"exact_hits_by_level": {"expected": 1}}, []),
+            lever(5, "materialize", {}, [{"calls": 1, "template": "status of order <num>"}]),
+            lever(6, "lora", {}, [{"levels": ["expected"], "examples": 1, "label": ""}]),
+            lever(7, "batch", {"moved_calls": {"expected": 1}},
+                  [{"job": "", "query_start": "  "}]),
+        ],
+    }  # fmt: skip
+    efforts = {1: "medium", 2: "medium", 3: "low", 5: "medium", 6: "high", 7: "low"}
+    actions = {p["name"]: p["action"] for p in make_plan(sim, efforts, load_config(None))}
+    assert actions["routing"] == (  # no provider given: every [tiers] cheap model, sorted
+        "Route 1 call in 1 category to the cheap tier (claude-3-5-haiku-latest, "
+        "gemini-2.0-flash, gpt-4o-mini): “refunds”"
+    )
+    assert actions["context"] == (
+        "Summarize long conversation histories: 1 summary removes 1 re-sent input token over "
+        "the log (1 multi-turn conversation)"
+    )
+    assert actions["caching"] == "Serve 1 repeat (1 exact, 0 semantic) from a cache"
+    assert actions["materialize"] == (
+        "Answer 1 recurring template (1 call) by script: “status of order <num>”"
+    )
+    assert actions["lora"] == "Fine-tune a LoRA model on 1 accepted answer from 1 category"
+    # no query text and no job name: the action ends after what it says, not on ": "
+    assert actions["batch"] == ("Send 1 call that needs no real-time answer through the Batch API")
+    sim["levers"][-1]["evidence"] = [{"job": "nightly triage", "query_start": ""}]
+    actions = {p["name"]: p["action"] for p in make_plan(sim, efforts, load_config(None))}
+    assert actions["batch"].endswith("through the Batch API: “nightly triage”")

@@ -81,6 +81,9 @@ def two_calls(ws, tmp_path):
     )
     ingest_files(ws, [str(path)])
     price_calls(ws, load_config(None))
+    # categorized as analyze leaves two unrelated queries (no category: -1); the test levers
+    # read none, and simulate refuses calls with no category at all (an unfinished analyze)
+    ws.con.execute("UPDATE calls SET category_id = -1")
     return ws
 
 
@@ -276,3 +279,49 @@ def test_cli_rejects_a_budget_of_zero_or_less(two_calls):
     assert result.exit_code == 2  # bad usage, as for a budget that is not a number
     assert "Invalid value for '--budget': -5 is not above 0" in result.stderr
     assert result.stdout == ""
+
+
+def test_monthly_basis_names_the_configured_days_per_month(two_calls):
+    config = load_config(None)
+    config.set("analysis", "days_per_month", 30.4375)  # 365.25 / 12
+    data = simulate(two_calls, config, [RouteAll(), CacheX()]).as_dict()
+    # 2 calls × 3,500 µ$ over a 1-day span → 7,000 µ$ × 30.4375 a month
+    assert data["monthly_cost_before"] == pytest.approx(0.007 * 30.4375)
+    assert data["monthly_basis"] == "cost × 30.4375 days / 1.00-day span of the log"
+
+
+class CacheInParts:
+    """Test lever 3 in two parts, as the caching lever: the prefix part (low effort) makes
+    call X free, the response-cache part (medium effort) call Y."""
+
+    id, name = 3, "caching"
+
+    def __init__(self, parts: tuple[str, ...] = ("prefix", "exact")) -> None:
+        self.parts = parts
+        self.effort = "low" if parts == ("prefix",) else "medium"
+
+    def analyze(self, ws, config):
+        return Finding(3, "caching", calls_affected=2)
+
+    def apply(self, plan, finding, config, level):
+        free = [call for part, call in (("prefix", "X"), ("exact", "Y")) if part in self.parts]
+        return plan.with_columns(pl.col("plan_free") | pl.col("call_id").is_in(free))
+
+
+def test_a_budget_met_by_prefix_caching_alone_names_that_part(two_calls, monkeypatch):
+    config = load_config(None)
+    levers = [RouteAll(), CacheInParts()]
+    findings = {lv.id: lv.analyze(two_calls, config) for lv in levers}
+    # $0.21 a month now; the prefix part alone frees X: 3,500 µ$ × 30 = $0.105 ≤ $0.15, and
+    # it is the only one-lever, low-effort option
+    plan = solve_budget(two_calls, config, levers, findings, 0.15)
+    assert plan.reachable and plan.monthly_cost_after == pytest.approx(0.105)
+    assert (plan.lever_ids, plan.lever_names) == ([3], ["caching (prefix)"])
+    monkeypatch.setattr("levers_cli.levers.LEVERS", {1: RouteAll, 3: CacheInParts})
+    result = CliRunner().invoke(
+        app, ["simulate", "-w", two_calls.path, "--budget", "0.15"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "reachable at the expected level with 3. caching (prefix) → $0.105/month" in (
+        result.stdout
+    )

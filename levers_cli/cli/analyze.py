@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from levers_cli.cli.options import (
     BatchInputOpt,
@@ -20,7 +22,7 @@ from levers_cli.cli.options import (
 )
 from levers_cli.cli.output import err_console, fail, out_console
 from levers_cli.cli.progress import progress_bars
-from levers_cli.cli.render import reconciliation, render_summary, skipped_notes
+from levers_cli.cli.render import plural, reconciliation, render_summary, skipped_notes
 
 DEFAULT_OUT = os.path.join("reports", "analysis.json")
 
@@ -97,8 +99,19 @@ def _report_rejects(ingest: dict, max_rejects: int) -> None:
         raise typer.Exit(1)
 
 
+#: ``analyze``'s files are optional: none finishes an interrupted analyze of the workspace.
+ResumableFilesArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Log files or folders (.jsonl/.json/.csv/.parquet, .gz). None: finish the "
+        "workspace's stored calls (after an interrupted analyze, or `levers ingest`).",
+        show_default=False,
+    ),
+]
+
+
 def analyze(
-    files: FilesArg,
+    files: ResumableFilesArg = None,
     format: FormatOpt = None,
     map: MapOpt = None,
     batch_input: BatchInputOpt = None,
@@ -138,17 +151,25 @@ def analyze(
 ) -> None:
     """Read logs, price every call, find route categories and show where the money goes.
 
+    Run it with no files to finish an analyze that was interrupted (Ctrl-C, a failed
+    embedder): the stored calls are categorized, embedding only the queries not embedded yet.
+
     Example: levers analyze logs.jsonl.gz
              levers analyze test.csv --map query=text --map label=category
+             levers analyze   (finish the workspace's stored calls)
     """
     from levers_cli.analysis import analyze as run_analysis
     from levers_cli.config import load_config
     from levers_cli.embed import AUTO, get_embedder
     from levers_cli.errors import LeversError
     from levers_cli.ingest.mapping import parse_mapping
-    from levers_cli.store import Workspace
+    from levers_cli.store import Workspace, default_workspace_path
 
     # usage first (exit 2), then the files named (exit 1), before anything is created
+    files = files or []
+    ws_path = workspace or default_workspace_path()
+    if not files and not os.path.exists(ws_path):
+        fail(f"give the log files to analyze (no workspace at {ws_path} to finish)", code=2)
     if since is not None:
         from levers_cli.summary import check_since
 
@@ -166,13 +187,18 @@ def analyze(
         mapping = parse_mapping(map or [])
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
-    own_outputs = _own_outputs(workspace, out)
+    own_outputs = _own_outputs(ws_path, out)
     _check_inputs(files, own_outputs)
     _check_writable(out)
     if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
         fail(f"--out {out} is one of the input logs; write the summary elsewhere")
     try:
-        with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
+        with Workspace(ws_path) as ws, progress_bars(err_console, not json_out) as progress:
+            if not files:
+                err_console.print(
+                    f"no files given: analyzing the {plural(ws.count('calls'), 'call')} stored "
+                    f"in {ws_path}", markup=False, highlight=False,
+                )  # fmt: skip
             result = run_analysis(
                 ws,
                 files,
@@ -187,6 +213,13 @@ def analyze(
             )
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: the plan is not ready; run `levers analyze -w {shlex.quote(ws_path)}` "
+            "with no files to finish (queries embedded so far are kept)",
+            markup=False, highlight=False,
+        )  # fmt: skip
+        raise typer.Exit(130) from None
     summary = result.summary
     try:
         with open(out, "w", encoding="utf-8") as handle:
@@ -203,7 +236,7 @@ def analyze(
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         render_summary(out_console, summary)
-        out_console.print(f"[dim]summary written to {out}[/dim]")
+        out_console.print(f"[dim]summary written to {escape(out)}[/dim]")
     _report_rejects(summary["ingest"], max_rejects)
 
 
@@ -254,7 +287,9 @@ def ingest(
             )
     _print_run(data)
     if data["read"] == 0:
-        err_console.print("warning: no records found in " + ", ".join(files), highlight=False)
+        err_console.print(
+            "warning: no records found in " + ", ".join(files), markup=False, highlight=False
+        )
     _report_rejects(data, max_rejects)
 
 

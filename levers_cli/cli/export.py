@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from levers_cli.cli.labels import export_app
@@ -55,12 +56,12 @@ def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, *
     if json_out:
         out_console.print_json(json.dumps(result.as_dict(), default=str))
         return result
-    table = Table(title=f"levers export {kind} → {result.out_dir}", title_justify="left")
+    table = Table(title=f"levers export {kind} → {escape(result.out_dir)}", title_justify="left")
     table.add_column("file")
     table.add_column("rows", justify="right")
     table.add_column("bytes", justify="right")
     for row in result.files:
-        table.add_row(row["path"], f"{row['rows']:,}", f"{row['bytes']:,}")
+        table.add_row(escape(row["path"]), f"{row['rows']:,}", f"{row['bytes']:,}")
     out_console.print(table)
     counts = ", ".join(f"{key.replace('_', ' ')} {value:,}" for key, value in result.counts.items())
     out_console.print(counts, highlight=False)

@@ -9,6 +9,7 @@ import typer
 
 from levers_cli.cli.options import ConfigOpt, WorkspaceOpt
 from levers_cli.cli.output import err_console, fail, out_console
+from levers_cli.report.fmt import plural
 
 export_app = typer.Typer(
     help="Write the artifacts that put the plan into practice.", no_args_is_help=True
@@ -45,9 +46,7 @@ def label_sheet(
     if os.path.exists(out) and not force:
         fail(f"{out} exists; pass --force to overwrite it")
     try:
-        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         with Workspace(workspace, create=False) as ws:
-            ws.require_calls()
             written = export_label_sheet(
                 ws, out, n, config=load_config(config), redacted=not no_redact
             )
@@ -55,8 +54,12 @@ def label_sheet(
         fail(str(exc), exc.exit_code)
     except OSError as exc:
         fail(f"{out}: cannot write ({exc.strerror})")
-    out_console.print(f"{written:,} queries written to {out}", highlight=False)
-    err_console.print("fill the tier column with cheap or strong, then: levers label " + out)
+    out_console.print(
+        f"{plural(written, 'query', 'queries')} written to {out}", markup=False, highlight=False
+    )
+    err_console.print(
+        "fill the tier column with cheap or strong, then: levers label " + out, markup=False
+    )
 
 
 def label(
@@ -76,4 +79,4 @@ def label(
             stored = read_labels(ws, sheet)
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
-    out_console.print(f"{stored:,} tier labels stored", highlight=False)
+    out_console.print(f"{plural(stored, 'tier label')} stored", highlight=False)

@@ -28,7 +28,7 @@ def progress_bars(console: Console, enabled: bool = True) -> Iterator[object]:
         return
     bars = Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # stage text is text: "[static]"
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -1,4 +1,8 @@
-"""Rich rendering of the analysis summary (results on stdout, messages on stderr)."""
+"""Rich rendering of the analysis summary (results on stdout, messages on stderr).
+
+Text that comes from the logs or the user (model names, category labels, paths) is escaped
+before Rich sees it: a prompt holding ``[/INST]`` or ``[bold]`` is text, never markup.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,34 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from levers_cli.report.fmt import usd
+from levers_cli.report.fmt import plural, usd
 
 MAX_CATEGORY_ROWS = 25
+#: Repeat-histogram buckets past the single digits: (least, most) occurrences, None = open.
+WIDE_BUCKETS = ((10, 19), (20, 49), (50, 99), (100, 999), (1000, None))
 
 
-def plural(n: int, word: str) -> str:
-    """``1 call``, ``2 calls`` (with thousands separators)."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+def occurrence_buckets(occurrences: dict[str, int]) -> list[tuple[str, int]]:
+    """Distinct queries by how often each occurs (``{k: queries}`` of the summary's
+    ``repeats.occurrences``), every query in one bucket: ``1×`` … ``9×`` as they are, then
+    ``10–19×``, ``20–49×``, ``50–99×``, ``100–999×``, ``1,000×+``; ascending, empty buckets
+    left out, so the line stays short however many distinct counts the log has."""
+    buckets: dict[str, int] = {}
+    for k in sorted(int(key) for key in occurrences):
+        name = _bucket(k)
+        buckets[name] = buckets.get(name, 0) + int(occurrences[str(k)])
+    return list(buckets.items())
+
+
+def _bucket(k: int) -> str:
+    if k < WIDE_BUCKETS[0][0]:
+        return f"{k}×"
+    for least, most in WIDE_BUCKETS:
+        if most is None:
+            return f"{least:,}×+"
+        if k <= most:
+            break
+    return f"{least}–{most}×"
 
 
 def moment(iso: str) -> str:
@@ -90,13 +114,13 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     )
     console.rule("[bold]levers analyze")
     if s.get("since"):
-        console.print(f"[bold]period[/bold]           calls from {s['since']} on")
+        console.print(f"[bold]period[/bold]           calls from {escape(s['since'])} on")
     console.print(f"calls            {count(s['calls'])}  (failed {count(s['failed_calls'])})")
     console.print(f"time span        {span}")
     console.print(
         f"spend            {usd(s['spend_usd'])}"
         + (
-            f"  ({count(s['unpriced_calls'])} calls of unknown price not included)"
+            f"  ({plural(s['unpriced_calls'], 'call')} of unknown price not included)"
             if s["unpriced_calls"]
             else ""
         )
@@ -109,7 +133,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     if s["calls_with_estimated_tokens"]:
         console.print(
             "[yellow]tokens estimated with tiktoken[/yellow] for "
-            f"{count(s['calls_with_estimated_tokens'])} calls (no usage in the log): "
+            f"{plural(s['calls_with_estimated_tokens'], 'call')} (no usage in the log): "
             f"{usd(s['spend_on_estimated_tokens_usd'] if s['spend_usd'] is not None else None)}"
             " of the spend"
         )
@@ -120,11 +144,11 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             "be categorized)"
         )
     prices = s["prices"]
-    console.print(f"[dim]prices: {prices['source']}[/dim]")
+    console.print(f"[dim]prices: {escape(str(prices['source']))}[/dim]")
     for row in prices.get("own_rows_used") or []:
         console.print(
             f"[dim]  + levers' own rate for {plural(row['calls'], 'call')} "
-            f"({row['provider']} {', '.join(row['models'])}"
+            f"({escape(row['provider'])} {escape(', '.join(row['models']))}"
             + (f", {', '.join(f'{k}={v}' for k, v in row['when'].items())}" if row["when"] else "")
             + f"): {escape(row['source'])}, read {row['read']}[/dim]"
         )
@@ -145,7 +169,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         models.add_column(name, justify="right", no_wrap=True)
     for m in s["spend_by_model"]:
         models.add_row(
-            f"{m['provider'] or '?'}/{m['model'] or '?'}",
+            escape(f"{m['provider'] or '?'}/{m['model'] or '?'}"),
             count(m["calls"]),
             count(m["input_tokens"]),
             count(m["cache_read_tokens"]),
@@ -173,7 +197,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     info = s["categorization"]
     table = Table(
         title=f"Categories: {info['categories']} found in {count(info['distinct_queries'])} "
-        f"distinct queries ({info['method']}, {info['embedder']})",
+        f"distinct queries ({escape(info['method'])}, {escape(info['embedder'])})",
         title_justify="left",
     )
     for name in ("id", "label", "calls", "share", "top model", "p50 out", "p95 out"):
@@ -188,10 +212,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     for c in shown:
         table.add_row(
             str(c["category_id"]),
-            c["label"],
+            escape(c["label"]),
             count(c["calls"]),
             share(c["spend_share"]),
-            c["top_model"] or "?",
+            escape(c["top_model"] or "?"),
             count(c["p50_output_tokens"]),
             count(c["p95_output_tokens"]),
         )
@@ -201,12 +225,12 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         console.print(f"[dim]… {hidden} more categories in the JSON output[/dim]")
 
     r = s["repeats"]
-    top = sorted(r["occurrences"].items(), key=lambda kv: -int(kv[1]))[:4]
+    histogram = occurrence_buckets(r["occurrences"])
     console.print(
         f"queries: {count(r['distinct_queries'])} distinct; exact repeats: "
         f"{plural(r['repeated_calls'], 'call')} ({share(r['exact_repeat_share'])}), "
         f"{plural(r['repeated_calls_same_model'], 'call')} to the same model; "
-        "distinct queries by occurrences: " + ", ".join(f"{k}× {count(v)}" for k, v in top)
+        "distinct queries by occurrences: " + ", ".join(f"{k} {count(v)}" for k, v in histogram)
     )
     conv = s.get("conversations")
     if conv and conv["conversations"]:
@@ -218,8 +242,8 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     agreement = s.get("label_agreement")
     if agreement:
         console.print(
-            f"categories vs mapped label ({agreement['labels']} labels, "
-            f"{count(agreement['calls'])} calls): "
+            f"categories vs mapped label ({plural(agreement['labels'], 'label')}, "
+            f"{plural(agreement['calls'], 'call')}): "
             f"NMI {agreement['nmi']:.3f}, ARI {agreement['ari']:.3f}"
         )
     if s["unknown_models"]:
@@ -228,7 +252,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             unknown.add_column(name, justify="left" if name == "model" else "right")
         for m in s["unknown_models"]:
             unknown.add_row(
-                m["model"], count(m["calls"]), count(m["input_tokens"]), count(m["output_tokens"])
+                escape(m["model"]),
+                count(m["calls"]),
+                count(m["input_tokens"]),
+                count(m["output_tokens"]),
             )
         console.print(unknown)
         names = {m["model"] for m in s["unknown_models"]}
@@ -249,4 +276,4 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         for r_ in rejects["first"][:10]:
             console.print(f"  {r_['file']}:{r_['line']}: {r_['error']}", markup=False)
     if info.get("warning"):
-        console.print(f"[yellow]warning:[/yellow] {info['warning']}")
+        console.print(f"[yellow]warning:[/yellow] {escape(info['warning'])}")

@@ -87,17 +87,18 @@ def report(
         cfg = load_config(config)
         if no_redact:
             cfg.set("report", "redact", False)
-        with Workspace(workspace, create=False) as ws:
-            ws.require_calls()
-            with err_console.status("simulating the levers and drawing the report…"):
-                data = gather(ws, cfg)
-                if compare or compare_run is not None:
-                    from collections import Counter
+        with (
+            Workspace(workspace, create=False) as ws,
+            err_console.status("simulating the levers and drawing the report…"),
+        ):
+            data = gather(ws, cfg)
+            if compare or compare_run is not None:
+                from collections import Counter
 
-                    from levers_cli.report.sanitize import redact_tree
+                from levers_cli.report.sanitize import redact_tree
 
-                    found = run_compare(ws, cfg, period=compare, run_id=compare_run, budget=budget)
-                    data["compare"] = redact_tree(found, Counter())
+                found = run_compare(ws, cfg, period=compare, run_id=compare_run, budget=budget)
+                data["compare"] = redact_tree(found, Counter())
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
     if fmt is ReportFormat.json:
@@ -131,7 +132,7 @@ def _write(path: str, text: str) -> None:
         fail(f"cannot write {path}: {exc.strerror or exc}")
     size = len(text.encode())
     err_console.print(f"wrote {path} ({size / 1e6:.1f} MB)" if size > 1e5 else f"wrote {path}",
-                      highlight=False)  # fmt: skip
+                      markup=False, highlight=False)  # fmt: skip
 
 
 def check(

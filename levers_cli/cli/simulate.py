@@ -6,11 +6,12 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, WorkspaceOpt, finite
 from levers_cli.cli.output import err_console, fail, out_console
-from levers_cli.cli.render import usd
+from levers_cli.report.fmt import basis_label, usd
 
 #: Exit code when ``--budget`` cannot be reached.
 OUT_OF_REACH = 3
@@ -109,15 +110,6 @@ def simulate(
         raise typer.Exit(OUT_OF_REACH)
 
 
-def _basis_cell(lever: dict[str, Any], level: str) -> str:
-    """``evidence``, ``assumption`` or ``mixed N %`` (N = the evidence share of the saving)."""
-    split = lever.get("saving_by_basis", {}).get(level, {})
-    total = abs(split.get("evidence", 0.0)) + abs(split.get("assumption", 0.0))
-    if lever["basis"] != "mixed" or total <= 1e-12:
-        return str(lever["basis"])
-    return f"mixed {abs(split['evidence']) / total * 100:.0f} %"
-
-
 def _render(data: dict[str, Any]) -> None:
     levels = list(data["monthly_cost_after"])
     table = Table(
@@ -135,7 +127,7 @@ def _render(data: dict[str, Any]) -> None:
             str(lever["id"]),
             lever["name"],
             *[usd(-lever["saving_usd_month"].get(name, 0.0)) for name in levels],
-            _basis_cell(lever, reference),
+            basis_label(lever, reference),
         )
     table.add_row("", "cost after", *[usd(data["monthly_cost_after"][n]) for n in levels], "")
     out_console.print(table)
@@ -169,7 +161,7 @@ def _render(data: dict[str, Any]) -> None:
         for column in columns:
             evidence.add_column(column, overflow="fold")
         for row in rows:
-            evidence.add_row(*[_cell(row.get(c)) for c in columns])
+            evidence.add_row(*[escape(_cell(row.get(c))) for c in columns])
         out_console.print(evidence)
     plan = data.get("budget")
     if plan and plan["reachable"]:
@@ -242,5 +234,6 @@ def config_show(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     for column in ("key", "value", "origin", "meaning and source"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["key"], json.dumps(row["value"], default=str), row["origin"], row["note"])
+        cells = (row["key"], json.dumps(row["value"], default=str), row["origin"], row["note"])
+        table.add_row(*[escape(str(cell)) for cell in cells])
     out_console.print(table)

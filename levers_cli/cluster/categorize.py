@@ -193,19 +193,22 @@ def categorize(
             method += f", {int(fresh.max()) + 1 if fresh.size else 0} new from the rest"
     if progress is not None:
         progress("cluster", 1, 1)
-    _write_categories(
-        ws,
-        embedder,
-        hashes,
-        texts,
-        vectors,
-        weights,
-        spend,
-        labels,
-        keywords,
-        exemplars,
-        centroids,
-    )
+    # all or nothing: stopped halfway, the write would leave calls marked uncategorized (-1)
+    # that the workspace check (Workspace.require_analysis) could not tell from a finished run
+    with ws.transaction():
+        _write_categories(
+            ws,
+            embedder,
+            hashes,
+            texts,
+            vectors,
+            weights,
+            spend,
+            labels,
+            keywords,
+            exemplars,
+            centroids,
+        )
     return CategorizeResult(
         distinct_queries=len(hashes),
         embedded_now=embedded_now,

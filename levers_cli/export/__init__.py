@@ -3,7 +3,7 @@ each written in the format its consumer reads (../shared/DESIGN.md §7).
 
 Every exporter is a function ``export_<kind>(ws, config, out_dir, *, force, ...) ->
 ExportResult`` registered in :data:`EXPORTERS`; it checks the workspace was analyzed
-(:func:`~levers_cli.export.common.require_analysis`) and that it may write
+(:meth:`~levers_cli.store.Workspace.require_analysis`) and that it may write
 (:func:`~levers_cli.export.common.prepare_out_dir`), and raises
 :class:`~levers_cli.export.common.ExportError` otherwise. To add one: a module here with that
 function, and a line in :data:`EXPORTERS`.
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
-from levers_cli.export.common import DEFAULT_OUT, ExportError, ExportResult, require_analysis
+from levers_cli.export.common import DEFAULT_OUT, ExportError, ExportResult
 
 #: kind → (module, function); imported on use so that `levers --help` stays fast.
 EXPORTERS: dict[str, tuple[str, str]] = {
@@ -43,10 +43,10 @@ def run_export(kind: str, ws: Any, config: Any, out_dir: str, **options: Any) ->
     """Check the workspace was analyzed, then run the exporter of ``kind``.
 
     Raises:
-        WorkspaceError: no calls, or not analyzed.
+        WorkspaceError: no calls, or not fully analyzed.
         ExportError: as the exporter raises.
     """
-    require_analysis(ws)
+    ws.require_analysis()
     return get_exporter(kind)(ws, config, out_dir, **options)
 
 
@@ -56,6 +56,5 @@ __all__ = [
     "ExportError",
     "ExportResult",
     "get_exporter",
-    "require_analysis",
     "run_export",
 ]

@@ -1,6 +1,7 @@
 """What every exporter shares: the output folder checks (a file in the way, not writable,
-an earlier export that ``--force`` must allow to overwrite), the "analyzed yet?" check, the
-result record, and small writers (JSON, JSONL, CSV, YAML).
+an earlier export that ``--force`` must allow to overwrite), the result record, and small
+writers (JSON, JSONL, CSV, YAML). The "analyzed yet?" check is the workspace's own
+(:meth:`levers_cli.store.Workspace.require_analysis`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from levers_cli.errors import LeversError, WorkspaceError
-
-if TYPE_CHECKING:
-    from levers_cli.store import Workspace
+from levers_cli.errors import LeversError
 
 #: Where exports go unless ``--out`` says otherwise (DESIGN §7: "into reports/").
 DEFAULT_OUT = "reports"
@@ -64,19 +62,6 @@ class ExportResult:
             "notes": self.notes,
             "details": self.details,
         }
-
-
-def require_analysis(ws: Workspace) -> None:
-    """Raise unless ``levers analyze`` has run: calls exist and categories were assigned.
-
-    Raises:
-        WorkspaceError: no calls, or no call has a category yet.
-    """
-    ws.require_calls()
-    if ws.count("calls", "category_id IS NOT NULL") == 0:
-        raise WorkspaceError(
-            f"workspace {ws.path} has calls but no categories; run `levers analyze LOGS` first"
-        )
 
 
 def prepare_out_dir(out_dir: str | os.PathLike[str], names: Iterable[str], force: bool) -> Path:

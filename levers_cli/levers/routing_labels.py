@@ -75,17 +75,23 @@ def export_label_sheet(
 
     Args:
         ws: an analyzed workspace (categories assigned).
-        path: the CSV to write (columns :data:`SHEET_COLUMNS`; ``tier`` empty).
+        path: the CSV to write (columns :data:`SHEET_COLUMNS`; ``tier`` empty); its folder
+            is created when missing.
         n: queries wanted.
         config: the effective config (default: :func:`levers_cli.config.load_config`).
         seed: the sampling seed.
 
     Returns:
         Rows written.
+
+    Raises:
+        WorkspaceError: the workspace is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`).
     """
     from levers_cli.config import load_config
     from levers_cli.levers.routing import RoutingLever
 
+    ws.require_analysis()
     config = config or load_config()
     seed = int(config.get("routing", "label_seed")) if seed is None else seed
     finding = RoutingLever().analyze(ws, config)
@@ -118,6 +124,7 @@ def export_label_sheet(
         .sort("_k", "category_id")
         .head(max(n, 0))
     )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(SHEET_COLUMNS)

@@ -21,7 +21,7 @@ from typing import Any
 from levers_cli.config import Config
 from levers_cli.errors import UsageError, WorkspaceError
 from levers_cli.report.compare import compare
-from levers_cli.report.fmt import pct, usd
+from levers_cli.report.fmt import pct, plural, usd
 from levers_cli.store import Workspace
 
 
@@ -43,7 +43,9 @@ def check(
         "cost_growth", "plan_monthly_usd"}, "limits": {...}, "periods": {...}}``.
 
     Raises:
-        WorkspaceError: the workspace holds no calls, or no priced calls while a cost limit
+        WorkspaceError: the workspace holds no calls or is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`: the uncategorized share
+            and the plan would be wrong), or holds no priced calls while a cost limit
             (``max_monthly_cost``, ``max_cost_growth``, ``budget``) is given.
         PeriodError: ``period`` is not a period, or the calls carry no timestamps.
         UsageError: a limit is NaN or infinite.
@@ -57,7 +59,7 @@ def check(
     for flag, limit in limits.items():
         if limit is not None and not math.isfinite(limit):
             raise UsageError(f"{flag} {limit}: give a finite number")
-    ws.require_calls()
+    ws.require_analysis()
     cost_limits = (max_monthly_cost, max_cost_growth, budget)
     if any(v is not None for v in cost_limits) and not ws.count("calls", "cost_usd IS NOT NULL"):
         raise WorkspaceError(
@@ -78,7 +80,8 @@ def check(
     if max_monthly_cost is not None:
         if rate is None:  # a gate that cannot measure must not pass
             breaches.append(
-                f"monthly cost not measured: no priced calls among the {cur['calls']} calls of "
+                f"monthly cost not measured: no priced calls among the "
+                f"{plural(cur['calls'], 'call')} of "
                 f"the last {period}"
             )
         elif rate > max_monthly_cost:

@@ -17,7 +17,7 @@ from typing import Any
 
 from levers_cli.config import Config
 from levers_cli.errors import LeversError, PeriodError
-from levers_cli.report.fmt import num, pct, usd
+from levers_cli.report.fmt import num, pct, plural, usd
 from levers_cli.report.sanitize import md_cell
 from levers_cli.store import Workspace
 from levers_cli.summary import _PERIOD, categories, repeats, since_cutoff, span_and_spend
@@ -109,7 +109,10 @@ def compare(
     Raises:
         PeriodError: ``period`` is not a period or the calls have no timestamps.
         LeversError: ``run_id`` names no run of the workspace, or the newest one.
+        WorkspaceError: the workspace is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`).
     """
+    ws.require_analysis()
     labels = _views(ws, period, run_id)
     prev, cur = _period(ws, config, PREV), _period(ws, config, CUR)
     new_rows = ws.con.execute(
@@ -192,7 +195,7 @@ def compare_markdown(c: dict[str, Any]) -> str:
         f"| exact-repeat share (cache-hit potential) | {pct(p['exact_repeat_share'])} | "
         f"{pct(n['exact_repeat_share'])} | |",
         "",
-        f"New traffic (the router's default route): {num(c['new_traffic']['calls'])} calls "
+        f"New traffic (the router's default route): {plural(c['new_traffic']['calls'], 'call')} "
         f"({pct(c['new_traffic']['share'])}), {usd(c['new_traffic']['spend_usd'])}.",
     ]
     if c["grew_most"]:

@@ -140,7 +140,8 @@ def gather(
         ``map``, ``redaction`` (``{"enabled", "counts"}``).
 
     Raises:
-        WorkspaceError: the workspace holds no priced calls (from the simulation).
+        WorkspaceError: the workspace is not fully analyzed
+            (:meth:`~levers_cli.store.Workspace.require_analysis`) or holds no priced calls.
     """
     from levers_cli.enrich.prices import price_source
     from levers_cli.levers import all_levers
@@ -149,6 +150,7 @@ def gather(
     from levers_cli.simulate import simulate
     from levers_cli.summary import summarize
 
+    ws.require_analysis()
     chosen = levers if levers is not None else all_levers()
     summary = summarize(ws, config)
     simulation = simulate(ws, config, chosen).as_dict()

@@ -36,7 +36,9 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=fmt.usd, pct=fmt.pct, num=fmt.num)
+    env.filters.update(
+        usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=fmt.plural
+    )
     return env
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from levers_cli.report.fmt import num, pct, usd
+from levers_cli.report.fmt import basis_label, num, pct, plural, usd
 from levers_cli.report.sanitize import md_cell
 
 #: Longest Markdown report (characters), under GitHub's 65,536-character comment limit.
@@ -36,7 +36,7 @@ def _headline(r: dict[str, Any]) -> str:
         f"**{usd(h['monthly_run_rate_usd'])}/month now → {usd(h['plan_monthly_usd'])}/month** "
         f"with the expected plan ({pct(h['saving_share'])} less; range {usd(low)}–{usd(high)}). "
         f"Spend in the log {usd(h['spend_usd'])} over {num(s['span_days'])} days "
-        f"({num(s['calls'])} calls, {md_cell(s['first_ts'])} – {md_cell(s['last_ts'])}).\n\n"
+        f"({plural(s['calls'], 'call')}, {md_cell(s['first_ts'])} – {md_cell(s['last_ts'])}).\n\n"
         f"_Run rate: {md_cell(h['monthly_run_rate_basis'], 200)}. Prices: "
         f"{md_cell(r['price_data'])}._"
     )
@@ -46,7 +46,7 @@ def _plan(r: dict[str, Any]) -> str:
     rows = [
         [p["rank"], p["when"], f"{p['id']}. {p['name']}", usd(p["saving_usd_month"]),
          pct(p["saving_share"]), p["effort"], p["action"],
-         f"`{p['export']}`" if p["export"] else "change in the app", p["basis"]]
+         f"`{p['export']}`" if p["export"] else "change in the app", p["basis_label"]]
         for p in r["plan"]
     ]  # fmt: skip
     table = _table(
@@ -63,10 +63,11 @@ def _plan(r: dict[str, Any]) -> str:
 def _waterfall(r: dict[str, Any]) -> str:
     sim = r["simulation"]
     levels = list(sim["monthly_cost_after"])
+    reference = "expected" if "expected" in levels else levels[0]
     rows = [["", "cost now", *[usd(sim["monthly_cost_before"])] * len(levels), "evidence"]]
     rows += [
         [lv["id"], lv["name"], *[usd(-lv["saving_usd_month"].get(n, 0.0)) for n in levels],
-         lv["basis"]]
+         basis_label(lv, reference)]
         for lv in sim["levers"]
     ]  # fmt: skip
     rows.append(["", "**cost after**", *[usd(sim["monthly_cost_after"][n]) for n in levels], ""])
@@ -151,7 +152,8 @@ def _findings(r: dict[str, Any]) -> str:
         )
     b = f["batch"]
     parts.append(
-        f"### Batch\n\n{num(b['candidate_calls'])} calls ({pct(b['candidate_share'])}) need no "
+        f"### Batch\n\n{plural(b['candidate_calls'], 'call')} ({pct(b['candidate_share'])}) "
+        f"{'needs' if b['candidate_calls'] == 1 else 'need'} no "
         f"real-time answer; the expected plan moves {num(b['moved_calls'].get('expected', 0))}."
     )
     if f["caps"]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from levers_cli.config import Config
+from levers_cli.report.fmt import basis_label, plural
 from levers_cli.report.sanitize import shorten
 
 WHEN = ("this week", "next sprint", "next month", "next quarter")
@@ -33,9 +34,14 @@ EXPORTS: dict[str, str | None] = {
 }
 
 
-def _names(rows: list[dict[str, Any]], key: str, n: int = 3) -> str:
-    picked = [f"“{shorten(str(r[key]), 70)}”" for r in rows[:n] if r.get(key)]
-    return ", ".join(picked) + (" …" if len(rows) > n else "")
+def _names(rows: list[dict[str, Any]], key: str, n: int = 3, fallback: str = "") -> str:
+    """``: “a”, “b” …``: the first ``n`` rows' non-blank ``key`` (else ``fallback``), quoted;
+    empty when no row has one, so an action never ends in a colon and no name."""
+    texts = [str(r.get(key) or r.get(fallback) or "").strip() for r in rows]
+    picked = [f"“{shorten(t, 70)}”" for t in texts if t][:n]
+    if not picked:
+        return ""
+    return ": " + ", ".join(picked) + (" …" if sum(map(bool, texts)) > n else "")
 
 
 def _routing(lever: dict[str, Any], ctx: dict[str, Any]) -> str:
@@ -46,9 +52,9 @@ def _routing(lever: dict[str, Any], ctx: dict[str, Any]) -> str:
     used = {p for p in ctx["providers"] if p in tiers} or set(tiers)
     cheap = ", ".join(sorted({tiers[p] for p in used}))
     return (
-        f"Route {level.get('routed_calls', 0):,} calls in {len(cats)} "
-        f"categor{'y' if len(cats) == 1 else 'ies'} to the cheap "
-        f"tier ({cheap}): {_names(rows, 'label')}"
+        f"Route {plural(level.get('routed_calls', 0), 'call')} in "
+        f"{plural(len(cats), 'category', 'categories')} to the cheap tier ({cheap})"
+        + _names(rows, "label")
     )
 
 
@@ -56,10 +62,11 @@ def _context(lever: dict[str, Any], _: dict[str, Any]) -> str:
     d = lever["details"]
     summaries = d.get("summaries", {}).get("expected", 0)
     removed = d.get("tokens_removed", {}).get("expected", 0)
+    conversations = d.get("multi_turn_conversations", 0)
     return (
-        f"Summarize long conversation histories: {summaries:,} summaries remove {removed:,} "
-        f"re-sent input tokens over the log ({d.get('multi_turn_conversations', 0):,} "
-        "multi-turn conversations)"
+        f"Summarize long conversation histories: {plural(summaries, 'summary', 'summaries')} "
+        f"remove{'s' if summaries == 1 else ''} {plural(removed, 're-sent input token')} over "
+        f"the log ({plural(conversations, 'multi-turn conversation')})"
     )
 
 
@@ -72,10 +79,11 @@ def _caching(lever: dict[str, Any], _: dict[str, Any]) -> str:
         b = breakers[0]
         parts.append(
             f"move the {b['pattern']} at token {b['token_position']} of the {b['model']} "
-            f"system prompt to its end ({b['calls']:,} calls)"
+            f"system prompt to its end ({plural(b['calls'], 'call')})"
         )
     if hits or semantic:
-        parts.append(f"serve {hits:,} exact and {semantic:,} semantic repeats from a cache")
+        repeats = plural(hits + semantic, "repeat")
+        parts.append(f"serve {repeats} ({hits:,} exact, {semantic:,} semantic) from a cache")
     text = "; ".join(parts) or "keep prompts' static content first"
     return text[0].upper() + text[1:]
 
@@ -86,15 +94,16 @@ def _caps(lever: dict[str, Any], _: dict[str, Any]) -> str:
     if rows:
         r = rows[0]
         example = f", e.g. “{r['label']}” on {r['model']}: {r['cap']['expected']} (p95)"
-    return f"Set max_tokens per category and model ({len(rows)} shown){example}"
+    return f"Set max_tokens per category and model ({len(rows):,} shown){example}"
 
 
 def _materialize(lever: dict[str, Any], _: dict[str, Any]) -> str:
     rows = lever["evidence"]
     calls = sum(r.get("calls", 0) for r in rows)
     queries = [{"q": str(r.get("template", "")).split(" … ")[-1]} for r in rows]
-    return f"Answer {len(rows)} recurring templates ({calls:,} calls) by script: " + _names(
-        queries, "q", 2
+    return (
+        f"Answer {plural(len(rows), 'recurring template')} ({plural(calls, 'call')}) by script"
+        + _names(queries, "q", 2)
     )
 
 
@@ -104,15 +113,17 @@ def _lora(lever: dict[str, Any], _: dict[str, Any]) -> str:
     if not rows:
         return "No category has enough accepted examples for a LoRA model yet"
     return (
-        f"Fine-tune a LoRA model on {examples:,} accepted answers from {len(rows)} "
-        f"categor{'y' if len(rows) == 1 else 'ies'}: " + _names(rows, "label")
+        f"Fine-tune a LoRA model on {plural(examples, 'accepted answer')} from "
+        f"{plural(len(rows), 'category', 'categories')}" + _names(rows, "label")
     )
 
 
 def _batch(lever: dict[str, Any], _: dict[str, Any]) -> str:
     moved = lever["details"].get("moved_calls", {}).get("expected", 0)
-    return f"Send {moved:,} calls that need no real-time answer through the Batch API: " + _names(
-        lever["evidence"], "query_start", 2
+    need = "needs" if moved == 1 else "need"
+    return (
+        f"Send {plural(moved, 'call')} that {need} no real-time answer through the Batch API"
+        + _names(lever["evidence"], "query_start", 2, fallback="job")
     )
 
 
@@ -145,7 +156,9 @@ def make_plan(
     Returns:
         One dict per lever, best first: ``rank``, ``id``, ``name``, ``effort``,
         ``saving_usd_month`` (expected, marginal), ``saving_share`` (of the monthly cost now),
-        ``saving_per_effort``, ``basis``, ``action``, ``export`` (command or None), ``when``.
+        ``saving_per_effort``, ``basis``, ``basis_label`` (``mixed N %`` where N % of the
+        saving is on evidence, as the terminal shows it), ``action``, ``export`` (command or
+        None), ``when``.
     """
     units = config.get("report", "effort_units")
     minor = float(config.get("report", "minor_share"))
@@ -174,6 +187,7 @@ def make_plan(
                 "saving_share": share,
                 "saving_per_effort": saving / float(units[effort]),
                 "basis": lever["basis"],
+                "basis_label": basis_label(lever),
                 "action": action,
                 "export": EXPORTS.get(lever["name"]),
                 "when": when,
