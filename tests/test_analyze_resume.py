@@ -15,7 +15,7 @@ from levers_cli.cli import app
 from levers_cli.embed import EMBEDDERS
 from levers_cli.errors import WorkspaceError
 from levers_cli.store import Workspace
-from tests.conftest import SAMPLE_LOGS, FakeEmbedder
+from tests.helpers import SAMPLE_LOGS, FakeEmbedder
 
 runner = CliRunner()
 ENV = {"COLUMNS": "120", "NO_COLOR": "1"}

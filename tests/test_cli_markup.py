@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from levers_cli.cli import app
 from levers_cli.cli.progress import progress_bars
 from levers_cli.cli.render import render_summary
-from tests.conftest import openai_pair
+from tests.helpers import openai_pair
 
 runner = CliRunner()
 ENV = {"COLUMNS": "200", "NO_COLOR": "1"}

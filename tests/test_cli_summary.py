@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from levers_cli.cli import app
 from levers_cli.cli.render import occurrence_buckets
-from tests.conftest import openai_pair
+from tests.helpers import openai_pair
 
 runner = CliRunner()
 ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
