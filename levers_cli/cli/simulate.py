@@ -151,18 +151,24 @@ def _render(data: dict[str, Any]) -> None:
         "levers config (`levers config show`); mixed N % = N % of it on evidence[/dim]"
     )
     for lever in data["levers"]:
-        if not lever["evidence"]:
-            continue
         rows = lever["evidence"][:5]
-        evidence = Table(
-            title=f"{lever['id']}. {lever['name']}: top evidence", title_justify="left"
-        )
-        columns = list(rows[0])[:6]
-        for column in columns:
-            evidence.add_column(column, overflow="fold")
+        # rows of different kinds (caching: prefix, exact, semantic …) have their own
+        # columns: one table per kind, in the order the kinds first appear
+        kinds: dict[Any, list[dict[str, Any]]] = {}
         for row in rows:
-            evidence.add_row(*[escape(_cell(row.get(c))) for c in columns])
-        out_console.print(evidence)
+            kinds.setdefault(row.get("kind"), []).append(row)
+        for kind, group in kinds.items():
+            title = f"{lever['id']}. {lever['name']}: top evidence"
+            evidence = Table(
+                title=title + (f" ({escape(str(kind))})" if len(kinds) > 1 else ""),
+                title_justify="left",
+            )
+            columns = list(group[0])[:6]
+            for column in columns:
+                evidence.add_column(column, overflow="fold")
+            for row in group:
+                evidence.add_row(*[escape(_cell(row.get(c))) for c in columns])
+            out_console.print(evidence)
     plan = data.get("budget")
     if plan and plan["reachable"]:
         share = plan["routed_share"]
