@@ -51,10 +51,15 @@ def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, *
         return result
     table = Table(title=f"levers export {kind} → {result.out_dir}", title_justify="left")
     table.add_column("file")
+    # batch files: the endpoint each file is created with (OpenAI takes one per batch)
+    endpoints = any("endpoint" in row for row in result.files)
+    if endpoints:
+        table.add_column("endpoint")
     table.add_column("rows", justify="right")
     table.add_column("bytes", justify="right")
     for row in result.files:
-        table.add_row(row["path"], f"{row['rows']:,}", f"{row['bytes']:,}")
+        cells = [row["path"], *([row.get("endpoint", "")] if endpoints else [])]
+        table.add_row(*cells, f"{row['rows']:,}", f"{row['bytes']:,}")
     out_console.print(table)
     counts = ", ".join(f"{key.replace('_', ' ')} {value:,}" for key, value in result.counts.items())
     out_console.print(counts, highlight=False)
@@ -84,8 +89,10 @@ def batch(
     no_redact: NoRedactOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write OpenAI Batch API JSONL (one model per file) and Anthropic Message Batches
-    requests for the batch lever's calls, with custom_ids.csv mapping ids back to calls.
+    """Write OpenAI Batch API JSONL (one endpoint and model per file: Responses calls under
+    /v1/responses, Chat Completions under /v1/chat/completions) and Anthropic Message
+    Batches requests for the batch lever's calls, with manifest.json (the endpoint each file
+    is created with) and custom_ids.csv mapping ids back to calls.
 
     Example: levers export batch --out reports --select candidates
     """
