@@ -115,8 +115,9 @@ def router_config(
     json_out: JsonOpt = False,
 ) -> None:
     """Write the categories as routes: levers-router.json (for `levers route`),
-    semantic-router v1 YAML/JSON and 0.x JSON, and a LiteLLM proxy config.yaml; report the
-    route accuracy on 20 % held-out queries and the per-query latency.
+    semantic-router v1 YAML/JSON and 0.x JSON, a LiteLLM Auto Routing config.yaml with
+    levers' router as its classifier plugin, and the deprecated semantic auto-router config;
+    report the route accuracy on 20 % held-out queries and the per-query latency.
 
     Example: levers export router-config --out reports
     """
