@@ -403,3 +403,31 @@ def test_cli_prints_the_endpoint_of_each_file(api_export, tmp_path):
         for line in table
     )
     assert "endpoint" in res.stdout and "POST /v1/batches" in res.stderr
+
+
+def test_endpoint_of_calls_from_other_loggers():
+    """A Responses call logged by something other than the Responses adapter is still one:
+    a batch input line's url, LiteLLM's call_type, a Responses-only setting or content part."""
+    from levers_cli.export.request_bodies import openai_endpoint
+
+    def call(fmt="request-only", metadata=None, params=None, content="hi"):
+        return {"format": fmt, "metadata": metadata or {}, "params": params or {},
+                "messages": [{"role": "user", "content": content}]}  # fmt: skip
+
+    assert openai_endpoint(call("openai-batch", {"url": "/v1/responses"})) == "/v1/responses"
+    assert openai_endpoint(call("litellm-payload", {"call_type": "aresponses"})) == "/v1/responses"
+    assert openai_endpoint(call("litellm-spendlogs", {"call_type": "aembedding"})) == (
+        "/v1/embeddings"
+    )
+    assert openai_endpoint(call(params={"max_output_tokens": 50})) == "/v1/responses"
+    assert openai_endpoint(call(params={"text": {"format": {"type": "text"}}})) == "/v1/responses"
+    parts = [{"type": "input_text", "text": "hi"}]
+    assert openai_endpoint(call(content=parts)) == "/v1/responses"
+    # Chat settings and parts, and a legacy string prompt, stay Chat Completions
+    assert openai_endpoint(call(params={"reasoning_effort": "low", "max_tokens": 9})) == (
+        "/v1/chat/completions"
+    )
+    assert openai_endpoint(call(content=[{"type": "text", "text": "hi"}])) == (
+        "/v1/chat/completions"
+    )
+    assert openai_endpoint(call(params={"prompt": "Say hi"})) == "/v1/chat/completions"

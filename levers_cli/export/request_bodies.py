@@ -54,9 +54,11 @@ _ANTHROPIC_PARAMS = (
 _CHAT_MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "refusal")
 #: Settings only the Responses API takes: a call logged with one was a Responses call.
 _RESPONSES_ONLY = (
-    "max_output_tokens", "previous_response_id", "truncation", "text", "reasoning",
-    "max_tool_calls", "conversation", "prompt",
+    "max_output_tokens", "previous_response_id", "truncation", "max_tool_calls", "conversation",
 )  # fmt: skip
+#: Responses settings that are objects there (``text.format``, ``reasoning.effort``, a
+#: ``prompt`` template reference); a string ``prompt`` is the legacy Completions API's.
+_RESPONSES_OBJECTS = ("text", "reasoning", "prompt")
 #: Content-part types only Responses ``input`` uses (Chat uses ``text`` / ``image_url``).
 _RESPONSES_PARTS = ("input_text", "input_image", "input_file", "input_audio", "output_text")
 #: LiteLLM ``call_type`` values (its ``CallTypes`` enum) → endpoint.
@@ -93,7 +95,10 @@ def openai_endpoint(call: dict[str, Any]) -> str:
     call_type = str(metadata.get("call_type") or "").lower()
     if call_type in _CALL_TYPES:
         return _CALL_TYPES[call_type]
-    if any(key in (call.get("params") or {}) for key in _RESPONSES_ONLY):
+    params = call.get("params") or {}
+    if any(key in params for key in _RESPONSES_ONLY) or any(
+        isinstance(params.get(key), dict) for key in _RESPONSES_OBJECTS
+    ):
         return RESPONSES
     for message in call.get("messages") or []:
         content = message.get("content") if isinstance(message, dict) else None
