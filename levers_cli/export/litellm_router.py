@@ -184,8 +184,9 @@ feature runs one such router.
 
 ## Semantic auto router (deprecated)
 
-`litellm --config litellm-config-semantic.yaml` needs `semantic-router` in the proxy's
-environment and the embedding entry `levers-embedding` served: by default Ollama's
+`litellm --config litellm-config-semantic.yaml` needs LiteLLM's `semantic-router` extra
+(`pip install 'litellm[semantic-router]'`: semantic-router 0.1.x) in the proxy's environment
+and the embedding entry `levers-embedding` served: by default Ollama's
 `all-minilm` on `http://localhost:11434` (`ollama pull all-minilm`); set
 `[export] router_litellm_embedding_model` and `router_litellm_embedding_api_base` in
 levers.toml to use another server.
