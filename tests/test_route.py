@@ -1,6 +1,8 @@
 """``levers export router-config`` and ``levers route`` on the analyzed sample (fake embedder):
 the native router routes held-out queries; the semantic-router v1 file passes v1's own
-config model, the 0.x file has the documented 0.x keys, LiteLLM's config names every route."""
+config model, the 0.x file has the documented 0.x keys, LiteLLM's (deprecated) semantic
+auto-router config names every route and a local embedding model. LiteLLM's Auto Routing
+config: tests/test_route_litellm.py."""
 
 from __future__ import annotations
 
@@ -63,12 +65,15 @@ def test_semantic_router_v1_config_model_accepts_it(exported):
     assert json.loads((out / "semantic-router.json").read_text()) == data
 
 
-def test_0x_and_litellm_configs(exported):
+def test_0x_and_litellm_semantic_configs(exported):
     _, out, _ = exported
     old = json.loads((out / "semantic-router-0x.json").read_text())
     assert set(old) == LAYER_0X
     assert all(set(r) == ROUTE_0X for r in old["routes"])
-    proxy = yaml.safe_load((out / "litellm-config.yaml").read_text())
+    text = (out / "litellm-config-semantic.yaml").read_text()
+    # LiteLLM's docs mark the semantic auto router deprecated: the file says so up front
+    assert text.startswith("# DEPRECATED upstream") and "Auto Routing" in text.splitlines()[1]
+    proxy = yaml.safe_load(text)
     names = {e["model_name"] for e in proxy["model_list"]}
     assert {r["name"] for r in old["routes"]} <= names
     auto = next(
@@ -79,6 +84,11 @@ def test_0x_and_litellm_configs(exported):
     # both name model_list entries (docs.litellm.ai/docs/proxy/auto_routing_semantic)
     assert auto["litellm_params"]["auto_router_default_model"] == "default" and "default" in names
     assert auto["litellm_params"]["model"] == "auto_router/levers"
+    # the embedding model is served locally by default, never a hosted embedding API
+    embedding = next(e for e in proxy["model_list"] if e["model_name"] == "levers-embedding")
+    assert embedding["litellm_params"] == {
+        "model": "ollama/all-minilm", "api_base": "http://localhost:11434",
+    }  # fmt: skip
 
 
 def test_route_cli_and_no_overwrite(exported, registered_fake, tmp_path):

@@ -58,10 +58,16 @@ def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, *
         return result
     table = Table(title=f"levers export {kind} → {escape(result.out_dir)}", title_justify="left")
     table.add_column("file")
+    # batch files: the endpoint each file is created with (OpenAI takes one per batch)
+    endpoints = any("endpoint" in row for row in result.files)
+    if endpoints:
+        table.add_column("endpoint")
     table.add_column("rows", justify="right")
     table.add_column("bytes", justify="right")
     for row in result.files:
-        table.add_row(escape(row["path"]), f"{row['rows']:,}", f"{row['bytes']:,}")
+        cells = [row["path"], *([row.get("endpoint", "")] if endpoints else [])]
+        cells = [escape(str(c)) for c in cells]
+        table.add_row(*cells, f"{row['rows']:,}", f"{row['bytes']:,}")
     out_console.print(table)
     counts = ", ".join(f"{key.replace('_', ' ')} {value:,}" for key, value in result.counts.items())
     out_console.print(counts, highlight=False)
@@ -91,8 +97,10 @@ def batch(
     no_redact: NoRedactOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write OpenAI Batch API JSONL (one model per file) and Anthropic Message Batches
-    requests for the batch lever's calls, with custom_ids.csv mapping ids back to calls.
+    """Write OpenAI Batch API JSONL (one endpoint and model per file: Responses calls under
+    /v1/responses, Chat Completions under /v1/chat/completions) and Anthropic Message
+    Batches requests for the batch lever's calls, with manifest.json (the endpoint each file
+    is created with) and custom_ids.csv mapping ids back to calls.
 
     Example: levers export batch --out reports --select candidates
     """
@@ -113,8 +121,9 @@ def router_config(
     json_out: JsonOpt = False,
 ) -> None:
     """Write the categories as routes: levers-router.json (for `levers route`),
-    semantic-router v1 YAML/JSON and 0.x JSON, and a LiteLLM proxy config.yaml; report the
-    route accuracy on 20 % held-out queries and the per-query latency.
+    semantic-router v1 YAML/JSON and 0.x JSON, a LiteLLM Auto Routing config.yaml with
+    levers' router as its classifier plugin, and the deprecated semantic auto-router config;
+    report the route accuracy on 20 % held-out queries and the per-query latency.
 
     Example: levers export router-config --out reports
     """

