@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from levers_cli.enrich import tokens
-from levers_cli.levers import caching_prefix
-from levers_cli.levers.caching_data import exact_hits, exact_key, key_parts
-from levers_cli.levers.caching_prefix import (
+from levers_cli.levers.caching import prefix as caching_prefix
+from levers_cli.levers.caching.calls import exact_hits, exact_key, key_parts
+from levers_cli.levers.caching.prefix import (
     Tokenizer,
     cacheable_prefixes,
     prompt_bound,
     prompt_sequence,
 )
-from levers_cli.levers.caching_semantic import (
+from levers_cli.levers.caching.semantic import (
     LazyGuards,
     best_matches,
     guard_of,

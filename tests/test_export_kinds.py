@@ -28,7 +28,7 @@ from levers_cli.export.caps import word_budget
 from levers_cli.export.dedup import duplicates
 from levers_cli.export.lora import _split, chat_example
 from levers_cli.export.workflows import slot_values
-from levers_cli.levers.routing_labels import export_label_sheet
+from levers_cli.levers.routing.labels import export_label_sheet
 from levers_cli.store import Workspace
 from tests.conftest import ROOT, FakeEmbedder, analyzed_sample_copy
 

@@ -37,7 +37,7 @@ def label_sheet(
     """
     from levers_cli.config import load_config
     from levers_cli.errors import LeversError
-    from levers_cli.levers.routing_labels import export_label_sheet
+    from levers_cli.levers.routing.labels import export_label_sheet
     from levers_cli.store import Workspace
 
     if os.path.isdir(out):
@@ -68,7 +68,7 @@ def label(
     Example: levers label reports/label-sheet.csv
     """
     from levers_cli.errors import LeversError
-    from levers_cli.levers.routing_labels import read_labels
+    from levers_cli.levers.routing.labels import read_labels
     from levers_cli.store import Workspace
 
     try:

@@ -13,7 +13,7 @@ Layout: ``lora/<category_id>-<label>/{train.jsonl, validation.jsonl, README.md}`
   may not be accepted answers) and the call's answer as the last assistant message.
   Consecutive messages of one role are joined (chat templates expect alternation); tool
   messages and tool-only assistant turns are left out; content parts are joined as text.
-- Examples (:mod:`levers_cli.levers.lora_calls`, :mod:`levers_cli.levers.lora_accept`):
+- Examples (:mod:`levers_cli.levers.lora.calls`, :mod:`levers_cli.levers.lora.acceptance`):
   calls of the category served by a model pricier than the LoRA model whose answer was
   accepted — by feedback where the logs carry it (then only positively rated answers), else
   not followed by a rephrased retry and not cut off.
@@ -93,7 +93,7 @@ def chat_example(messages: list[dict], system_prompt: str | None, answer: str) -
 
 
 def _examples(ws: Workspace, config: Config, categories: list[int]) -> pl.DataFrame:
-    from levers_cli.levers.lora_calls import load_calls
+    from levers_cli.levers.lora.calls import load_calls
 
     frame = load_calls(ws, config).filter(pl.col("category_id").is_in(categories))
     ws.load_temp("_lora_calls", {"call_id": frame["call_id"].to_list()})
@@ -122,7 +122,7 @@ def _stats(tokens: list[int]) -> dict[str, Any]:
 
 def _split(conversations: list[str], share: float, most: int, sizes: Counter) -> set[str]:
     """Validation conversations: draw < share, at least one (of two or more), ≤ most examples."""
-    from levers_cli.levers.lora_calls import draw
+    from levers_cli.levers.lora.calls import draw
 
     order = sorted(set(conversations), key=draw)
     chosen = [c for c in order if draw(c) < share]

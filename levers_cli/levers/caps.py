@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
-from levers_cli.levers.routing_features import model_family
+from levers_cli.levers.routing.features import model_family
 from levers_cli.simulate import rate_card
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, combine_basis
-from levers_cli.levers.routing_features import FEATURES
+from levers_cli.levers.routing.features import FEATURES
 
 if TYPE_CHECKING:
     from levers_cli.store import Workspace

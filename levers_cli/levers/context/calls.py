@@ -24,7 +24,7 @@ from levers_cli.enrich.tokens import (
     encoding_for,
 )
 from levers_cli.ingest.fields import content_text
-from levers_cli.levers.context_walk import CallTable, role_code
+from levers_cli.levers.context.history import CallTable, role_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,7 +1,7 @@
 """Lever 1, routing: send the categories whose queries look easy to the provider's cheap tier.
 
 Method (../shared/DESIGN.md §5.1): per call a difficulty score from observable features, per
-category a difficulty (see :mod:`levers_cli.levers.routing_features`). Calls on the provider's
+category a difficulty (see :mod:`levers_cli.levers.routing.features`). Calls on the provider's
 ``[tiers] strong`` model (or a pricier one) are *eligible*. Per level, the threshold is
 calibrated as RouteLLM calibrates its router (``calibrate_threshold.py``: the threshold is the
 (1 − strong share) quantile of the scores): categories are taken in order of difficulty while
@@ -9,7 +9,7 @@ the eligible calls they hold stay within ``1 − [routing] strong_share`` of all
 and never at or above ``[routing] max_difficulty``; every category below the threshold routes,
 except its calls whose own score is above ``max_difficulty`` (a long chat in an easy category).
 Keyword overrides force single calls; human tier labels (``tier_labels``, see
-:mod:`levers_cli.levers.routing_labels`) replace the threshold in categories with at least
+:mod:`levers_cli.levers.routing.labels`) replace the threshold in categories with at least
 ``[routing] min_labels`` labelled queries: each labelled call follows its label and the
 easiest share of the others equal to the labelled cheap share (Wilson lower bound at the
 level's ``[routing] label_z``) routes. Savings: the same tokens priced at the cheap model's
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Finding, Level
-from levers_cli.levers.routing_features import (
+from levers_cli.levers.routing.features import (
     call_features,
     category_table,
     is_strong_or_pricier,
@@ -33,8 +33,8 @@ from levers_cli.levers.routing_features import (
     score_calls,
     wilson_lower,
 )
-from levers_cli.levers.routing_labels import load_labels
-from levers_cli.levers.routing_report import build_finding
+from levers_cli.levers.routing.labels import load_labels
+from levers_cli.levers.routing.report import build_finding
 from levers_cli.simulate import base_plan, log_span_days, plan_cost
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 API.
 
 Method (../shared/DESIGN.md §5.7): four detection rules, each read from the log
-(:mod:`levers_cli.levers.batch_rules`): metadata tags, non-interactive callers, isolated
+(:mod:`levers_cli.levers.batch.detection`): metadata tags, non-interactive callers, isolated
 bursts of one template or one app, and schedules (one template at the same hour every day or
 the same weekday hour every week). The share of those calls a team would move is an
 assumption per level: ``[batch] move_share_declared`` for calls the metadata declares (tagged
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
-from levers_cli.levers.batch_rules import RULES, detect
+from levers_cli.levers.batch.detection import RULES, detect
 from levers_cli.rules import batch_factor as rules_batch_factor
 
 if TYPE_CHECKING:

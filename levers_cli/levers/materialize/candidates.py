@@ -1,7 +1,7 @@
 """Workflow candidates for lever 5 (materialize): answer consistency, candidates, evidence.
 
 Consistency of a group of calls is the mean pairwise :class:`difflib.SequenceMatcher` ratio of
-their masked response tokens (:mod:`levers_cli.levers.materialize_mask`) over up to
+their masked response tokens (:mod:`levers_cli.query_templates.mask`) over up to
 ``[materialize] consistency_sample`` calls spread evenly over time; the stable answer is the
 medoid response. See :mod:`levers_cli.levers.materialize` for how candidates are chosen.
 """
@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS
-from levers_cli.levers.materialize_mask import tokens
-from levers_cli.levers.materialize_templates import Templates, common_skeleton
+from levers_cli.query_templates.mask import tokens
+from levers_cli.query_templates.miner import Templates, common_skeleton
 
 if TYPE_CHECKING:
     from levers_cli.config import Config

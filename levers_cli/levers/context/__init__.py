@@ -5,7 +5,7 @@ Method (../shared/DESIGN.md §5.2): conversations are rebuilt at ingest (``conve
 message, token split by :func:`~levers_cli.enrich.tokens.count_messages` scaled to the logged
 ``input_tokens``) and the utilization ``input_tokens / context window`` (the window from
 genai-prices, else ``[context] context_windows`` / ``default_context_window``). Policy per
-level (:func:`~levers_cli.levers.context_walk.walk`): when a call's planned utilization
+level (:func:`~levers_cli.levers.context.history.walk`): when a call's planned utilization
 reaches ``[context] utilization_threshold`` or ``summarize_every_turns`` exchanges piled up,
 the history is replaced by a summary of ``summary_ratio`` of its tokens, costed as a call to
 the provider's ``[tiers] cheap`` model (history in, summary out) on that call
@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Finding, Level, combine_basis
-from levers_cli.levers.context_data import (
+from levers_cli.levers.context.calls import (
     input_total,
     load_table,
     model_window,
     query_vectors,
     summary_rates,
 )
-from levers_cli.levers.context_report import evidence_rows, figures, per_call_frame
-from levers_cli.levers.context_walk import Policy, table_forks, walk_table
+from levers_cli.levers.context.history import Policy, table_forks, walk_table
+from levers_cli.levers.context.report import evidence_rows, figures, per_call_frame
 
 if TYPE_CHECKING:
     from levers_cli.config import Config

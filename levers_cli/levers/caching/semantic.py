@@ -1,5 +1,5 @@
 """Semantic response caching for the caching lever: matches with guards, the threshold
-sweep and the false-hit estimate (exact hits: :mod:`~levers_cli.levers.caching_data`).
+sweep and the false-hit estimate (exact hits: :mod:`~levers_cli.levers.caching.calls`).
 
 Method (../shared/DESIGN.md §5.3c):
 
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from levers_cli.levers.base import LEVELS
-from levers_cli.levers.caching_report import sweep
+from levers_cli.levers.caching.report import sweep
 
 if TYPE_CHECKING:
-    from levers_cli.levers.caching_data import CallTable
+    from levers_cli.levers.caching.calls import CallTable
 
 _NEGATION = re.compile(
     r"\b(?:not|no|never|none|nothing|nobody|neither|nor|cannot|without)\b|n[’']t\b", re.I
@@ -278,7 +278,7 @@ def semantic_by_level(
     """Semantic hits at each level.
 
     Args:
-        calls: the calls (:class:`~levers_cli.levers.caching_data.CallTable`).
+        calls: the calls (:class:`~levers_cli.levers.caching.calls.CallTable`).
         exact_hit: per level, the exact hits (never counted again here).
         settings: per level ``ttl`` (seconds), ``threshold`` (cosine) and ``verified``
             (count only hits judged true).

@@ -25,12 +25,12 @@ import numpy as np
 
 from levers_cli.enrich.tokens import count_text
 from levers_cli.levers.materialize import MINING_KEYS
-from levers_cli.levers.materialize_mask import NEWLINE, STAR
-from levers_cli.levers.materialize_templates import mine_templates
+from levers_cli.query_templates.mask import NEWLINE, STAR
+from levers_cli.query_templates.miner import mine_templates
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
-    from levers_cli.levers.caching_data import CallTable
+    from levers_cli.levers.caching.calls import CallTable
 
 
 @dataclass

@@ -28,11 +28,11 @@ import polars as pl
 
 from levers_cli.ingest.fields import content_text
 from levers_cli.ingest.pipeline import normalize_query
-from levers_cli.levers.caching_semantic import Guard, LazyGuards
+from levers_cli.levers.caching.semantic import Guard, LazyGuards
 from levers_cli.rules import ProviderRule, rule_for
 
 if TYPE_CHECKING:
-    from levers_cli.levers.caching_prefix import Prompt
+    from levers_cli.levers.caching.prefix import Prompt
     from levers_cli.store import Workspace
 
 _SQL = """SELECT call_id, epoch(ts)::DOUBLE AS t, provider, model, system_prompt,

@@ -4,7 +4,7 @@ models serve with accepted answers.
 Method (../shared/DESIGN.md §5.6). A call is *expensive* when its tokens cost more at its
 model's list price than at the LoRA model's. A category (``category_id`` ≥ 0) is a candidate
 when its expensive calls hold at least ``[lora] min_examples`` accepted answers (the training
-examples; :mod:`levers_cli.levers.lora_accept`: metadata feedback, else no immediate rephrased
+examples; :mod:`levers_cli.levers.lora.acceptance`: metadata feedback, else no immediate rephrased
 retry). The LoRA model is ``[lora] model`` at its genai-prices price (a fine-tuned
 gpt-4o-mini), or at ``[lora] price`` (USD/MTok) for a model genai-prices does not list; the plan
 prices it as ``[lora] base_model`` plus the difference per token (``plan_extra_usd``; not
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Finding, Level, combine_basis
-from levers_cli.levers.lora_calls import (
+from levers_cli.levers.lora.calls import (
     PLAN_TOKENS,
     category_table,
     cost_of,

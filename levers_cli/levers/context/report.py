@@ -10,7 +10,7 @@ import polars as pl
 from levers_cli.levers.base import LEVELS, Figure
 
 if TYPE_CHECKING:
-    from levers_cli.levers.context_walk import CallTable, Policy
+    from levers_cli.levers.context.history import CallTable, Policy
 
 _POLICY = (
     "[context] utilization_threshold, summarize_every_turns, summary_ratio, "

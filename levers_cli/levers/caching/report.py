@@ -14,9 +14,9 @@ from levers_cli.levers.base import LEVELS
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
-    from levers_cli.levers.caching_breakers import Breaker
-    from levers_cli.levers.caching_data import CallTable
-    from levers_cli.levers.caching_semantic import Matches, SemanticResult
+    from levers_cli.levers.caching.breakers import Breaker
+    from levers_cli.levers.caching.calls import CallTable
+    from levers_cli.levers.caching.semantic import Matches, SemanticResult
     from levers_cli.store import Workspace
 
 _TEXT = 80

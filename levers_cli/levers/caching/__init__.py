@@ -1,13 +1,13 @@
 """Lever 3, caching: prefix (prompt) caching at the provider, and exact and semantic response
 caching in front of it.
 
-Method: ../shared/DESIGN.md §5.3, in helper modules — :mod:`~levers_cli.levers.caching_data`
-(the calls; exact keys and hits), :mod:`~levers_cli.levers.caching_prefix` (token prefixes
-under ``provider_rules.toml``), :mod:`~levers_cli.levers.caching_breakers` (volatile values
-that break a prefix), :mod:`~levers_cli.levers.caching_templates` (user prompts filled from
+Method: ../shared/DESIGN.md §5.3, in helper modules — :mod:`~levers_cli.levers.caching.calls`
+(the calls; exact keys and hits), :mod:`~levers_cli.levers.caching.prefix` (token prefixes
+under ``provider_rules.toml``), :mod:`~levers_cli.levers.caching.breakers` (volatile values
+that break a prefix), :mod:`~levers_cli.levers.caching.templates` (user prompts filled from
 templates, and the fixed text their slots keep out of the cache),
-:mod:`~levers_cli.levers.caching_semantic` (semantic matches, guards,
-false hits, the threshold curve) and :mod:`~levers_cli.levers.caching_report` (evidence,
+:mod:`~levers_cli.levers.caching.semantic` (semantic matches, guards,
+false hits, the threshold curve) and :mod:`~levers_cli.levers.caching.report` (evidence,
 each part's saving).
 
 Per level (``[caching]`` in defaults.toml): the response-cache TTL, the semantic threshold,
@@ -25,11 +25,11 @@ import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Effort, Figure, Finding, Level, combine_basis
-from levers_cli.levers.caching_data import exact_hits, load_calls
-from levers_cli.levers.caching_prefix import prefix_by_level
-from levers_cli.levers.caching_report import breaker_rows, evidence_rows, part_savings
-from levers_cli.levers.caching_semantic import semantic_by_level
-from levers_cli.levers.caching_templates import prompt_templates, template_summary
+from levers_cli.levers.caching.calls import exact_hits, load_calls
+from levers_cli.levers.caching.prefix import prefix_by_level
+from levers_cli.levers.caching.report import breaker_rows, evidence_rows, part_savings
+from levers_cli.levers.caching.semantic import semantic_by_level
+from levers_cli.levers.caching.templates import prompt_templates, template_summary
 
 if TYPE_CHECKING:
     from levers_cli.config import Config

@@ -28,7 +28,7 @@ import numpy as np
 
 from levers_cli.enrich.tokens import encoding_for
 from levers_cli.levers.base import LEVELS
-from levers_cli.levers.caching_breakers import Breaker, find_breakers, move_volatile_last
+from levers_cli.levers.caching.breakers import Breaker, find_breakers, move_volatile_last
 from levers_cli.rules import ProviderRule
 
 #: Framing sentinels (never real token ids): message start, content start, message end.

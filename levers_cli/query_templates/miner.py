@@ -1,7 +1,7 @@
 """Query-template mining for lever 5 (materialize).
 
 Mining finds templates whose slots hold free text too (a pasted ticket, a question), over the
-masked prompts (:mod:`levers_cli.levers.materialize_mask`). It counts, over the distinct masked
+masked prompts (:mod:`levers_cli.query_templates.mask`). It counts, over the distinct masked
 prompts, in how many prompts (weighted by their calls) each token ``ngram``-gram occurs. Tokens
 covered by a frequent n-gram (an *anchor*) are the template's fixed text; runs of the others
 become ``<*>``. The result is a *skeleton*; prompts with the same skeleton recurring at least
@@ -30,7 +30,7 @@ from itertools import chain
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.materialize_mask import NEWLINE, STAR, line_tokens
+from levers_cli.query_templates.mask import NEWLINE, STAR, line_tokens
 
 _SMALL = 100_000  # arrays up to this size are ranked with numpy, larger ones with polars
 

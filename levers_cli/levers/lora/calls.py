@@ -10,7 +10,7 @@ import polars as pl
 
 from levers_cli.errors import ConfigError
 from levers_cli.levers.base import LEVELS, Figure
-from levers_cli.levers.lora_accept import acceptance
+from levers_cli.levers.lora.acceptance import acceptance
 from levers_cli.simulate import RateCard, rate_card
 
 if TYPE_CHECKING:

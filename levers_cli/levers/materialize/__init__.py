@@ -2,7 +2,7 @@
 
 Method (../shared/DESIGN.md §5.5). The full prompt of each first-turn call (system prompt +
 last user message) is masked (numbers, dates, times, ids, e-mails, URLs, quoted strings,
-capitalized names) and mined for templates (:mod:`levers_cli.levers.materialize_templates`).
+capitalized names) and mined for templates (:mod:`levers_cli.query_templates.miner`).
 A template whose answers are near-identical — mean pairwise similarity of the masked responses
 of up to ``[materialize] consistency_sample`` calls spread over time, at least the lowest
 ``min_consistency`` — is a workflow candidate as a whole. In a template whose answers vary,
@@ -12,7 +12,7 @@ recurring ``min_occurrences`` times with stable answers; such candidates of one 
 stable answers are near-identical too are merged into one *intent* (the FAQ wordings of one
 question). Candidates are ranked by frequency × cost × consistency (= spend × consistency) and
 carry the template, three example queries and the stable answer (the medoid response); see
-:mod:`levers_cli.levers.materialize_units`.
+:mod:`levers_cli.levers.materialize.candidates`.
 
 Departures from DESIGN: only first turns count (``first_turn_only``: a later turn's answer
 depends on the conversation, which the template does not carry); the candidates inside
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
-from levers_cli.levers.materialize_templates import mine_templates
-from levers_cli.levers.materialize_units import evidence_row, find_units
+from levers_cli.levers.materialize.candidates import evidence_row, find_units
+from levers_cli.query_templates.miner import mine_templates
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
