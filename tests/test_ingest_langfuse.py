@@ -31,7 +31,7 @@ import pytest
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
-from levers_cli.ingest.langfuse import LangfuseAdapter, langfuse_usage
+from levers_cli.ingest.formats.langfuse import LangfuseAdapter, langfuse_usage
 from levers_cli.ingest.pipeline import ingest_files
 from tests.conftest import FIXTURES
 

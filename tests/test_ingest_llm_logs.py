@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
-from levers_cli.ingest.llm_logs import LlmLogsAdapter, llm_usage
+from levers_cli.ingest.formats.llm_logs import LlmLogsAdapter, llm_usage
 from levers_cli.ingest.pipeline import ingest_files
 from tests.conftest import FIXTURES
 

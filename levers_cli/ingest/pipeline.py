@@ -23,7 +23,7 @@ from typing import Any
 
 from levers_cli import __version__
 from levers_cli.ingest import ADAPTERS, get_adapter
-from levers_cli.ingest.base import LogAdapter
+from levers_cli.ingest.formats.base import LogAdapter
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import check_columns
 from levers_cli.ingest.readers import (
@@ -35,7 +35,7 @@ from levers_cli.ingest.readers import (
     open_records,
     parse_chunk,
 )
-from levers_cli.ingest.reads import earlier_reads, refuse_reading_differently
+from levers_cli.ingest.reread_guard import earlier_reads, refuse_reading_differently
 from levers_cli.ingest.rows import (  # noqa: F401 - public names of this module before
     Batch,
     call_fingerprint,

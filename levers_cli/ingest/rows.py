@@ -14,8 +14,8 @@ from typing import Any
 
 from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import LeversError, RecordError
-from levers_cli.ingest.base import LogAdapter, PartialCall
 from levers_cli.ingest.fields import provider_for_model
+from levers_cli.ingest.formats.base import LogAdapter, PartialCall
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping
 from levers_cli.ingest.records import RawRecord

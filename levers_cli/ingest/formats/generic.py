@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.mapping import apply_mapping, convert
 
 #: Column names taken for a field when ``--map`` does not name one (first present wins).

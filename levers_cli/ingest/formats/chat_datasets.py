@@ -26,7 +26,7 @@ Formats and the pages they follow:
   and ``{"text": …}`` rows whose text starts with ``Human:``.
 
 MT-Bench answer files, which need their questions joined, are read by
-:mod:`levers_cli.ingest.mtbench` with the helpers here.
+:mod:`levers_cli.ingest.formats.mtbench` with the helpers here.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import re
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.fields import content_text, parse_ts
-from levers_cli.ingest.pairs import last_user_text
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.pairs import last_user_text
 
 Message = dict[str, Any]
 

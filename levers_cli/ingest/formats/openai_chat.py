@@ -22,7 +22,6 @@ from collections import defaultdict
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.fields import (
     content_text,
     optional_float,
@@ -30,7 +29,8 @@ from levers_cli.ingest.fields import (
     provider_for_model,
     token_count,
 )
-from levers_cli.ingest.pairs import (
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.pairs import (
     fill_extras,
     last_user_text,
     pair_response,

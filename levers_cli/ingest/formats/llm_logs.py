@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from levers_cli.errors import InputFileError
-from levers_cli.ingest.anthropic import STOP_REASONS
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.fields import optional_float, parse_ts, provider_for_model, token_count
+from levers_cli.ingest.formats.anthropic import STOP_REASONS
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.readers import RawRecord, RecordSource
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -24,10 +24,10 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.fields import parse_ts, token_count
-from levers_cli.ingest.openai_chat import openai_provider, openai_usage, stream_payloads
-from levers_cli.ingest.pairs import fill_extras, last_user_text, system_text
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.openai_chat import openai_provider, openai_usage, stream_payloads
+from levers_cli.ingest.formats.pairs import fill_extras, last_user_text, system_text
 
 #: Response fields that echo the request's settings (used when only the response is logged).
 _ECHOED = (

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
-from levers_cli.ingest.conversations import Message, record_base, turn_calls
 from levers_cli.ingest.fields import content_text
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.chat_datasets import Message, record_base, turn_calls
 from levers_cli.ingest.readers import RecordSource, open_records
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.fields import content_text, token_count
-from levers_cli.ingest.pairs import (
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.pairs import (
     fill_extras,
     last_user_text,
     pair_response,

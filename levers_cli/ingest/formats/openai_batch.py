@@ -10,8 +10,8 @@ mirrored in docs.rs ``openai-struct`` ``models/batch_request_output.rs``; the Ba
 their order may differ; expired requests are written to the error file).
 
 A line's ``body`` is a Chat Completions or Responses object and is normalized by
-:func:`~levers_cli.ingest.openai_chat.chat_call` /
-:func:`~levers_cli.ingest.openai_responses.responses_call`. The output file holds no request
+:func:`~levers_cli.ingest.formats.openai_chat.chat_call` /
+:func:`~levers_cli.ingest.formats.openai_responses.responses_call`. The output file holds no request
 messages; pass the batch input file(s) as the ``batch_input`` option (``--batch-input``) to
 recover them. Every call is ``is_batch`` (priced at the ``[batch]`` discount). A non-200
 ``status_code`` or a non-null top-level ``error`` is a failed call (status ``error``, zero
@@ -25,10 +25,10 @@ import os
 from typing import Any, ClassVar
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
-from levers_cli.ingest.openai_chat import chat_call, openai_provider
-from levers_cli.ingest.openai_responses import input_messages, responses_call
-from levers_cli.ingest.pairs import fill_extras, last_user_text
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.openai_chat import chat_call, openai_provider
+from levers_cli.ingest.formats.openai_responses import input_messages, responses_call
+from levers_cli.ingest.formats.pairs import fill_extras, last_user_text
 from levers_cli.ingest.readers import open_records
 
 InputIndex = dict[str, dict[str, Any]]

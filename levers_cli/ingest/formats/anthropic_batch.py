@@ -35,8 +35,8 @@ from __future__ import annotations
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.anthropic import AnthropicAdapter, message_fields
-from levers_cli.ingest.base import MappedAdapter, PartialCall, Record
+from levers_cli.ingest.formats.anthropic import AnthropicAdapter, message_fields
+from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.readers import open_records
 
 #: ``result.type`` values of a results line.
