@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from levers_cli.enrich import tokens
 from levers_cli.levers.caching import prefix as caching_prefix
 from levers_cli.levers.caching.calls import exact_hits, exact_key, key_parts
 from levers_cli.levers.caching.prefix import (
@@ -27,6 +26,7 @@ from levers_cli.levers.caching.semantic import (
     response_similarity,
 )
 from levers_cli.rules import rule_for
+from levers_cli.text import tokens
 
 OPENAI = rule_for("openai", "gpt-4o")  # minimum 1,024, increment 128, no write premium
 ANTHROPIC = rule_for("anthropic", "claude-sonnet-4-5")  # minimum 1,024, increment 1, writes

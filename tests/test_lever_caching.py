@@ -14,7 +14,6 @@ import pytest
 
 from levers_cli.analysis import analyze
 from levers_cli.config import load_config
-from levers_cli.enrich import tokens
 from levers_cli.levers import LEVERS
 from levers_cli.levers.caching import CachingLever
 from levers_cli.levers.caching.breakers import find_breakers, move_volatile_last
@@ -22,6 +21,7 @@ from levers_cli.levers.caching.semantic import guard_of
 from levers_cli.rules import rule_for
 from levers_cli.simulate import base_plan, run_waterfall
 from levers_cli.store import Workspace
+from levers_cli.text import tokens
 from tests.conftest import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"

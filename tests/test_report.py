@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from levers_cli.cli import app
 from levers_cli.config import load_config
 from levers_cli.report import REPORT_SCHEMA_VERSION, gather, render_html, render_markdown
+from levers_cli.report.actions import WHEN
 from levers_cli.report.markdown import MAX_CHARS
-from levers_cli.report.plan import WHEN
 from levers_cli.report.sanitize import md_cell
 from levers_cli.store import Workspace
 from tests.conftest import FakeEmbedder, openai_pair
@@ -143,7 +143,7 @@ def test_plan_is_ordered_by_saving_per_effort_with_actions(small: dict) -> None:
 
 
 def test_plan_slot_follows_effort_and_share() -> None:
-    from levers_cli.report.plan import make_plan
+    from levers_cli.report.actions import make_plan
 
     def lever(i: int, name: str, saving: float) -> dict:
         return {"id": i, "name": name, "basis": "evidence", "details": {}, "evidence": [],

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import LeversError, RecordError
 from levers_cli.ingest.fields import provider_for_model
 from levers_cli.ingest.formats.base import LogAdapter, PartialCall
@@ -28,6 +27,7 @@ from levers_cli.schema import (
     TOKENS_FROM_USAGE,
 )
 from levers_cli.store import call_arrow_schema
+from levers_cli.text.tokens import count_messages, count_text
 
 #: ``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)``, built once: the
 #: canonical form behind ``record_hash`` and content ids, which must never change (stored

@@ -2,8 +2,9 @@
 
 Sources: :func:`levers_cli.summary.summarize` (spend, models, categories, span),
 :func:`levers_cli.simulate.simulate` (the seven levers' findings and the 1→7 waterfall at three
-levels), :func:`levers_cli.report.plan.make_plan`, :func:`levers_cli.report.projection.map_points`
-(the category map) and the price data's version (:func:`levers_cli.enrich.prices.price_source`).
+levels), :func:`levers_cli.report.actions.make_plan`,
+:func:`levers_cli.report.projection.map_points` (the category map) and the price data's version
+(:func:`levers_cli.enrich.prices.price_source`).
 Log text (queries, exemplars, templates, prompts) passes through :mod:`levers_cli.redact` when
 ``[report] redact`` is on (the default).
 """
@@ -143,7 +144,7 @@ def gather(
     """
     from levers_cli.enrich.prices import price_source
     from levers_cli.levers import all_levers
-    from levers_cli.report.plan import make_plan
+    from levers_cli.report.actions import make_plan
     from levers_cli.report.projection import map_points as project_map
     from levers_cli.simulate import simulate
     from levers_cli.summary import summarize

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from levers_cli.enrich.tokens import count_text
 from levers_cli.rules import ProviderRule
+from levers_cli.text.tokens import count_text
 
 #: A template group is the system prompts of one model that end in the same characters.
 _SUFFIX_KEY_CHARS = 200

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.enrich.tokens import encoding_for
 from levers_cli.levers.base import LEVELS
 from levers_cli.levers.caching.breakers import Breaker, find_breakers, move_volatile_last
 from levers_cli.rules import ProviderRule
+from levers_cli.text.tokens import encoding_for
 
 #: Framing sentinels (never real token ids): message start, content start, message end.
 _START, _MESSAGE, _END = -1, -2, -3

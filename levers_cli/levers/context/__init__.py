@@ -2,7 +2,7 @@
 
 Method (../shared/DESIGN.md §5.2): conversations are rebuilt at ingest (``conversation_id``,
 ``turn``). Per call, the re-sent history (every non-system message before the last user
-message, token split by :func:`~levers_cli.enrich.tokens.count_messages` scaled to the logged
+message, token split by :func:`~levers_cli.text.tokens.count_messages` scaled to the logged
 ``input_tokens``) and the utilization ``input_tokens / context window`` (the window from
 genai-prices, else ``[context] context_windows`` / ``default_context_window``). Policy per
 level (:func:`~levers_cli.levers.context.history.walk`): when a call's planned utilization

@@ -17,14 +17,14 @@ import numpy as np
 import orjson
 import polars as pl
 
-from levers_cli.enrich.tokens import (
+from levers_cli.ingest.fields import content_text
+from levers_cli.levers.context.history import CallTable, role_code
+from levers_cli.text.tokens import (
     REPLY_PRIMER_TOKENS,
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,
     encoding_for,
 )
-from levers_cli.ingest.fields import content_text
-from levers_cli.levers.context.history import CallTable, role_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -143,7 +143,7 @@ class _Messages:
         return out
 
     def counts(self) -> np.ndarray:
-        """Tokens of each key: :func:`~levers_cli.enrich.tokens.count_messages` of its one
+        """Tokens of each key: :func:`~levers_cli.text.tokens.count_messages` of its one
         message minus the reply primer (the same formula, with the encoding looked up once
         per model instead of once per message)."""
         out = np.zeros(len(self.keys), dtype=np.int64)

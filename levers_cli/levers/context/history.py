@@ -3,7 +3,7 @@ history as columns (:class:`CallTable`), subtopic forks and the summarization po
 over each conversation.
 
 A call's input splits into its messages with the cookbook formula of
-:func:`levers_cli.enrich.tokens.count_messages`, scaled so that they add up to the logged
+:func:`levers_cli.text.tokens.count_messages`, scaled so that they add up to the logged
 ``input_tokens``. Its *history* is every non-system message before the last user message:
 what a chat client re-sends on each turn. :func:`walk` and :func:`find_forks` replay one
 conversation call by call (the reference, on :class:`CallTokens`); :func:`walk_table` and

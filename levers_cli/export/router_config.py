@@ -2,7 +2,7 @@
 
 - ``levers-router.json``: native (routes with name, target model, utterances and their
   vectors, centroid, ``score_threshold``; keyword overrides; embedder name and dimension;
-  default route), read by :class:`levers_cli.route.Router` (``levers route``).
+  default route), read by :class:`levers_cli.router.Router` (``levers route``).
 - ``semantic-router.yaml`` / ``.json``: semantic-router v1 (1.1.x) ``IndexedConfig``
   (``router_type: indexed``, ``encoder: {type, name}``, ``routes: [{name, utterances,
   description, confidence_threshold, metadata}]``), loaded by
@@ -223,7 +223,7 @@ def measure(
         "latency_ms_p50", "latency_ms_p99"}`` (latency: one query at a time, embedding
         included, wall clock).
     """
-    from levers_cli.route import Router
+    from levers_cli.router import Router
 
     router = Router(router_config, embedder)
     pairs = [(q, name) for name, qs in held_out.items() for q in qs]
