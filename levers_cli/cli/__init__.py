@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
-from levers_cli import __version__
 from levers_cli.cli import analyze as analyze_commands
 from levers_cli.cli import export as export_commands  # noqa: F401  (registers export kinds)
 from levers_cli.cli import labels as label_commands
 from levers_cli.cli import report as report_commands
 from levers_cli.cli import route as route_commands
 from levers_cli.cli import simulate as simulate_commands
+from levers_cli.version import __version__
 
 app = typer.Typer(
     name="levers",

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
-from levers_cli import __version__
 from levers_cli.ingest import ADAPTERS, get_adapter
 from levers_cli.ingest.formats.base import LogAdapter
 from levers_cli.ingest.jsonpath import FieldPath
@@ -48,6 +47,7 @@ from levers_cli.ingest.rows import (  # noqa: F401 - public names of this module
 from levers_cli.ingest.sink import FileSink, RunState, collision_id, content_id  # noqa: F401 - collision_id: public here before
 from levers_cli.ingest.workers import ChunkRunner
 from levers_cli.store import Workspace
+from levers_cli.version import __version__
 
 #: Lines of a JSONL file normalized in this process before worker processes take the rest
 #: (they take a second to start; small files never need them).

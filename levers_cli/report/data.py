@@ -15,10 +15,10 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from levers_cli import __version__
 from levers_cli.config import Config
 from levers_cli.report.sanitize import redact_tree, shorten
 from levers_cli.store import Workspace
+from levers_cli.version import __version__
 
 #: Version of the report's JSON shape; bump it when a key changes meaning or goes away.
 REPORT_SCHEMA_VERSION = 1
