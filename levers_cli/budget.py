@@ -138,7 +138,8 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
     import polars as pl
 
     from levers_cli.errors import WorkspaceError
-    from levers_cli.simulate import base_plan, plan_cost, simulate
+    from levers_cli.pricing.plan import base_plan, plan_cost
+    from levers_cli.simulate import simulate
 
     if not 0 < fraction < 1:
         raise WorkspaceError(

@@ -1,154 +1,28 @@
-"""Simulation: a per-call plan, the levers applied in order 1→7, and the waterfall.
+"""Simulation: the levers applied to a per-call plan in order 1→7, and the waterfall.
 
-The plan is a polars DataFrame with one row per call: the call's own columns (``call_id``,
-``category_id``, ``provider``, ``model``, ``ts``, ``conversation_id``, ``turn``, token columns,
-``is_batch``) and what the plan makes of it:
-
-==================  ==========================================================================
-``plan_model``      model the call is priced with (routing, LoRA change it)
-``plan_input``      input tokens incl. cached (context management lowers it)
-``plan_cache_read`` cached input tokens read (prefix caching raises it)
-``plan_cache_write`` cached input tokens written
-``plan_output``     output tokens (caps lower it)
-``plan_batch``      priced at the batch rate
-``plan_free``       served without a model call (script, response cache)
-``plan_extra_usd``  costs the lever adds (summaries, amortized training), USD
-==================  ==========================================================================
-
-A lever that takes over a share of a category's calls (LoRA, routing by labelled shares)
-chooses whole calls deterministically (by a hash of ``call_id``), so every row is either
-changed or not.
-
-Costs come from per-token rate cards read once per model from genai-prices (``calc_price`` on
-1,000 tokens of each kind, so the base tier; tier cliffs above ~128k–200k input tokens are not
-applied in the simulation) and the batch factors of ``provider_rules.toml``. The "before"
-figure is the base plan priced the same way, so the waterfall adds up to the cent.
+The per-call plan and its cost are :mod:`levers_cli.pricing.plan`'s: each lever changes the
+plan's ``plan_*`` columns, and each step's saving is what the plan costs less after it. The
+"before" figure is the base plan priced the same way, so the waterfall adds up to the cent.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from decimal import Decimal
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
-from levers_cli.rules import batch_factor
+from levers_cli.errors import WorkspaceError
+from levers_cli.levers.base import (
+    LEVELS,
+    Finding,
+    Level,
+    Lever,
+    basis_of_split,
+    evidence_mask,
+)
+from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
 from levers_cli.store import Workspace
-
-if TYPE_CHECKING:  # the levers package imports this module: no import cycle at load time
-    from levers_cli.levers.base import Finding, Level, Lever
-
-#: The three settings of every lever (the same tuple as ``levers_cli.levers.base.LEVELS``).
-LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")
-
-_PROBE_TOKENS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class RateCard:
-    """USD per token of a model: input, cached input (read), cache write, output."""
-
-    input: float
-    cache_read: float
-    cache_write: float
-    output: float
-
-
-@cache
-def rate_card(provider: str | None, model: str | None) -> RateCard | None:
-    """Per-token prices of ``model`` from genai-prices (``None`` when it does not know it).
-
-    Each rate is ``calc_price`` of 1,000 tokens of that kind divided by 1,000: the base tier.
-    """
-    if not model:
-        return None
-    from genai_prices import Usage, calc_price
-
-    def price(**tokens: int) -> float | None:
-        for provider_id in [provider, None] if provider else [None]:
-            try:
-                result = calc_price(Usage(**tokens), model, provider_id=provider_id)
-            except LookupError:
-                continue
-            return float(Decimal(result.total_price)) / _PROBE_TOKENS
-        return None
-
-    n = _PROBE_TOKENS
-    base = price(input_tokens=n)
-    if base is None:
-        return None
-    read = price(input_tokens=n, cache_read_tokens=n)
-    write = price(input_tokens=n, cache_write_tokens=n)
-    out = price(output_tokens=n)
-    return RateCard(
-        base, base if read is None else read, base if write is None else write, out or 0.0
-    )
-
-
-def base_plan(ws: Workspace) -> pl.DataFrame:
-    """Every priced call as a plan row that changes nothing (see the module docstring)."""
-    cursor = ws.con.execute(
-        """SELECT call_id, category_id, provider, model, ts, conversation_id, turn, query_hash,
-                  input_tokens, cache_read_tokens, cache_write_tokens, output_tokens,
-                  reasoning_tokens, is_batch, status, cost_usd::DOUBLE AS cost_usd
-           FROM calls WHERE cost_usd IS NOT NULL ORDER BY ts NULLS LAST, call_id"""
-    )
-    with warnings.catch_warnings():  # "Arrow output on a DB-API result makes an extra copy"
-        warnings.simplefilter("ignore", UserWarning)
-        frame = pl.from_arrow(cursor.to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(
-        pl.col("model").alias("plan_model"),
-        pl.col("input_tokens").alias("plan_input"),
-        pl.col("cache_read_tokens").alias("plan_cache_read"),
-        pl.col("cache_write_tokens").alias("plan_cache_write"),
-        pl.col("output_tokens").alias("plan_output"),
-        pl.col("is_batch").alias("plan_batch"),
-        pl.lit(False).alias("plan_free"),
-        pl.lit(0.0).alias("plan_extra_usd"),
-    )
-
-
-def plan_cost(plan: pl.DataFrame, config: Any = None) -> pl.Series:
-    """USD per call of a plan (rate cards × tokens, batch factor, free rows 0, extras added).
-
-    The batch factor is the ``[batch] price_factor`` override of ``config`` when it names the
-    provider, else ``provider_rules.toml``'s. Calls whose plan model has no price keep the
-    cost they had (``cost_usd``)."""
-    overrides = config.get("batch", "price_factor") if config is not None else {}
-    keys = plan.select("provider", "plan_model").unique().rows()
-    cards = {(p, m): rate_card(p, m) for p, m in keys}
-    factors = {(p, m): batch_factor(p, m, overrides)[0] for p, m in keys}
-    lookup = pl.DataFrame(
-        {
-            "provider": [k[0] for k in keys],
-            "plan_model": [k[1] for k in keys],
-            "r_in": [c.input if c else None for c in cards.values()],
-            "r_read": [c.cache_read if c else None for c in cards.values()],
-            "r_write": [c.cache_write if c else None for c in cards.values()],
-            "r_out": [c.output if c else None for c in cards.values()],
-            "r_batch": list(factors.values()),
-        },
-        schema_overrides={
-            "provider": plan.schema["provider"],
-            "plan_model": plan.schema["plan_model"],
-        },
-    )
-    priced = plan.join(lookup, on=["provider", "plan_model"], how="left", nulls_equal=True)
-    uncached = pl.col("plan_input") - pl.col("plan_cache_read") - pl.col("plan_cache_write")
-    model_cost = (
-        uncached * pl.col("r_in")
-        + pl.col("plan_cache_read") * pl.col("r_read")
-        + pl.col("plan_cache_write") * pl.col("r_write")
-        + pl.col("plan_output") * pl.col("r_out")
-    ) * pl.when(pl.col("plan_batch")).then(pl.col("r_batch")).otherwise(1.0)
-    cost = pl.when(pl.col("plan_free")).then(0.0).when(pl.col("r_in").is_null()).then(
-        pl.col("cost_usd")
-    ).otherwise(model_cost) + pl.col("plan_extra_usd")
-    return priced.select(cost.alias("cost")).to_series()
 
 
 @dataclass
@@ -170,15 +44,6 @@ class Simulation:
         return self.steps[-1]["after_usd_month"] if self.steps else self.before_usd
 
 
-def log_span_days(ws: Workspace) -> float:
-    """Days between the first and last call (at least one hour's worth)."""
-    row = ws.con.execute(
-        "SELECT epoch(max(ts)) - epoch(min(ts)) FROM calls WHERE cost_usd IS NOT NULL"
-    ).fetchone()
-    seconds = float(row[0]) if row and row[0] is not None else 0.0
-    return max(seconds, 3600.0) / 86_400
-
-
 def run_waterfall(
     ws: Workspace,
     levers: list[Lever],
@@ -189,8 +54,6 @@ def run_waterfall(
 ) -> Simulation:
     """Apply ``levers`` in id order at ``level``; each step's saving is its marginal saving
     given the levers before it (USD per month: cost × days_per_month / log span)."""
-    from levers_cli.levers.base import evidence_mask  # levers import this module
-
     span = log_span_days(ws)
     factor = days_per_month / span
     plan = base_plan(ws)
@@ -294,8 +157,6 @@ def simulate(
     Raises:
         WorkspaceError: the workspace holds no priced calls.
     """
-    from levers_cli.errors import WorkspaceError
-
     if ws.count("calls", "cost_usd IS NOT NULL") == 0:
         raise WorkspaceError(
             f"workspace {ws.path} holds no priced calls; run `levers analyze LOGS` first"
@@ -315,8 +176,6 @@ def simulate(
         for lever in levers:
             alone = run_waterfall(ws, [lever], found, config, level, days)
             found[lever.id].standalone_usd_month[level] = alone.steps[0]["saving_usd_month"]
-    from levers_cli.levers.base import basis_of_split
-
     reference = "expected" if "expected" in levels else levels[0]
     for lever in levers:
         split = found[lever.id].saving_by_basis.get(reference, {})

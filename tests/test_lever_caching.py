@@ -18,8 +18,9 @@ from levers_cli.levers import LEVERS
 from levers_cli.levers.caching import CachingLever
 from levers_cli.levers.caching.breakers import find_breakers, move_volatile_last
 from levers_cli.levers.caching.semantic import guard_of
+from levers_cli.pricing.plan import base_plan
 from levers_cli.rules import rule_for
-from levers_cli.simulate import base_plan, run_waterfall
+from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 from levers_cli.text import tokens
 from tests.conftest import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared

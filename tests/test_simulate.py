@@ -16,7 +16,9 @@ from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers import LEVERS
 from levers_cli.levers.base import Finding
-from levers_cli.simulate import base_plan, plan_cost, rate_card, run_waterfall, simulate
+from levers_cli.pricing.plan import base_plan, plan_cost
+from levers_cli.pricing.rates import rate_card
+from levers_cli.simulate import run_waterfall, simulate
 
 DAY = 86_400
 

@@ -102,9 +102,9 @@ def candidates(ws: Workspace, config: Config, level: str) -> list[dict[str, Any]
         score, levels, models, script_outline (steps).
     """
     from levers_cli.levers.materialize import MaterializeLever
+    from levers_cli.pricing.plan import log_span_days
     from levers_cli.query_templates.mask import mask
     from levers_cli.query_templates.miner import common_skeleton
-    from levers_cli.simulate import log_span_days
 
     finding = MaterializeLever().analyze(ws, config)
     if finding.per_call is None or not finding.evidence:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from levers_cli.store import Workspace
 
 Level = Literal["conservative", "expected", "aggressive"]
-LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")  # = simulate.LEVELS
+LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")
 Basis = Literal["evidence", "assumption", "mixed"]
 Effort = Literal["low", "medium", "high"]
 
@@ -104,8 +104,9 @@ class Lever(Protocol):
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level
     ) -> pl.DataFrame:
-        """Return ``plan`` with this lever's changes (see :mod:`levers_cli.simulate` for the
-        plan's columns); rows served free by an earlier lever (``plan_free``) stay as they are."""
+        """Return ``plan`` with this lever's changes (see :mod:`levers_cli.pricing.plan` for
+        the plan's columns); rows served free by an earlier lever (``plan_free``) stay as
+        they are."""
         ...
 
 

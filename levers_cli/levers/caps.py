@@ -23,8 +23,8 @@ import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
-from levers_cli.levers.routing.features import model_family
-from levers_cli.simulate import rate_card
+from levers_cli.pricing.models import model_family
+from levers_cli.pricing.rates import rate_card
 
 if TYPE_CHECKING:
     from levers_cli.config import Config

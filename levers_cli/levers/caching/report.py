@@ -11,6 +11,8 @@ import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS
+from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
+from levers_cli.pricing.rates import rate_card
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -27,8 +29,6 @@ def part_savings(
 ) -> dict[str, Any]:
     """Each part's saving alone, per level (USD per month, priced as the simulation prices),
     so a budget solver can take the low-effort part without the medium-effort one."""
-    from levers_cli.simulate import base_plan, log_span_days, plan_cost
-
     plan = base_plan(ws)
     if plan.is_empty():
         return {}
@@ -95,8 +95,6 @@ def evidence_rows(
     """Prefix templates, exact-hit queries and semantic pairs at the expected level (semantic:
     every hit above the threshold with its verdict; false ones save nothing), each with its
     saving over the log (USD, list prices), best first (at most 25)."""
-    from levers_cli.simulate import rate_card
-
     rows: list[dict[str, Any]] = []
     cost = np.nan_to_num(calls.cost)
     new = np.maximum(prefix_read - calls.cache_read, 0)

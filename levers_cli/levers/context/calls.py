@@ -19,6 +19,7 @@ import polars as pl
 
 from levers_cli.ingest.fields import content_text
 from levers_cli.levers.context.history import CallTable, role_code
+from levers_cli.pricing.rates import rate_card
 from levers_cli.text.tokens import (
     REPLY_PRIMER_TOKENS,
     TOKENS_PER_MESSAGE,
@@ -59,8 +60,6 @@ def model_window(provider: str | None, model: str | None) -> int | None:
 def summary_rates(table: CallTable, cheap: dict[str, str]) -> np.ndarray:
     """``(n, 2)`` USD per input and output token of a summary on each call: the provider's
     ``[tiers] cheap`` model, else the call's own model (0 when genai-prices knows neither)."""
-    from levers_cli.simulate import rate_card  # simulate imports this package
-
     pairs = table.calls.select("provider", "model")
     known = pairs.unique(maintain_order=True)
     cards = {}

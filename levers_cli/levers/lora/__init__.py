@@ -38,7 +38,8 @@ from levers_cli.levers.lora.calls import (
     monthly_net,
     vars_of,
 )
-from levers_cli.simulate import RateCard, log_span_days, plan_cost
+from levers_cli.pricing.plan import log_span_days, plan_cost
+from levers_cli.pricing.rates import RateCard
 
 if TYPE_CHECKING:
     from levers_cli.config import Config

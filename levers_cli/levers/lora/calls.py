@@ -11,7 +11,7 @@ import polars as pl
 from levers_cli.errors import ConfigError
 from levers_cli.levers.base import LEVELS, Figure
 from levers_cli.levers.lora.acceptance import acceptance
-from levers_cli.simulate import RateCard, rate_card
+from levers_cli.pricing.rates import RateCard, rate_card
 
 if TYPE_CHECKING:
     from levers_cli.config import Config

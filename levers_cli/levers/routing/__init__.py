@@ -35,7 +35,7 @@ from levers_cli.levers.routing.features import (
 )
 from levers_cli.levers.routing.labels import load_labels
 from levers_cli.levers.routing.report import build_finding
-from levers_cli.simulate import base_plan, log_span_days, plan_cost
+from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
 
 if TYPE_CHECKING:
     from levers_cli.config import Config

@@ -17,26 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.simulate import rate_card
+from levers_cli.pricing.models import same_model
+from levers_cli.pricing.rates import rate_card
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
     from levers_cli.store import Workspace
 
 FEATURES = ("input_tokens", "code_lines", "depth", "reasoning_tokens", "output_tokens")
-_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{3}|latest|preview)$")
-
-
-def model_family(model: str | None) -> str:
-    """``model`` without a provider prefix or snapshot suffix (``gpt-4o-2024-08-06`` → ``gpt-4o``,
-    ``claude-3-5-haiku-20241022`` → ``claude-3-5-haiku``), lowercased; ``""`` for ``None``."""
-    name = (model or "").strip().lower().rsplit("/", 1)[-1]
-    return _SNAPSHOT.sub("", name)
-
-
-def same_model(a: str | None, b: str | None) -> bool:
-    """Whether two model ids name the same model, snapshots aside."""
-    return bool(a) and bool(b) and model_family(a) == model_family(b)
 
 
 def tier_model(config: Config, tier: str, provider: str | None) -> str | None:
