@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
@@ -35,16 +34,9 @@ from levers_cli.ingest.readers import (
     parse_chunk,
 )
 from levers_cli.ingest.reread_guard import earlier_reads, refuse_reading_differently
-from levers_cli.ingest.rows import (  # noqa: F401 - public names of this module before
-    Batch,
-    call_fingerprint,
-    finish_row,
-    normalize_query,
-    partial_rows,
-    process_records,
-    query_hash,
-)
-from levers_cli.ingest.sink import FileSink, RunState, collision_id, content_id  # noqa: F401 - collision_id: public here before
+from levers_cli.ingest.result import FileCounts, IngestResult
+from levers_cli.ingest.rows import Batch, process_records
+from levers_cli.ingest.sink import FileSink, RunState
 from levers_cli.ingest.workers import ChunkRunner
 from levers_cli.store import Workspace
 from levers_cli.version import __version__
@@ -56,65 +48,9 @@ PARALLEL_AFTER = 5_000
 #: rows it has written already (and spills the rest) instead of growing the process.
 INGEST_MEMORY_LIMIT = "1GB"
 
-#: ``progress(stage, advance)``: called as records are read; a CLI draws a bar from it.
-ProgressFn = Callable[[str, int], None]
-
-
-@dataclass
-class FileCounts:
-    """What one file gave: ``read == stored + duplicates + rejected``."""
-
-    path: str
-    format: str | None = None
-    read: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    size_bytes: int = 0
-    sha256: str = ""
-    #: records whose id was already taken by a different record (stored under ``id~hash``)
-    id_collisions: int = 0
-    #: the ``--map`` options the file was read with (``field=path, …``; empty: none)
-    mapping: str = ""
-
-
-@dataclass
-class IngestResult:
-    """One ingest run: per-file counts, totals, and the first rejects (file, line, reason)."""
-
-    run_id: int
-    files: list[FileCounts] = field(default_factory=list)
-    reject_samples: list[tuple[str, int, str]] = field(default_factory=list)
-
-    @property
-    def read(self) -> int:
-        return sum(f.read for f in self.files)
-
-    @property
-    def stored(self) -> int:
-        return sum(f.stored for f in self.files)
-
-    @property
-    def duplicates(self) -> int:
-        return sum(f.duplicates for f in self.files)
-
-    @property
-    def rejected(self) -> int:
-        return sum(f.rejected for f in self.files)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "run_id": self.run_id,
-            "read": self.read,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "files": [asdict(f) for f in self.files],
-            "reject_samples": [
-                {"file": f, "line": n, "error": e} for f, n, e in self.reject_samples
-            ],
-        }
+#: ``progress(stage, advance)``: called as records are read, ``("ingest", 1)`` per record
+#: (the analysis' :data:`levers_cli.cluster.categorize.ProgressFn` also passes a total).
+ReadProgressFn = Callable[[str, int], None]
 
 
 def _detect(
@@ -185,7 +121,7 @@ def ingest_files(
     format: str | None = None,
     mapping: dict[str, FieldPath] | None = None,
     options: dict[str, Any] | None = None,
-    progress: ProgressFn | None = None,
+    progress: ReadProgressFn | None = None,
     command: str = "ingest",
     exclude: frozenset[str] = frozenset(),
     workers: int | None = None,
@@ -250,32 +186,6 @@ def ingest_files(
     return result
 
 
-def record_rows(
-    raw: RawRecord,
-    adapter: LogAdapter,
-    mapping: dict[str, FieldPath],
-    occurrences: Counter[str],
-) -> list[dict[str, Any]]:
-    """The finished call rows of one parsed record (several for a transcript).
-
-    Every row carries ``record_hash`` (:func:`call_fingerprint`). Rows without an id of their
-    own get the hash of the record's content as their id (``h:…``), with ``.k`` for the k-th
-    call of a multi-call record and ``#n`` for the n-th identical record of the file.
-
-    Raises:
-        RecordError: the record (as a whole) is not usable.
-    """
-    assert raw.data is not None
-    rows, digest = partial_rows(raw.data, adapter, mapping)
-    if digest is not None:
-        occurrences[digest] += 1
-    for index, row in enumerate(rows, 1):
-        if not row.get("call_id"):
-            part = digest if len(rows) == 1 else f"{digest}.{index}"
-            row["call_id"] = content_id(str(part), occurrences[str(digest)])
-    return rows
-
-
 def _ingest_file(
     run: RunState,
     path: str,
@@ -283,7 +193,7 @@ def _ingest_file(
     mapping: dict[str, FieldPath],
     options: dict[str, Any],
     runner: ChunkRunner,
-    progress: ProgressFn | None,
+    progress: ReadProgressFn | None,
 ) -> FileCounts:
     with ThreadPoolExecutor(1) as hasher:  # hashlib lets go of the GIL: read + hash meanwhile
         identity = hasher.submit(_file_identity, path)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from levers_cli.errors import InputFileError
 
 if TYPE_CHECKING:
-    from levers_cli.ingest.pipeline import FileCounts
+    from levers_cli.ingest.result import FileCounts
     from levers_cli.store import Workspace
 
 #: sha256 → ``(run id, format, --map text)`` of each run that stored calls from the file.

@@ -27,6 +27,7 @@ from levers_cli.schema import (
     TOKENS_FROM_USAGE,
 )
 from levers_cli.store import call_arrow_schema
+from levers_cli.text.query import query_hash
 from levers_cli.text.tokens import count_messages, count_text
 
 #: ``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)``, built once: the
@@ -44,17 +45,6 @@ _PLAIN_TYPES = frozenset(_ENCODE_PLAIN)
 #: The ``messages``/``metadata`` JSON of a row the fallback path writes (orjson is tried first).
 _PLAIN = json.JSONEncoder(ensure_ascii=False, default=lambda value: _json_default(value))
 _JSON_COLUMNS = ("messages", "metadata")
-
-
-def normalize_query(text: str | None) -> str:
-    """The exact-match form of a query: trimmed, whitespace collapsed, lowercased."""
-    return " ".join((text or "").split()).lower()
-
-
-def query_hash(text: str | None) -> str:
-    """Hash of the normalized query (32 hex chars, BLAKE2b-128): the exact-match and
-    embedding-cache key."""
-    return hashlib.blake2b(normalize_query(text).encode(), digest_size=16).hexdigest()
 
 
 def call_fingerprint(row: dict[str, Any]) -> str:

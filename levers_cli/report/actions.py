@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from levers_cli.config import Config
-from levers_cli.report.sanitize import shorten
+from levers_cli.text.content import shorten
 
 WHEN = ("this week", "next sprint", "next month", "next quarter")
 _START = {"low": 0, "medium": 1, "high": 3}

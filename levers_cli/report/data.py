@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from levers_cli.config import Config
-from levers_cli.report.sanitize import redact_tree, shorten
+from levers_cli.report.sanitize import redact_tree
 from levers_cli.store import Workspace
+from levers_cli.text.content import shorten
 from levers_cli.version import __version__
 
 #: Version of the report's JSON shape; bump it when a key changes meaning or goes away.

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.report.sanitize import shorten
 from levers_cli.schema import UNCATEGORIZED
 from levers_cli.store import Workspace
+from levers_cli.text.content import shorten
 
 _PROJECTIONS = ("pca", "umap")
 

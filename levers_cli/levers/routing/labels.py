@@ -158,7 +158,7 @@ def read_labels(ws: Workspace, path: str | Path) -> int:
         LabelSheetError: no ``tier`` column, neither ``query_hash`` nor ``query``, or a tier
             that is not one of :data:`TIER_WORDS`.
     """
-    from levers_cli.ingest.pipeline import query_hash
+    from levers_cli.text.query import query_hash
 
     labels: dict[str, str] = {}
     try:
