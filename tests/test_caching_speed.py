@@ -13,18 +13,14 @@ import pytest
 
 from levers_cli.levers.caching import prefix as caching_prefix
 from levers_cli.levers.caching.calls import exact_hits, exact_key, key_parts
+from levers_cli.levers.caching.guards import LazyGuards, guard_of
 from levers_cli.levers.caching.prefix import (
     Tokenizer,
     cacheable_prefixes,
     prompt_bound,
     prompt_sequence,
 )
-from levers_cli.levers.caching.semantic import (
-    LazyGuards,
-    best_matches,
-    guard_of,
-    response_similarity,
-)
+from levers_cli.levers.caching.semantic import best_matches, response_similarity
 from levers_cli.rules import rule_for
 from levers_cli.text import tokens
 

@@ -17,7 +17,7 @@ from levers_cli.config import load_config
 from levers_cli.levers import LEVERS
 from levers_cli.levers.caching import CachingLever
 from levers_cli.levers.caching.breakers import find_breakers, move_volatile_last
-from levers_cli.levers.caching.semantic import guard_of
+from levers_cli.levers.caching.guards import guard_of
 from levers_cli.pricing.plan import base_plan
 from levers_cli.rules import rule_for
 from levers_cli.simulate import run_waterfall

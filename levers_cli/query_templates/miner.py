@@ -285,6 +285,19 @@ def common_skeleton(prompts: Sequence[str], ngram: int = 4) -> str:
     return " ".join(miner.words[np.frombuffer(best, dtype=np.int64)].tolist())
 
 
+#: The ``[materialize]`` settings :func:`mine_templates` takes: the caching lever's prompt
+#: templates are mined with them too, so both levers name the same templates.
+MINING_KEYS = (
+    "min_occurrences",
+    "ngram",
+    "anchor_share",
+    "anchor_levels",
+    "min_fixed_tokens",
+    "generalize_share",
+    "rare_fixed_share",
+)
+
+
 def mine_templates(
     prompts: Sequence[str],
     *,

@@ -6,9 +6,9 @@ Method: ../shared/DESIGN.md §5.3, in helper modules — :mod:`~levers_cli.lever
 under ``provider_rules.toml``), :mod:`~levers_cli.levers.caching.breakers` (volatile values
 that break a prefix), :mod:`~levers_cli.levers.caching.templates` (user prompts filled from
 templates, and the fixed text their slots keep out of the cache),
-:mod:`~levers_cli.levers.caching.semantic` (semantic matches, guards,
-false hits, the threshold curve) and :mod:`~levers_cli.levers.caching.report` (evidence,
-each part's saving).
+:mod:`~levers_cli.levers.caching.semantic` (semantic matches, false hits, the threshold curve)
+with :mod:`~levers_cli.levers.caching.guards` (what a semantic hit must keep) and
+:mod:`~levers_cli.levers.caching.report` (evidence, each part's saving).
 
 Per level (``[caching]`` in defaults.toml): the response-cache TTL, the semantic threshold,
 whether a semantic hit must be verified, whether detected prefix breakers are fixed, and a

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from levers_cli.levers.caching.semantic import Guard, LazyGuards
+from levers_cli.levers.caching.guards import Guard, LazyGuards
 from levers_cli.rules import ProviderRule, rule_for
 from levers_cli.text.content import content_text
 from levers_cli.text.query import normalize_query

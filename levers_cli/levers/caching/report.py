@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from levers_cli.config import Config
     from levers_cli.levers.caching.breakers import Breaker
     from levers_cli.levers.caching.calls import CallTable
-    from levers_cli.levers.caching.semantic import Matches, SemanticResult
+    from levers_cli.levers.caching.semantic import SemanticResult
     from levers_cli.store import Workspace
 
 _TEXT = 80
@@ -149,44 +149,3 @@ def evidence_rows(
         )
     rows.sort(key=lambda r: -(r["saving_usd"] or 0.0))
     return rows[:25]
-
-
-def sweep(
-    matches: Matches,
-    candidates: np.ndarray,
-    false: np.ndarray,
-    judged: np.ndarray,
-    thresholds: list[float],
-) -> list[dict[str, Any]]:
-    """The hit-rate and false-hit-rate curve over ``thresholds``.
-
-    Args:
-        matches: from :func:`best_matches`.
-        candidates: calls that may be semantic hits (eligible, not exact hits).
-        false, judged: from :func:`false_flags`.
-        thresholds: cosine thresholds, e.g. 0.80…0.99.
-
-    Returns:
-        one dict per threshold: ``threshold``, ``hits``, ``hit_rate`` (of candidate calls),
-        ``refused_by_guard`` (above the threshold without guards, not with them), ``judged``,
-        ``false_hits``, ``false_hit_rate`` (of judged hits; ``None`` if none), ``net_hits``.
-    """
-    total = int(candidates.sum())
-    curve = []
-    for threshold in thresholds:
-        hit = candidates & (matches.sim >= threshold)
-        refused = candidates & (matches.raw >= threshold) & ~hit
-        n_judged, n_false = int((hit & judged).sum()), int((hit & false).sum())
-        curve.append(
-            {
-                "threshold": round(float(threshold), 4),
-                "hits": int(hit.sum()),
-                "hit_rate": round(int(hit.sum()) / total, 4) if total else 0.0,
-                "refused_by_guard": int(refused.sum()),
-                "judged": n_judged,
-                "false_hits": n_false,
-                "false_hit_rate": round(n_false / n_judged, 4) if n_judged else None,
-                "net_hits": int(hit.sum()) - n_false,
-            }
-        )
-    return curve

@@ -5,10 +5,11 @@ Method (../shared/DESIGN.md §5.3c):
 
 - **Semantic**: among single-turn calls of one partition (model, system prompt, settings,
   category), each call's best earlier match by cosine similarity of the query embeddings,
-  within the TTL, among matches the guards allow: same numbers, same negation, and every
-  capitalized word (a named entity, not at a sentence start) of one query present in the
-  other. Every earlier successful call is a candidate entry, so a call's best match does not
-  depend on the threshold and one pass gives the whole threshold curve.
+  within the TTL, among matches the guards allow (:mod:`~levers_cli.levers.caching.guards`:
+  same numbers, same negation, and every capitalized word, a named entity not at a sentence
+  start, of one query present in the other). Every earlier successful call is a candidate
+  entry, so a call's best match does not depend on the threshold and one pass gives the whole
+  threshold curve.
 - **False hits**: a hit is flagged when the two calls carry different labels (a label mapped
   into ``metadata``) or, without labels, when the cached answer differs from the answer the
   call actually got (TF-IDF cosine below a floor). Hits with neither are unverified.
@@ -23,7 +24,6 @@ ulps apart in one product and alike in another, which can change the chosen sour
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,78 +31,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from levers_cli.levers.base import LEVELS
-from levers_cli.levers.caching.report import sweep
+from levers_cli.levers.caching.guards import Guard, entities_agree
 
 if TYPE_CHECKING:
     from levers_cli.levers.caching.calls import CallTable
 
-_NEGATION = re.compile(
-    r"\b(?:not|no|never|none|nothing|nobody|neither|nor|cannot|without)\b|n[’']t\b", re.I
-)
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-                 "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
-_WORD = re.compile(r"[A-Za-z][A-Za-z’'-]*")
-_NOT_ENTITIES = {"i", "i'm", "i've", "i'd", "i'll", "i’m", "i’ve", "i’d", "i’ll"}
 #: Candidates above the lowest swept threshold checked per call before giving up.
 _MAX_CANDIDATES = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Guard:
-    """What a semantic hit must keep: numbers and negation (``signature``), and the
-    capitalized words (``entities``) that the other query must contain (``words``)."""
-
-    signature: tuple[tuple[str, ...], bool]
-    entities: frozenset[str]
-    words: frozenset[str]
-
-
-def guard_of(text: str | None) -> Guard:
-    """The :class:`Guard` of a query."""
-    text = text or ""
-    numbers = [m.group() for m in _NUMBER.finditer(text)]
-    numbers += [str(_NUMBER_WORDS.index(w.lower())) for w in _NUMBER_WORD.findall(text)]
-    words, entities = set(), set()
-    for match in _WORD.finditer(text):
-        word = match.group().lower()
-        words.add(word)
-        k = match.start() - 1
-        while k >= 0 and text[k] in " \t":
-            k -= 1
-        initial = k < 0 or text[k] in ".!?:\n\"'“(*-#>"
-        if match.group()[0].isupper() and not initial and word not in _NOT_ENTITIES:
-            entities.add(word)
-    return Guard(
-        (tuple(sorted(numbers)), bool(_NEGATION.search(text))),
-        frozenset(entities),
-        frozenset(words),
-    )
-
-
-def _entities_agree(a: Guard, b: Guard) -> bool:
-    return a.entities <= b.words and b.entities <= a.words
-
-
-class LazyGuards:
-    """Each call's :class:`Guard` (of ``guard_of("")`` where not eligible), computed on first
-    use and once per distinct query: most calls never meet a candidate above the floor."""
-
-    def __init__(self, queries: list[str], eligible: np.ndarray) -> None:
-        self._queries, self._eligible = queries, eligible
-        self._by_text: dict[str, Guard] = {}
-
-    def __len__(self) -> int:
-        return len(self._queries)
-
-    def __getitem__(self, i: int) -> Guard:
-        text = self._queries[i] if self._eligible[i] else ""
-        guard = self._by_text.get(text)
-        if guard is None:
-            guard = self._by_text[text] = guard_of(text)
-        return guard
 
 
 @dataclass
@@ -196,12 +131,12 @@ def best_matches(
                     continue
                 me, row = guards[idx[start + r]], scores[r]
                 order = [c]
-                if not _entities_agree(me, guards[idx[lo + c]]):  # then the next best ones
+                if not entities_agree(me, guards[idx[lo + c]]):  # then the next best ones
                     candidates = np.flatnonzero(allowed[k])
                     ranked = np.argsort(-row[candidates], kind="stable")[:_MAX_CANDIDATES]
                     order = candidates[ranked].tolist()[1:]
                 for c in order:
-                    if _entities_agree(me, guards[idx[lo + c]]):
+                    if entities_agree(me, guards[idx[lo + c]]):
                         sim[idx[start + r]], source[idx[start + r]] = float(row[c]), idx[lo + c]
                         break
     return Matches(sim, source, raw)
@@ -319,3 +254,44 @@ def semantic_by_level(
                 net, flagged, sweep(m, candidates, false, judged, grid), hit, m, false, judged
             )
     return result
+
+
+def sweep(
+    matches: Matches,
+    candidates: np.ndarray,
+    false: np.ndarray,
+    judged: np.ndarray,
+    thresholds: list[float],
+) -> list[dict[str, Any]]:
+    """The hit-rate and false-hit-rate curve over ``thresholds``.
+
+    Args:
+        matches: from :func:`best_matches`.
+        candidates: calls that may be semantic hits (eligible, not exact hits).
+        false, judged: from :func:`false_flags`.
+        thresholds: cosine thresholds, e.g. 0.80…0.99.
+
+    Returns:
+        one dict per threshold: ``threshold``, ``hits``, ``hit_rate`` (of candidate calls),
+        ``refused_by_guard`` (above the threshold without guards, not with them), ``judged``,
+        ``false_hits``, ``false_hit_rate`` (of judged hits; ``None`` if none), ``net_hits``.
+    """
+    total = int(candidates.sum())
+    curve = []
+    for threshold in thresholds:
+        hit = candidates & (matches.sim >= threshold)
+        refused = candidates & (matches.raw >= threshold) & ~hit
+        n_judged, n_false = int((hit & judged).sum()), int((hit & false).sum())
+        curve.append(
+            {
+                "threshold": round(float(threshold), 4),
+                "hits": int(hit.sum()),
+                "hit_rate": round(int(hit.sum()) / total, 4) if total else 0.0,
+                "refused_by_guard": int(refused.sum()),
+                "judged": n_judged,
+                "false_hits": n_false,
+                "false_hit_rate": round(n_false / n_judged, 4) if n_judged else None,
+                "net_hits": int(hit.sum()) - n_false,
+            }
+        )
+    return curve

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from levers_cli.levers.materialize import MINING_KEYS
 from levers_cli.query_templates.mask import NEWLINE, STAR
-from levers_cli.query_templates.miner import mine_templates
+from levers_cli.query_templates.miner import MINING_KEYS, mine_templates
 from levers_cli.text.tokens import count_text
 
 if TYPE_CHECKING:

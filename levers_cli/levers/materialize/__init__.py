@@ -30,21 +30,12 @@ import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
 from levers_cli.levers.materialize.candidates import evidence_row, find_units
-from levers_cli.query_templates.miner import mine_templates
+from levers_cli.query_templates.miner import MINING_KEYS, mine_templates
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
     from levers_cli.store import Workspace
 
-MINING_KEYS = (
-    "min_occurrences",
-    "ngram",
-    "anchor_share",
-    "anchor_levels",
-    "min_fixed_tokens",
-    "generalize_share",
-    "rare_fixed_share",
-)
 _CONSISTENCY_SOURCE = (
     "[materialize] min_consistency (assumption: mean pairwise difflib ratio of masked answers)"
 )
