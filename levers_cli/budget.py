@@ -46,26 +46,39 @@ def solve_budget(
     budget_usd_month: float,
 ) -> BudgetPlan:
     """Find the smallest, lowest-effort subset of ``levers`` reaching ``budget_usd_month``
-    at the expected level; when none does, say by how much all of them fall short."""
+    at the expected level; when none does, say by how much all of them fall short.
+
+    ``levers`` come in waterfall order (:func:`levers_cli.levers.all_levers`); every subset
+    is simulated in that order."""
     days = float(config.get("analysis", "days_per_month"))
-    ranked = sorted(split_by_effort(levers), key=lambda lv: (EFFORT_RANK[lv.effort], lv.id))
+    options = split_by_effort(levers)
+    place = {id(option): i for i, option in enumerate(options)}  # the waterfall order
+
+    def in_waterfall_order(chosen: tuple[Lever, ...]) -> list[Lever]:
+        return sorted(chosen, key=lambda lv: place[id(lv)])
+
+    ranked = sorted(options, key=lambda lv: (EFFORT_RANK[lv.effort], place[id(lv)]))
     subsets: list[tuple[Lever, ...]] = []
     for size in range(0, len(ranked) + 1):
         subsets.extend(combinations(ranked, size))
     subsets.sort(
-        key=lambda s: (len(s), sum(EFFORT_RANK[lv.effort] for lv in s), [lv.id for lv in s])
+        key=lambda s: (
+            len(s),
+            sum(EFFORT_RANK[lv.effort] for lv in s),
+            [place[id(lv)] for lv in s],
+        )
     )
     before = None
     best_after = None
     tried = 0
     for subset in subsets:
         tried += 1
-        sim = run_waterfall(ws, list(subset), findings, config, "expected", days)
+        chosen = in_waterfall_order(subset)
+        sim = run_waterfall(ws, chosen, findings, config, "expected", days)
         before = sim.before_usd
         after = sim.after_usd
         best_after = after if best_after is None else min(best_after, after)
         if after <= budget_usd_month:
-            chosen = sorted(subset, key=lambda lv: lv.id)
             return BudgetPlan(
                 budget_usd_month,
                 True,
@@ -92,25 +105,16 @@ def solve_budget(
 
 
 def split_by_effort(levers: list[Lever]) -> list[Lever]:
-    """The budget options: a lever made of parts of different effort (caching: prefix is
-    low effort, the exact and semantic response cache medium) becomes one option per part,
-    each applying its part with the same finding."""
-    options: list[Lever] = []
-    for lever in levers:
-        parts = getattr(lever, "parts", None)
-        if parts and len(parts) > 1 and "prefix" in parts:
-            for chosen in (("prefix",), tuple(p for p in parts if p != "prefix")):
-                option = type(lever)(parts=chosen)  # type: ignore[call-arg]
-                option.option_label = f"{lever.name} ({'+'.join(chosen)})"  # type: ignore[attr-defined]
-                options.append(option)
-        else:
-            options.append(lever)
-    return options
+    """The budget options, in the order of ``levers``: each lever's
+    :meth:`~levers_cli.levers.base.Lever.budget_options` (a lever made of parts of different
+    effort, caching: prefix low, the exact and semantic response cache medium, becomes one
+    option per part, each applying its part with the same finding)."""
+    return [option for lever in levers for option in lever.budget_options()]
 
 
 def option_name(lever: Lever) -> str:
     """``caching (prefix)`` for an option that is one part of a lever, else its name."""
-    return str(getattr(lever, "option_label", lever.name))
+    return lever.label
 
 
 def _routed_share(plan: Any) -> float | None:
@@ -124,7 +128,8 @@ def _routed_share(plan: Any) -> float | None:
 
 
 def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -> dict[str, Any]:
-    """Fit on the first ``fraction`` of the log's time span, forecast the rest, and compare.
+    """Fit on the first ``fraction`` of the log's time span, forecast the rest, and compare
+    (``levers`` in waterfall order).
 
     The levers are analyzed and simulated (expected level) on the earlier calls. Each lever's
     saving per category there, as a share of the category's cost, is the fitted parameter;
@@ -174,7 +179,7 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
     base = fit.call_costs[0]
     cost_by_category = later_cost.group_by("category_id").agg(pl.sum("cost"))
     rows = []
-    for step, lever in enumerate(sorted(levers, key=lambda lv: lv.id), 1):
+    for step, lever in enumerate(levers, 1):  # the waterfall's steps, in its order
         saving = fit.call_costs[step - 1] - fit.call_costs[step]
         rates = (
             categories.with_columns(saving=saving, base=base)

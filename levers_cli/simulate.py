@@ -1,4 +1,4 @@
-"""Simulation: the levers applied to a per-call plan in order 1→7, and the waterfall.
+"""Simulation: the levers applied to a per-call plan in the waterfall's order, and the savings.
 
 The per-call plan and its cost are :mod:`levers_cli.pricing.plan`'s: each lever changes the
 plan's ``plan_*`` columns, and each step's saving is what the plan costs less after it. The
@@ -52,8 +52,10 @@ def run_waterfall(
     level: Level,
     days_per_month: float = 30.0,
 ) -> Simulation:
-    """Apply ``levers`` in id order at ``level``; each step's saving is its marginal saving
-    given the levers before it (USD per month: cost × days_per_month / log span)."""
+    """Apply ``levers`` in the order given (the waterfall's: :data:`levers_cli.levers.WATERFALL`,
+    as :func:`~levers_cli.levers.all_levers` returns them) at ``level``; each step's saving is
+    its marginal saving given the levers before it (USD per month: cost × days_per_month / log
+    span)."""
     span = log_span_days(ws)
     factor = days_per_month / span
     plan = base_plan(ws)
@@ -61,7 +63,7 @@ def run_waterfall(
     current = float(costs.sum())
     sim = Simulation(level, span, factor, current * factor)
     sim.call_costs.append(costs)
-    for lever in sorted(levers, key=lambda lv: lv.id):
+    for lever in levers:
         plan = lever.apply(plan, findings[lever.id], config, level)
         previous, costs = costs, plan_cost(plan, config)
         sim.call_costs.append(costs)
@@ -105,7 +107,8 @@ class SimulationResult:
         plus ``waterfall`` per level and each lever's ``evidence`` and ``figures``."""
         expected = self.levels.get("expected") or next(iter(self.levels.values()))
         levers = []
-        for lever_id in sorted(self.findings):
+        order = self.lever_ids + sorted(set(self.findings) - set(self.lever_ids))
+        for lever_id in order:
             finding = self.findings[lever_id]
             levers.append(
                 {
@@ -149,7 +152,8 @@ def simulate(
     levels: tuple[Level, ...] = LEVELS,
     findings: dict[int, Finding] | None = None,
 ) -> SimulationResult:
-    """Analyze each lever once, then run the waterfall at every level and each lever alone.
+    """Analyze each lever once, then run the waterfall (``levers`` in their order) at every
+    level and each lever alone.
 
     Fills each finding's ``saving_usd_month`` (marginal, in the waterfall) and
     ``standalone_usd_month`` (the lever alone).

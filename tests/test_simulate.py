@@ -15,7 +15,7 @@ from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers import LEVERS
-from levers_cli.levers.base import Finding
+from levers_cli.levers.base import Finding, Lever
 from levers_cli.pricing.plan import base_plan, plan_cost
 from levers_cli.pricing.rates import rate_card
 from levers_cli.simulate import run_waterfall, simulate
@@ -43,7 +43,7 @@ def _pair(call_id: str, created: int) -> dict:
     }
 
 
-class RouteAll:
+class RouteAll(Lever):
     """Test lever 1: every call not yet free goes to gpt-4o-mini."""
 
     id, name, effort = 1, "routing", "medium"
@@ -60,7 +60,7 @@ class RouteAll:
         )
 
 
-class CacheX:
+class CacheX(Lever):
     """Test lever 3: call X is an exact-cache hit."""
 
     id, name, effort = 3, "caching", "low"

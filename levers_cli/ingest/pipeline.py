@@ -97,9 +97,8 @@ def _open_source(
     )
     if path != STDIN:
         for adapter in candidates:
-            claims = getattr(adapter, "claims_file", None)
-            if claims is not None and claims(path):
-                return adapter.open_file(path), adapter  # type: ignore[attr-defined]
+            if adapter.claims_file(path):
+                return adapter.open_file(path), adapter
     return open_records(path), None
 
 

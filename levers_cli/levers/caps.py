@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
+from levers_cli.levers.base import (
+    LEVELS,
+    ActionContext,
+    Figure,
+    Finding,
+    Level,
+    Lever,
+    combine_basis,
+)
 from levers_cli.pricing.models import model_family
 from levers_cli.pricing.rates import rate_card
 
@@ -113,12 +121,13 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
     return rows
 
 
-class CapsLever:
+class CapsLever(Lever):
     """Lever 4 (see the module docstring)."""
 
     id = 4
     name = "caps"
     effort = "low"
+    export_command = "levers export caps"
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """The cap table and its two estimates.
@@ -209,6 +218,15 @@ class CapsLever:
                 "simple_groups": sum(1 for r in table if r["simple"]),
             },
         )
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Set max_tokens per category and model, with the top row as an example."""
+        rows = result["evidence"]
+        example = ""
+        if rows:
+            r = rows[0]
+            example = f", e.g. “{r['label']}” on {r['model']}: {r['cap']['expected']} (p95)"
+        return f"Set max_tokens per category and model ({len(rows)} shown){example}"
 
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level

@@ -175,6 +175,7 @@ def gather(
             {lv.id: lv.effort for lv in chosen},
             config,
             {m["provider"] for m in summary["spend_by_model"] if m.get("provider")},
+            chosen,
         ),
         "waterfall": simulation["waterfall"],
         "spend_by_model": summary["spend_by_model"],

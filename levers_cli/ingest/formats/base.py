@@ -8,8 +8,8 @@ and ids afterwards.
 
 Most formats are lines or rows of a JSONL/JSON/CSV/Parquet file, read by
 :mod:`levers_cli.ingest.readers`. An adapter whose format is a container of its own (a SQLite
-database) also implements ``claims_file(path) -> bool`` and ``open_file(path) ->
-RecordSource``; the pipeline asks it before the generic readers.
+database) overrides ``claims_file(path) -> bool`` and ``open_file(path) -> RecordSource``; the
+pipeline asks every adapter before the generic readers (:class:`MappedAdapter` claims none).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from levers_cli.ingest.jsonpath import FieldPath
+    from levers_cli.ingest.readers import RecordSource
 
 Record = dict[str, Any]
 PartialCall = dict[str, Any]
@@ -41,6 +42,15 @@ class LogAdapter(Protocol):
         """Return True when ``record`` (the first record of a file) is in this format."""
         ...
 
+    def claims_file(self, path: str) -> bool:
+        """Return True when ``path`` is a container of this format's own (a SQLite database)
+        that :meth:`open_file` reads instead of the generic readers."""
+        ...
+
+    def open_file(self, path: str) -> RecordSource:
+        """Open a file this adapter claims, as records."""
+        ...
+
     def normalize(self, record: Record) -> PartialCall | list[PartialCall]:
         """Turn one record into a partial call row (or several, in order).
 
@@ -57,3 +67,15 @@ class MappedAdapter:
     def __init__(self, mapping: dict[str, FieldPath] | None = None, **options: Any) -> None:
         self.mapping = mapping or {}
         self.options = options
+
+    def claims_file(self, path: str) -> bool:
+        """No file of its own: the generic readers read this format (see :class:`LogAdapter`)."""
+        return False
+
+    def open_file(self, path: str) -> RecordSource:
+        """Never called, as :meth:`claims_file` claims no file.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        raise NotImplementedError(f"{type(self).__name__} claims no file of its own: {path}")

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
+from levers_cli.levers.base import (
+    LEVELS,
+    ActionContext,
+    Figure,
+    Finding,
+    Level,
+    Lever,
+    combine_basis,
+    quoted_names,
+)
 from levers_cli.levers.batch.detection import RULES, detect
 from levers_cli.rules import batch_factor as rules_batch_factor
 
@@ -66,12 +75,13 @@ def _moved(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
     return frame.sort("ts", "call_id", nulls_last=True).with_columns(taken(lv) for lv in LEVELS)
 
 
-class BatchLever:
+class BatchLever(Lever):
     """Move calls that need no real-time answer to the providers' batch APIs."""
 
     id = 7
     name = "batch"
     effort = "low"
+    export_command = "levers export batch"
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """Run the detection rules; ``per_call``: each candidate's rules, job, template and
@@ -141,6 +151,14 @@ class BatchLever:
                 "moved_calls": moved,
                 "jobs": cands["job"].n_unique(),
             },
+        )
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Send the calls that need no real-time answer through the Batch API."""
+        moved = result["details"].get("moved_calls", {}).get("expected", 0)
+        return (
+            f"Send {moved:,} calls that need no real-time answer through the Batch API: "
+            + quoted_names(result["evidence"], "query_start", 2)
         )
 
     def apply(

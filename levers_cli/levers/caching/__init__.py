@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Effort, Figure, Finding, Level, combine_basis
+from levers_cli.levers.base import (
+    LEVELS,
+    ActionContext,
+    Effort,
+    Figure,
+    Finding,
+    Level,
+    Lever,
+    combine_basis,
+)
 from levers_cli.levers.caching.calls import exact_hits, load_calls
 from levers_cli.levers.caching.prefix import prefix_by_level
 from levers_cli.levers.caching.report import breaker_rows, evidence_rows, part_savings
@@ -49,7 +58,7 @@ def _assumed(key: str, why: str) -> str:
     return f"[{SECTION}] {key} in levers_cli/defaults.toml ({why})"
 
 
-class CachingLever:
+class CachingLever(Lever):
     """Lever 3 (see the module docstring).
 
     Args:
@@ -71,6 +80,21 @@ class CachingLever:
             raise ValueError(f"caching parts must be among {ALL_PARTS}, got {parts!r}")
         self.parts = tuple(parts)
         self.effort = "low" if "prefix" in self.parts else "medium"
+
+    @property
+    def label(self) -> str:
+        """``caching``, or ``caching (prefix)`` for a lever of some of the parts."""
+        if set(self.parts) == set(ALL_PARTS):
+            return self.name
+        return f"{self.name} ({'+'.join(self.parts)})"
+
+    def budget_options(self) -> list[Lever]:
+        """Prefix caching (low effort) and the response cache (medium) as two options, when
+        this lever holds both."""
+        if len(self.parts) < 2 or "prefix" not in self.parts:
+            return [self]
+        rest = tuple(part for part in self.parts if part != "prefix")
+        return [CachingLever(("prefix",)), CachingLever(rest)]
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """Measure prefix, exact and semantic caching on the workspace's calls.
@@ -227,6 +251,23 @@ class CachingLever:
                 + "; 0 = provider_rules.toml TTL (each row names its provider page)",
             ),
         ]  # fmt: skip
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Move the worst prefix breaker to the end of its prompt; serve repeats from a cache."""
+        breakers = [e for e in result["evidence"] if e.get("kind") == "prefix_breaker"]
+        hits = result["details"].get("exact_hits_by_level", {}).get("expected", 0)
+        semantic = result["details"].get("semantic_hits_by_level", {}).get("expected", 0)
+        parts = []
+        if breakers:
+            b = breakers[0]
+            parts.append(
+                f"move the {b['pattern']} at token {b['token_position']} of the {b['model']} "
+                f"system prompt to its end ({b['calls']:,} calls)"
+            )
+        if hits or semantic:
+            parts.append(f"serve {hits:,} exact and {semantic:,} semantic repeats from a cache")
+        text = "; ".join(parts) or "keep prompts' static content first"
+        return text[0].upper() + text[1:]
 
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level

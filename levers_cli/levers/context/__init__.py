@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Finding, Level, combine_basis
+from levers_cli.levers.base import LEVELS, ActionContext, Finding, Level, Lever, combine_basis
 from levers_cli.levers.context.calls import (
     input_total,
     load_table,
@@ -60,7 +60,7 @@ def policies(config: Config) -> dict[str, Policy]:
     }
 
 
-class ContextLever:
+class ContextLever(Lever):
     """Summarize long histories, drop forks' dead weight, compress pasted documents."""
 
     id = 2
@@ -123,6 +123,17 @@ class ContextLever:
             evidence=evidence_rows(per_call, int(config.get(_S, "evidence_rows"))),
             per_call=per_call,
             details=details,
+        )
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Summarize long histories: summaries and the re-sent tokens they remove."""
+        d = result["details"]
+        summaries = d.get("summaries", {}).get("expected", 0)
+        removed = d.get("tokens_removed", {}).get("expected", 0)
+        return (
+            f"Summarize long conversation histories: {summaries:,} summaries remove {removed:,} "
+            f"re-sent input tokens over the log ({d.get('multi_turn_conversations', 0):,} "
+            "multi-turn conversations)"
         )
 
     def apply(

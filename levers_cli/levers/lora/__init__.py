@@ -22,11 +22,19 @@ stay as they are.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Finding, Level, combine_basis
+from levers_cli.levers.base import (
+    LEVELS,
+    ActionContext,
+    Finding,
+    Level,
+    Lever,
+    combine_basis,
+    quoted_names,
+)
 from levers_cli.levers.lora.calls import (
     PLAN_TOKENS,
     category_table,
@@ -46,12 +54,13 @@ if TYPE_CHECKING:
     from levers_cli.store import Workspace
 
 
-class LoraLever:
+class LoraLever(Lever):
     """Lever 6 (see the module docstring)."""
 
     id = 6
     name = "lora"
     effort = "high"
+    export_command = "levers export lora"
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """Candidate categories, their examples and training cost.
@@ -123,6 +132,17 @@ class LoraLever:
                 "log_span_days": span,
                 "days_per_month": days,
             },
+        )
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Fine-tune on the accepted answers of the categories chosen at the expected level."""
+        rows = [r for r in result["evidence"] if "expected" in r.get("levels", [])]
+        examples = sum(r.get("examples", 0) for r in rows)
+        if not rows:
+            return "No category has enough accepted examples for a LoRA model yet"
+        return (
+            f"Fine-tune a LoRA model on {examples:,} accepted answers from {len(rows)} "
+            f"categor{'y' if len(rows) == 1 else 'ies'}: " + quoted_names(rows, "label")
         )
 
     def apply(

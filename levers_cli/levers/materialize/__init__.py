@@ -24,11 +24,20 @@ effort, not USD.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
+from levers_cli.levers.base import (
+    LEVELS,
+    ActionContext,
+    Figure,
+    Finding,
+    Level,
+    Lever,
+    combine_basis,
+    quoted_names,
+)
 from levers_cli.levers.materialize.candidates import evidence_row, find_units
 from levers_cli.query_templates.miner import MINING_KEYS, mine_templates
 
@@ -62,12 +71,13 @@ def load_calls(ws: Workspace, first_turn_only: bool) -> pl.DataFrame:
     return frame
 
 
-class MaterializeLever:
+class MaterializeLever(Lever):
     """Lever 5 (see the module docstring)."""
 
     id = 5
     name = "materialize"
     effort = "medium"
+    export_command = "levers export workflows"
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """Templates, their answer consistency and the workflow candidates.
@@ -145,6 +155,16 @@ class MaterializeLever:
                 "similarity": "mean pairwise difflib ratio of masked response tokens",
                 "script_effort": "one script per candidate: a one-time effort, not USD",
             },
+        )
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Answer the recurring templates by script, naming two."""
+        rows = result["evidence"]
+        calls = sum(r.get("calls", 0) for r in rows)
+        queries = [{"q": str(r.get("template", "")).split(" … ")[-1]} for r in rows]
+        return (
+            f"Answer {len(rows)} recurring templates ({calls:,} calls) by script: "
+            + quoted_names(queries, "q", 2)
         )
 
     def apply(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Finding, Level
+from levers_cli.levers.base import LEVELS, ActionContext, Finding, Level, Lever, quoted_names
 from levers_cli.levers.routing.features import (
     call_features,
     category_table,
@@ -88,12 +88,13 @@ def _route_labelled(frame: pl.DataFrame, shares: dict[int, float]) -> pl.Series:
     return frame["call_id"].is_in(ranked["call_id"].implode()).alias("take")
 
 
-class RoutingLever:
+class RoutingLever(Lever):
     """Lever 1 (see the module docstring)."""
 
     id = 1
     name = "routing"
     effort = "medium"
+    export_command = "levers export router-config"
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """Difficulty per call and category, the threshold per level, the savings curve.
@@ -175,6 +176,20 @@ class RoutingLever:
                 "saving_usd_month": round(float(routed["saving_usd"].sum()) * factor, 4),
             }
         return build_finding(ws, frame, cats, labelled, label_cats, levels, pool, factor)
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Route N calls in K categories to the cheap tier (the models named), with examples."""
+        level = result["details"].get("levels", {}).get("expected", {})
+        cats = set(level.get("routed_categories", []))
+        rows = [r for r in result["evidence"] if r.get("category_id") in cats]
+        tiers = context.config.get("tiers", "cheap")
+        used = {p for p in context.providers if p in tiers} or set(tiers)
+        cheap = ", ".join(sorted({tiers[p] for p in used}))
+        return (
+            f"Route {level.get('routed_calls', 0):,} calls in {len(cats)} "
+            f"categor{'y' if len(cats) == 1 else 'ies'} to the cheap "
+            f"tier ({cheap}): {quoted_names(rows, 'label')}"
+        )
 
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level
