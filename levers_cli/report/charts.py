@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier, never fetched
-_PALETTE = "tableau10"
 _MAP_COLOURED = 10  # categories with their own colour on the map; the rest share grey
 
 

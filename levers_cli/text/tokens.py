@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -83,13 +82,6 @@ def count_text(text: str, model: str | None = None) -> int:
     if not text:
         return 0
     return len(_encoding(encoding_name_for(model)).encode_ordinary(text))
-
-
-def count_texts(texts: Iterable[str], model: str | None = None) -> list[int]:
-    """Tokens of each text, batched (see :func:`count_text`)."""
-    items = list(texts)
-    encoded = _encoding(encoding_name_for(model)).encode_ordinary_batch(items, num_threads=2)
-    return [len(tokens) for tokens in encoded]
 
 
 def count_messages(messages: list[dict[str, Any]], model: str | None = None) -> int:
