@@ -13,6 +13,7 @@ from itertools import combinations
 from typing import Any
 
 from levers_cli.levers.base import Finding, Lever
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 
@@ -168,26 +169,26 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
             parts[part] = simulate(ws, config, levers, levels=("expected",))
             if part == "test":
                 plan = base_plan(ws)
-                later_cost = plan.select("category_id").with_columns(cost=plan_cost(plan, config))
+                later_cost = plan.select(CATEGORY_ID).with_columns(cost=plan_cost(plan, config))
         finally:
             ws.con.execute("DROP TABLE IF EXISTS temp.calls")
     assert later_cost is not None
     fit = parts["fit"].levels["expected"]
     test_factor = parts["test"].levels["expected"].monthly_factor
     assert fit.plan is not None
-    categories = fit.plan.select("category_id")
+    categories = fit.plan.select(CATEGORY_ID)
     base = fit.call_costs[0]
-    cost_by_category = later_cost.group_by("category_id").agg(pl.sum("cost"))
+    cost_by_category = later_cost.group_by(CATEGORY_ID).agg(pl.sum("cost"))
     rows = []
     for step, lever in enumerate(levers, 1):  # the waterfall's steps, in its order
         saving = fit.call_costs[step - 1] - fit.call_costs[step]
         rates = (
             categories.with_columns(saving=saving, base=base)
-            .group_by("category_id")
+            .group_by(CATEGORY_ID)
             .agg(pl.sum("saving"), pl.sum("base"))
             .with_columns(rate=pl.col("saving") / pl.col("base"))
         )
-        joined = cost_by_category.join(rates, on="category_id", how="left", nulls_equal=True)
+        joined = cost_by_category.join(rates, on=CATEGORY_ID, how="left", nulls_equal=True)
         predicted = float((joined["cost"] * joined["rate"].fill_null(0.0)).sum()) * test_factor
         realized = parts["test"].findings[lever.id].saving_usd_month["expected"]
         rows.append(

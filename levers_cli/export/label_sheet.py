@@ -17,11 +17,12 @@ from levers_cli.config import Config, load_config
 from levers_cli.levers.routing import RoutingLever
 from levers_cli.levers.routing.labels import labelled_queries_sql
 from levers_cli.redact import redact
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.store import Workspace
 
-SHEET_COLUMNS = ("query", "category_id", "category", "predicted_tier", "tier", "query_hash")
+SHEET_COLUMNS = ("query", CATEGORY_ID, "category", "predicted_tier", "tier", "query_hash")
 
 
 def export_label_sheet(
@@ -71,7 +72,7 @@ def export_label_sheet(
     calls = calls.join(predicted, on="call_id", how="left")
     queries = calls.group_by("query_hash", maintain_order=True).agg(
         pl.col("query").first(),
-        pl.col("category_id").first(),
+        pl.col(CATEGORY_ID).first(),
         pl.col("category").first(),
         pl.col("route_expected").any().alias("routed"),
         (pl.col("forced") == "strong").any().alias("strong"),
@@ -80,21 +81,21 @@ def export_label_sheet(
     sample = (
         queries.with_columns(pl.Series("_r", rng.permutation(queries.height)))
         .sort("_r")
-        .with_columns(pl.int_range(pl.len()).over("category_id").alias("_k"))
-        .sort("_k", "category_id")
+        .with_columns(pl.int_range(pl.len()).over(CATEGORY_ID).alias("_k"))
+        .sort("_k", CATEGORY_ID)
         .head(max(n, 0))
     )
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(SHEET_COLUMNS)
         for row in sample.iter_rows(named=True):
-            cheap = row["routed"] or (row["category_id"] in below and not row["strong"])
+            cheap = row["routed"] or (row[CATEGORY_ID] in below and not row["strong"])
             tier = "cheap" if cheap else "strong"
             writer.writerow(
                 [
                     # the sheet leaves the workspace: redacted (rows come back by query_hash)
                     redact(row["query"]).text if redacted else row["query"],
-                    row["category_id"],
+                    row[CATEGORY_ID],
                     row["category"] or "",
                     tier,
                     "",

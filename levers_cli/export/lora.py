@@ -42,6 +42,7 @@ import polars as pl
 from levers_cli.export.common import ExportError, ExportResult, prepare_out_dir, write_jsonl
 from levers_cli.export.dedup import duplicates
 from levers_cli.redact import redact_value
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -95,7 +96,7 @@ def chat_example(messages: list[dict], system_prompt: str | None, answer: str) -
 def _examples(ws: Workspace, config: Config, categories: list[int]) -> pl.DataFrame:
     from levers_cli.levers.lora.calls import load_calls
 
-    frame = load_calls(ws, config).filter(pl.col("category_id").is_in(categories))
+    frame = load_calls(ws, config).filter(pl.col(CATEGORY_ID).is_in(categories))
     ws.load_temp("_lora_calls", {"call_id": frame["call_id"].to_list()})
     rows = pl.from_arrow(
         ws.con.sql(
@@ -236,7 +237,7 @@ def export_lora(
     redactions: Counter[str] = Counter()
     datasets = {}
     for cid in chosen:
-        data = build_dataset(frame.filter(pl.col("category_id") == cid), config, redact)
+        data = build_dataset(frame.filter(pl.col(CATEGORY_ID) == cid), config, redact)
         if not data["train"]:
             result.notes.append(f"category {cid}: no usable accepted example; skipped")
             continue

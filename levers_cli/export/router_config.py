@@ -49,6 +49,7 @@ from levers_cli.export.common import (
     write_yaml,
 )
 from levers_cli.redact import redact, redact_value
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -179,7 +180,7 @@ def build_router(ws: Workspace, config: Config, level: str = "expected") -> tupl
         )
         name = _slug(cat["label"] or f"category-{cid}", used)
         routes.append({
-            "name": name, "category_id": cid, "label": cat["label"],
+            "name": name, CATEGORY_ID: cid, "label": cat["label"],
             "model": _target(cat["models"], cid in routed, config),
             "routed_to_cheap_tier": cid in routed,
             "utterances": [cat["queries"][train[i]] for i in picks],
@@ -262,7 +263,7 @@ def semantic_router_v1(native: dict, encoder_name: str) -> dict[str, Any]:
             {
                 "name": r["name"], "utterances": r["utterances"], "description": r["label"],
                 "confidence_threshold": r["score_threshold"],
-                "metadata": {"model": r["model"], "category_id": r["category_id"]},
+                "metadata": {"model": r["model"], CATEGORY_ID: r[CATEGORY_ID]},
             }
             for r in native["routes"]
         ],
@@ -278,7 +279,7 @@ def semantic_router_0x(native: dict, encoder_name: str) -> dict[str, Any]:
             {
                 "name": r["name"], "utterances": r["utterances"], "description": r["label"],
                 "function_schemas": None, "llm": None, "score_threshold": r["score_threshold"],
-                "metadata": {"model": r["model"], "category_id": r["category_id"]},
+                "metadata": {"model": r["model"], CATEGORY_ID: r[CATEGORY_ID]},
             }
             for r in native["routes"]
         ],

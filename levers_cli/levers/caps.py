@@ -33,6 +33,7 @@ from levers_cli.levers.base import (
 )
 from levers_cli.pricing.models import model_family
 from levers_cli.pricing.rates import rate_card
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -75,7 +76,7 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
     step, min_calls = int(cfg("round_up_to")), int(cfg("min_calls"))
     simple_max = float(cfg("simple_max_output"))
     rows: list[dict[str, Any]] = []
-    for (cid, family), group in frame.group_by("category_id", "family", maintain_order=True):
+    for (cid, family), group in frame.group_by(CATEGORY_ID, "family", maintain_order=True):
         if group.height < min_calls:
             continue
         out = group["output_tokens"].to_numpy().astype(float)
@@ -91,7 +92,7 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
         simple = pct[95] <= simple_max
         rows.append(
             {
-                "category_id": int(cid),
+                CATEGORY_ID: int(cid),
                 "label": group["label"][0],
                 "model": family,
                 "calls": group.height,
@@ -117,7 +118,7 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
                 "call_ids": group["call_id"].to_list(),
             }
         )
-    rows.sort(key=lambda r: (-r["output_usd"], r["category_id"], r["model"]))
+    rows.sort(key=lambda r: (-r["output_usd"], r[CATEGORY_ID], r["model"]))
     return rows
 
 

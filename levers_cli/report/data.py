@@ -17,6 +17,7 @@ from typing import Any
 
 from levers_cli.config import Config
 from levers_cli.report.sanitize import redact_tree
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.store import Workspace
 from levers_cli.text.content import shorten
 from levers_cli.version import __version__
@@ -33,7 +34,7 @@ def _output_tokens(ws: Workspace, categories: list[dict[str, Any]], caps: list[d
     with the expected cap of its largest (category, model) group."""
     cap_of: dict[int, tuple[int, int]] = {}
     for row in caps:
-        cat, calls = row.get("category_id"), int(row.get("calls", 0))
+        cat, calls = row.get(CATEGORY_ID), int(row.get("calls", 0))
         if cat is not None and calls > cap_of.get(cat, (0, -1))[1]:
             cap_of[cat] = (int(row["cap"]["expected"]), calls)
     out = []
@@ -44,16 +45,16 @@ def _output_tokens(ws: Workspace, categories: list[dict[str, Any]], caps: list[d
                 """SELECT output_tokens FROM calls
                    WHERE coalesce(category_id, -1) = ? AND output_tokens IS NOT NULL
                    ORDER BY hash(call_id), call_id LIMIT 400""",
-                [cat["category_id"]],
+                [cat[CATEGORY_ID]],
             ).fetchall()
         ]
         out.append(
             {
-                "category_id": cat["category_id"],
+                CATEGORY_ID: cat[CATEGORY_ID],
                 "label": cat["label"],
                 "p50": cat.get("p50_output_tokens"),
                 "p95": cat.get("p95_output_tokens"),
-                "cap": cap_of.get(cat["category_id"], (None, 0))[0],
+                "cap": cap_of.get(cat[CATEGORY_ID], (None, 0))[0],
                 "values": values,
             }
         )

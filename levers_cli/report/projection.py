@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.schema import UNCATEGORIZED
+from levers_cli.schema import CATEGORY_ID, UNCATEGORIZED
 from levers_cli.store import Workspace
 from levers_cli.text.content import shorten
 
@@ -87,7 +87,7 @@ def map_points(
         {
             "x": round(float(x), 5),
             "y": round(float(y), 5),
-            "category_id": int(cat),
+            CATEGORY_ID: int(cat),
             "label": "(uncategorized)" if cat == UNCATEGORIZED else label,
             "calls": int(calls),
             "text": shorten(query, text_chars),

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from levers_cli.schema import CATEGORY_ID
+
 if TYPE_CHECKING:
     from levers_cli.config import Config
     from levers_cli.store import Workspace
@@ -126,7 +128,7 @@ def _job_label(key: str, run: pl.DataFrame) -> str:
     if key == "template":
         return str(run["template"][0])
     start = run["ts"].min()
-    what = f"category {run['category_id'][0]}" if key == "category_key" else run["model"][0]
+    what = f"category {run[CATEGORY_ID][0]}" if key == "category_key" else run["model"][0]
     return f"{what} burst at {start:%Y-%m-%d %H:%M} UTC"
 
 
@@ -157,8 +159,8 @@ def burst_rule(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
     window = int(float(config.get("batch", "burst_isolation_minutes")) * 60e6)
     share = float(config.get("batch", "burst_isolation_share"))
     pool = frame.filter(pl.col("single") & pl.col("ts").is_not_null()).with_columns(
-        pl.when(pl.col("category_id") >= 0)
-        .then(pl.col("system_key") + "#" + pl.col("category_id").cast(pl.String))
+        pl.when(pl.col(CATEGORY_ID) >= 0)
+        .then(pl.col("system_key") + "#" + pl.col(CATEGORY_ID).cast(pl.String))
         .alias("category_key"),
         (pl.col("system_key") + "@" + pl.col("model").fill_null("")).alias("app_key"),
     )

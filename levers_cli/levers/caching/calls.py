@@ -28,6 +28,7 @@ import polars as pl
 
 from levers_cli.levers.caching.guards import Guard, LazyGuards
 from levers_cli.rules import ProviderRule, rule_for
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.text.content import content_text
 from levers_cli.text.query import normalize_query
 
@@ -290,12 +291,12 @@ def load_calls(ws: Workspace, label_key: str) -> CallTable:
         output_tokens=np.asarray(col["output_tokens"], dtype=np.int64),
         cache_read=np.asarray(col["cache_read"], dtype=np.int64),
         cost=np.array([np.nan if c is None else c for c in col["cost_usd"]], dtype=np.float64),
-        category=col["category_id"],
+        category=col[CATEGORY_ID],
         rules=rules,
         exact_keys=np.asarray(reduced.keys, dtype=np.int64),
         eligible=eligible,
         partition=[
-            (col["model"][i], col["system_prompt"][i], col["params"][i], col["category_id"][i])
+            (col["model"][i], col["system_prompt"][i], col["params"][i], col[CATEGORY_ID][i])
             for i in range(n)
         ],
         guards=LazyGuards(query, eligible),

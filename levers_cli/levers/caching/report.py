@@ -13,6 +13,7 @@ import polars as pl
 from levers_cli.levers.base import LEVELS
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
 from levers_cli.pricing.rates import rate_card
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -138,7 +139,7 @@ def evidence_rows(
                 "query": _cut(calls.query[i]),
                 "cached_query": _cut(calls.query[int(m.source[i])]),
                 "similarity": round(float(m.sim[i]), 4),
-                "category_id": calls.category[i],
+                CATEGORY_ID: calls.category[i],
                 "verdict": "false"
                 if semantic.false[i]
                 else "verified"

@@ -48,6 +48,7 @@ from levers_cli.levers.lora.calls import (
 )
 from levers_cli.pricing.plan import log_span_days, plan_cost
 from levers_cli.pricing.rates import RateCard
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -76,27 +77,27 @@ class LoraLever(Lever):
         model, card, extra = lora_rates(config)
         frame = load_calls(ws, config)
         table = category_table(frame, config)
-        chosen = {lv: {r["category_id"] for r in table if lv in r["levels"]} for lv in LEVELS}
+        chosen = {lv: {r[CATEGORY_ID] for r in table if lv in r["levels"]} for lv in LEVELS}
         anywhere = set().union(*chosen.values())
-        costly = frame.filter(pl.col("expensive") & pl.col("category_id").is_in(list(anywhere)))
+        costly = frame.filter(pl.col("expensive") & pl.col(CATEGORY_ID).is_in(list(anywhere)))
         per_call = costly.select(
             "call_id",
-            "category_id",
+            CATEGORY_ID,
             pl.col("call_id").map_elements(draw, return_dtype=pl.Float64).alias("draw"),
-            *(pl.col("category_id").is_in(list(chosen[lv])).alias(f"lora_{lv}") for lv in LEVELS),
+            *(pl.col(CATEGORY_ID).is_in(list(chosen[lv])).alias(f"lora_{lv}") for lv in LEVELS),
         )
         span = log_span_days(ws)
         days = float(config.get("analysis", "days_per_month"))
         net = monthly_net(frame, per_call, table, config, span / days)
         for row in table:
-            row["net_usd_month"] = {lv: net[lv].get(row["category_id"]) for lv in LEVELS}
+            row["net_usd_month"] = {lv: net[lv].get(row[CATEGORY_ID]) for lv in LEVELS}
         paying = [c for c, v in net["expected"].items() if v > 0]
         taken = per_call.filter(
-            pl.col("category_id").is_in(paying) & (pl.col("draw") < share["expected"])
+            pl.col(CATEGORY_ID).is_in(paying) & (pl.col("draw") < share["expected"])
         )
         affected = frame.join(taken.select("call_id"), on="call_id")
         training = {
-            lv: {str(r["category_id"]): r["training_usd"] for r in table if lv in r["levels"]}
+            lv: {str(r[CATEGORY_ID]): r["training_usd"] for r in table if lv in r["levels"]}
             for lv in LEVELS
         }
         months = float(cfg("amortize_months"))
@@ -159,7 +160,7 @@ class LoraLever(Lever):
         extra = RateCard(*details["extra_usd_per_token"].values())
         pc = finding.per_call.select(
             "call_id",
-            pl.col("category_id").alias("_cat"),
+            pl.col(CATEGORY_ID).alias("_cat"),
             pl.col("draw").alias("_draw"),
             pl.col(f"lora_{level}").alias("_cand"),
         )

@@ -12,6 +12,7 @@ from levers_cli.errors import ConfigError
 from levers_cli.levers.base import LEVELS, Figure
 from levers_cli.levers.lora.acceptance import acceptance
 from levers_cli.pricing.rates import RateCard, rate_card
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -138,7 +139,7 @@ def category_table(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
     cap, epochs = int(cfg("max_training_examples")), float(cfg("epochs"))
     price = float(cfg("training_usd_per_mtok")) / MTOK
     rows: list[dict[str, Any]] = []
-    for (cid,), group in frame.group_by("category_id", maintain_order=True):
+    for (cid,), group in frame.group_by(CATEGORY_ID, maintain_order=True):
         costly = group.filter(pl.col("expensive"))
         if costly.is_empty():
             continue
@@ -147,7 +148,7 @@ def category_table(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
         tokens = float(examples["example_tokens"].mean() or 0.0) * min(count, cap)
         rows.append(
             {
-                "category_id": int(cid),
+                CATEGORY_ID: int(cid),
                 "label": group["label"][0],
                 "calls": group.height,
                 "expensive_calls": costly.height,
@@ -161,7 +162,7 @@ def category_table(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
                 "levels": [lv for lv in LEVELS if count >= int(cfg("min_examples")[lv])],
             }
         )
-    rows.sort(key=lambda r: (-r["examples"], r["category_id"]))
+    rows.sort(key=lambda r: (-r["examples"], r[CATEGORY_ID]))
     return rows
 
 
@@ -177,16 +178,16 @@ def monthly_net(
     training, USD/month. ``months_per_log``: the log's span in months."""
     out: dict[str, dict[int, float]] = {}
     months = float(config.get("lora", "amortize_months"))
-    training = {r["category_id"]: r["training_usd"] for r in table}
+    training = {r[CATEGORY_ID]: r["training_usd"] for r in table}
     gain = frame.select("call_id", (pl.col("cost_usd") - pl.col("lora_cost_usd")).alias("gain"))
     for lv in LEVELS:
         share = float(config.get("lora", "share")[lv])
         taken = per_call.filter(pl.col(f"lora_{lv}") & (pl.col("draw") < share))
-        sums = taken.join(gain, on="call_id").group_by("category_id").agg(pl.col("gain").sum())
+        sums = taken.join(gain, on="call_id").group_by(CATEGORY_ID).agg(pl.col("gain").sum())
         gross = dict(sums.iter_rows())
         out[lv] = {
             int(c): round(gross.get(c, 0.0) / months_per_log - training[c] / months, 9)
-            for c in per_call.filter(pl.col(f"lora_{lv}"))["category_id"].unique().to_list()
+            for c in per_call.filter(pl.col(f"lora_{lv}"))[CATEGORY_ID].unique().to_list()
         }
     return out
 

@@ -36,6 +36,7 @@ from levers_cli.levers.routing.features import (
 from levers_cli.levers.routing.labels import load_labels
 from levers_cli.levers.routing.report import build_finding
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -73,7 +74,7 @@ def _route_labelled(frame: pl.DataFrame, shares: dict[int, float]) -> pl.Series:
     """In label-decided categories, the unlabelled eligible calls among the easiest
     floor(share × their number) of their category (by score)."""
     pool = frame.filter(
-        pl.col("category_id").is_in(list(shares))
+        pl.col(CATEGORY_ID).is_in(list(shares))
         & pl.col("eligible")
         & pl.col("label").is_null()
         & pl.col("forced").is_null()
@@ -81,9 +82,9 @@ def _route_labelled(frame: pl.DataFrame, shares: dict[int, float]) -> pl.Series:
     if pool.is_empty():
         return pl.Series("take", [False] * frame.height)
     ranked = pool.with_columns(
-        pl.struct("score", "call_id").rank("ordinal").over("category_id").alias("rank"),
-        pl.len().over("category_id").alias("n"),
-        pl.col("category_id").replace_strict(shares, default=0.0).alias("share"),
+        pl.struct("score", "call_id").rank("ordinal").over(CATEGORY_ID).alias("rank"),
+        pl.len().over(CATEGORY_ID).alias("n"),
+        pl.col(CATEGORY_ID).replace_strict(shares, default=0.0).alias("share"),
     ).filter(pl.col("rank") <= (pl.col("share") * pl.col("n")).floor())
     return frame["call_id"].is_in(ranked["call_id"].implode()).alias("take")
 
@@ -117,16 +118,16 @@ class RoutingLever(Lever):
             frame.filter(
                 pl.col("eligible") & pl.col("forced").is_null() & pl.col("label").is_null()
             )
-            .group_by("category_id")
+            .group_by(CATEGORY_ID)
             .agg(pl.len().cast(pl.Int64).alias("movable"))
         )
         threshold_cats = (
-            cats.filter(~pl.col("category_id").is_in(list(label_cats)))
-            .join(movable, on="category_id", how="left", maintain_order="left")
+            cats.filter(~pl.col(CATEGORY_ID).is_in(list(label_cats)))
+            .join(movable, on=CATEGORY_ID, how="left", maintain_order="left")
             .with_columns(pl.col("movable").fill_null(0))
         )
         pool = int(
-            frame.filter(pl.col("eligible") & ~pl.col("category_id").is_in(list(label_cats))).height
+            frame.filter(pl.col("eligible") & ~pl.col(CATEGORY_ID).is_in(list(label_cats))).height
         )
         total_eligible = int(frame["eligible"].sum())
         factor = float(config.get("analysis", "days_per_month")) / log_span_days(ws)
@@ -135,7 +136,7 @@ class RoutingLever(Lever):
         for level in LEVELS:
             share, ceiling = float(cfg("strong_share")[level]), float(cfg("max_difficulty")[level])
             threshold = _calibrate(threshold_cats, pool, share, ceiling)
-            routes_cat = threshold_cats.filter(pl.col("difficulty") < threshold)["category_id"]
+            routes_cat = threshold_cats.filter(pl.col("difficulty") < threshold)[CATEGORY_ID]
             z = float(cfg("label_z")[level])
             shares = {
                 c: wilson_lower(labelled[c]["cheap_labels"], labelled[c]["labelled"], z)
@@ -151,10 +152,7 @@ class RoutingLever(Lever):
                 .otherwise(
                     # an easy category's call is routed unless the call itself is harder
                     # than the level's ceiling (a long chat that landed in an easy category)
-                    (
-                        pl.col("category_id").is_in(routes_cat.implode())
-                        & (pl.col("score") <= ceiling)
-                    )
+                    (pl.col(CATEGORY_ID).is_in(routes_cat.implode()) & (pl.col("score") <= ceiling))
                     | _route_labelled(frame, shares)
                 )
             )
@@ -167,9 +165,7 @@ class RoutingLever(Lever):
                 if total_eligible
                 else 1.0,
                 "routed_calls": routed.height,
-                "routed_categories": sorted(
-                    int(c) for c in routed["category_id"].unique() if c >= 0
-                ),
+                "routed_categories": sorted(int(c) for c in routed[CATEGORY_ID].unique() if c >= 0),
                 "categories_below_threshold": sorted(int(c) for c in routes_cat),
                 "label_shares": {str(c): round(s, 4) for c, s in sorted(shares.items())},
                 "saving_usd": round(float(routed["saving_usd"].sum()), 6),
@@ -181,7 +177,7 @@ class RoutingLever(Lever):
         """Route N calls in K categories to the cheap tier (the models named), with examples."""
         level = result["details"].get("levels", {}).get("expected", {})
         cats = set(level.get("routed_categories", []))
-        rows = [r for r in result["evidence"] if r.get("category_id") in cats]
+        rows = [r for r in result["evidence"] if r.get(CATEGORY_ID) in cats]
         tiers = context.config.get("tiers", "cheap")
         used = {p for p in context.providers if p in tiers} or set(tiers)
         cheap = ", ".join(sorted({tiers[p] for p in used}))

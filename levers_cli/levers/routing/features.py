@@ -19,6 +19,7 @@ import polars as pl
 
 from levers_cli.pricing.models import same_model
 from levers_cli.pricing.rates import rate_card
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -144,11 +145,11 @@ def category_table(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
     answers (with status / finish_reason) and ``difficulty`` (see the module docstring)."""
     q = float(config.get("routing", "category_quantile"))
     w = float(config.get("routing", "mix_weight"))
-    cats = frame.filter(pl.col("category_id") >= 0)
+    cats = frame.filter(pl.col(CATEGORY_ID) >= 0)
     ok = (pl.col("status").fill_null("ok") == "ok") & (
         pl.col("finish_reason").fill_null("") != "length"
     )
-    table = cats.group_by("category_id").agg(
+    table = cats.group_by(CATEGORY_ID).agg(
         pl.len().alias("calls"),
         pl.col("eligible").sum().alias("eligible_calls"),
         pl.col("score").quantile(q, interpolation="linear").alias("feature_score"),
@@ -160,7 +161,7 @@ def category_table(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
         (pl.col("cheap") & (pl.col("status") == "error")).sum().alias("cheap_errors"),
     )
     difficulty = pl.col("feature_score") * (1 - w * pl.col("cheap_share"))
-    return table.with_columns(difficulty.alias("difficulty")).sort("difficulty", "category_id")
+    return table.with_columns(difficulty.alias("difficulty")).sort("difficulty", CATEGORY_ID)
 
 
 def wilson_lower(successes: int, n: int, z: float) -> float:
@@ -182,15 +183,15 @@ def label_shares(frame: pl.DataFrame, labels: pl.DataFrame) -> dict[int, dict[st
     """Per category: distinct labelled queries and how many the cheap tier may take."""
     if labels.is_empty():
         return {}
-    queries = frame.filter(pl.col("category_id") >= 0).select("category_id", "query_hash").unique()
+    queries = frame.filter(pl.col(CATEGORY_ID) >= 0).select(CATEGORY_ID, "query_hash").unique()
     joined = queries.join(labels, on="query_hash", how="inner")
     out: dict[int, dict[str, Any]] = {}
     for row in (
-        joined.group_by("category_id")
+        joined.group_by(CATEGORY_ID)
         .agg(pl.len().alias("labelled"), (pl.col("tier") == "cheap").sum().alias("cheap_labels"))
         .iter_rows(named=True)
     ):
-        out[int(row["category_id"])] = {
+        out[int(row[CATEGORY_ID])] = {
             "labelled": int(row["labelled"]),
             "cheap_labels": int(row["cheap_labels"]),
         }

@@ -9,6 +9,7 @@ import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, combine_basis
 from levers_cli.levers.routing.features import FEATURES
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.store import Workspace
@@ -29,8 +30,8 @@ def build_finding(
     """The routing :class:`Finding`: per-category evidence rows (routed first, by saving),
     figures with their basis, the share-routed → USD-saved curve and per-level details."""
     per_cat = (
-        frame.filter(pl.col("category_id") >= 0)
-        .group_by("category_id")
+        frame.filter(pl.col(CATEGORY_ID) >= 0)
+        .group_by(CATEGORY_ID)
         .agg(
             *[pl.col(f"route_{lv}").sum().alias(f"routed_{lv}") for lv in LEVELS],
             pl.col("saving_usd").filter(pl.col("route_expected")).sum().alias("saving_usd"),
@@ -38,14 +39,14 @@ def build_finding(
     )
     names = dict(ws.con.execute("SELECT category_id, label FROM categories").fetchall())
     rows: list[dict[str, Any]] = []
-    for row in cats.join(per_cat, on="category_id", how="left").iter_rows(named=True):
-        cid = int(row["category_id"])
+    for row in cats.join(per_cat, on=CATEGORY_ID, how="left").iter_rows(named=True):
+        cid = int(row[CATEGORY_ID])
         if not row["eligible_calls"] and not row["routed_expected"]:
             continue
         basis = "labels" if cid in label_cats else "evidence" if row["cheap_answers"] else "assumed"
         rows.append(
             {
-                "category_id": cid,
+                CATEGORY_ID: cid,
                 "label": names.get(cid),
                 "calls": row["calls"],
                 "eligible_calls": row["eligible_calls"],
@@ -66,7 +67,7 @@ def build_finding(
     rows.sort(key=lambda r: (not r["routed_calls"]["expected"], -r["saving_usd"], r["difficulty"]))
     routed = frame.filter(pl.col("route_expected"))
     with_evidence = routed.filter(
-        pl.col("category_id").is_in([r["category_id"] for r in rows if r["basis"] != "assumed"])
+        pl.col(CATEGORY_ID).is_in([r[CATEGORY_ID] for r in rows if r["basis"] != "assumed"])
     ).height
     cheap_rows = [r for r in rows if r["routed_calls"]["expected"] and r["cheap_answers"]]
     answers = sum(r["cheap_answers"] for r in cheap_rows)
@@ -127,11 +128,11 @@ def build_finding(
     movable = frame.filter(
         pl.col("eligible") & pl.col("forced").is_null() & pl.col("label").is_null()
     )
-    by_cat = movable.group_by("category_id").agg(pl.len(), pl.col("saving_usd").sum())
+    by_cat = movable.group_by(CATEGORY_ID).agg(pl.len(), pl.col("saving_usd").sum())
     saving = {cid: (n, usd) for cid, n, usd in by_cat.iter_rows()}
     for cid, difficulty in (
-        cats.filter(~pl.col("category_id").is_in(list(label_cats)))
-        .select("category_id", "difficulty")
+        cats.filter(~pl.col(CATEGORY_ID).is_in(list(label_cats)))
+        .select(CATEGORY_ID, "difficulty")
         .iter_rows()
     ):
         n, usd = saving.get(cid, (0, 0.0))
@@ -150,8 +151,8 @@ def build_finding(
     keep = ["call_id", "score", "forced", "route_model", *[f"route_{lv}" for lv in LEVELS]]
     # the saving of a routed call rests on evidence when its category has cheap-model answers
     # in the logs or human tier labels; otherwise on the assumption that the cheap tier copes
-    supported = [r["category_id"] for r in rows if r["basis"] != "assumed"]
-    frame = frame.with_columns(pl.col("category_id").is_in(supported).alias("evidence"))
+    supported = [r[CATEGORY_ID] for r in rows if r["basis"] != "assumed"]
+    frame = frame.with_columns(pl.col(CATEGORY_ID).is_in(supported).alias("evidence"))
     keep.append("evidence")
     return Finding(
         lever_id=1,
