@@ -64,7 +64,7 @@ def label(
     Example: levers label reports/label-sheet.csv
     """
     from levers_cli.errors import LeversError
-    from levers_cli.levers.routing.labels import read_labels
+    from levers_cli.levers.routing import read_labels
     from levers_cli.store import Workspace
 
     try:

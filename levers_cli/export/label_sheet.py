@@ -1,7 +1,7 @@
 """``levers export label-sheet``: a CSV of distinct queries sampled across categories (seeded,
 round-robin so small categories are labelled too) with the tier the routing lever predicts and
 an empty ``tier`` column, for a person to fill; ``levers label`` reads it back
-(:func:`levers_cli.levers.routing.labels.read_labels`).
+(:func:`levers_cli.levers.routing.read_labels`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import numpy as np
 import polars as pl
 
 from levers_cli.config import Config, load_config
-from levers_cli.levers.routing import RoutingLever
-from levers_cli.levers.routing.labels import labelled_queries_sql
+from levers_cli.levers.routing import RoutingLever, labelled_queries_sql
 from levers_cli.redact import redact
 from levers_cli.schema import CATEGORY_ID
 

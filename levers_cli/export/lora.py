@@ -94,7 +94,7 @@ def chat_example(messages: list[dict], system_prompt: str | None, answer: str) -
 
 
 def _examples(ws: Workspace, config: Config, categories: list[int]) -> pl.DataFrame:
-    from levers_cli.levers.lora.calls import load_calls
+    from levers_cli.levers.lora import load_calls
 
     frame = load_calls(ws, config).filter(pl.col(CATEGORY_ID).is_in(categories))
     ws.load_temp("_lora_calls", {"call_id": frame["call_id"].to_list()})
@@ -123,7 +123,7 @@ def _stats(tokens: list[int]) -> dict[str, Any]:
 
 def _split(conversations: list[str], share: float, most: int, sizes: Counter) -> set[str]:
     """Validation conversations: draw < share, at least one (of two or more), ≤ most examples."""
-    from levers_cli.levers.lora.calls import draw
+    from levers_cli.levers.lora import draw
 
     order = sorted(set(conversations), key=draw)
     chosen = [c for c in order if draw(c) < share]

@@ -215,4 +215,4 @@ class LoraLever(Lever):
         ).select(plan.columns)
 
 
-__all__ = ["LoraLever"]
+__all__ = ["LoraLever", "draw", "load_calls"]

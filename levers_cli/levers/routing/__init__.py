@@ -33,7 +33,7 @@ from levers_cli.levers.routing.features import (
     score_calls,
     wilson_lower,
 )
-from levers_cli.levers.routing.labels import load_labels
+from levers_cli.levers.routing.labels import labelled_queries_sql, load_labels, read_labels
 from levers_cli.levers.routing.report import build_finding
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
 from levers_cli.schema import CATEGORY_ID
@@ -221,4 +221,4 @@ class RoutingLever(Lever):
         ).drop("_route", "_to", "_ok")
 
 
-__all__ = ["RoutingLever"]
+__all__ = ["RoutingLever", "labelled_queries_sql", "read_labels"]
