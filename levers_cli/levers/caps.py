@@ -22,21 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import (
-    LEVELS,
-    ActionContext,
-    Figure,
-    Finding,
-    Level,
-    Lever,
-    combine_basis,
-)
+from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis
 from levers_cli.pricing.models import model_family
 from levers_cli.pricing.rates import rate_card
 from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Level
     from levers_cli.store import Workspace
 
 PERCENTILES = (50, 90, 95, 99)

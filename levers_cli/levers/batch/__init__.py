@@ -19,21 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import (
-    LEVELS,
-    ActionContext,
-    Figure,
-    Finding,
-    Level,
-    Lever,
-    combine_basis,
-    quoted_names,
-)
+from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis, quoted_names
 from levers_cli.levers.batch.detection import RULES, detect
 from levers_cli.rules import batch_factor as rules_batch_factor
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Level
     from levers_cli.store import Workspace
 
 _SOURCES = {

@@ -24,16 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import (
-    LEVELS,
-    ActionContext,
-    Effort,
-    Figure,
-    Finding,
-    Level,
-    Lever,
-    combine_basis,
-)
+from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis
 from levers_cli.levers.caching.calls import exact_hits, load_calls
 from levers_cli.levers.caching.prefix import prefix_by_level
 from levers_cli.levers.caching.report import breaker_rows, evidence_rows, part_savings
@@ -42,6 +33,7 @@ from levers_cli.levers.caching.templates import prompt_templates, template_summa
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Effort, Level
     from levers_cli.store import Workspace
 
 SECTION = "caching"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, ActionContext, Finding, Level, Lever, combine_basis
+from levers_cli.levers.base import LEVELS, Finding, Lever, combine_basis
 from levers_cli.levers.context.calls import (
     input_total,
     load_table,
@@ -36,6 +36,7 @@ from levers_cli.levers.context.report import evidence_rows, figures, per_call_fr
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Level
     from levers_cli.store import Workspace
 
 _S = "context"

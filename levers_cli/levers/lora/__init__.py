@@ -26,15 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import (
-    LEVELS,
-    ActionContext,
-    Finding,
-    Level,
-    Lever,
-    combine_basis,
-    quoted_names,
-)
+from levers_cli.levers.base import LEVELS, Finding, Lever, combine_basis, quoted_names
 from levers_cli.levers.lora.calls import (
     PLAN_TOKENS,
     category_table,
@@ -52,6 +44,7 @@ from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Level
     from levers_cli.store import Workspace
 
 

@@ -28,21 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import (
-    LEVELS,
-    ActionContext,
-    Figure,
-    Finding,
-    Level,
-    Lever,
-    combine_basis,
-    quoted_names,
-)
+from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis, quoted_names
 from levers_cli.levers.materialize.candidates import evidence_row, find_units
 from levers_cli.query_templates.miner import MINING_KEYS, mine_templates
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Level
     from levers_cli.store import Workspace
 
 _CONSISTENCY_SOURCE = (

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, ActionContext, Finding, Level, Lever, quoted_names
+from levers_cli.levers.base import LEVELS, Finding, Lever, quoted_names
 from levers_cli.levers.routing.features import (
     call_features,
     category_table,
@@ -40,6 +40,7 @@ from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Level
     from levers_cli.store import Workspace
 
 
