@@ -1,5 +1,6 @@
-"""The caching lever's report: each part's saving priced by the simulation's own rate
-cards, and the evidence rows (prefix breakers, prefix templates, exact and semantic hits)."""
+"""The caching lever's report: each part's saving priced as the simulation prices a plan
+(:mod:`levers_cli.pricing`), and the evidence rows (prefix breakers, prefix templates, exact
+and semantic hits)."""
 
 from __future__ import annotations
 

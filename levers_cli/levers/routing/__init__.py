@@ -13,7 +13,7 @@ Keyword overrides force single calls; human tier labels (``tier_labels``, see
 ``[routing] min_labels`` labelled queries: each labelled call follows its label and the
 easiest share of the others equal to the labelled cheap share (Wilson lower bound at the
 level's ``[routing] label_z``) routes. Savings: the same tokens priced at the cheap model's
-rate card instead of the current one (simulate's ``plan_cost``).
+rate card instead of the current one (:func:`levers_cli.pricing.plan.plan_cost`).
 """
 
 from __future__ import annotations
