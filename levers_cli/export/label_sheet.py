@@ -14,14 +14,12 @@ import numpy as np
 import polars as pl
 
 from levers_cli.config import Config, load_config
-from levers_cli.levers.routing import RoutingLever, labelled_queries_sql
+from levers_cli.levers.routing import SHEET_COLUMNS, RoutingLever, labelled_queries_sql
 from levers_cli.redact import redact
 from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.store import Workspace
-
-SHEET_COLUMNS = ("query", CATEGORY_ID, "category", "predicted_tier", "tier", "query_hash")
 
 
 def export_label_sheet(
@@ -104,4 +102,4 @@ def export_label_sheet(
     return sample.height
 
 
-__all__ = ["SHEET_COLUMNS", "export_label_sheet"]
+__all__ = ["export_label_sheet"]

@@ -33,7 +33,12 @@ from levers_cli.levers.routing.features import (
     score_calls,
     wilson_lower,
 )
-from levers_cli.levers.routing.labels import labelled_queries_sql, load_labels, read_labels
+from levers_cli.levers.routing.labels import (
+    SHEET_COLUMNS,
+    labelled_queries_sql,
+    load_labels,
+    read_labels,
+)
 from levers_cli.levers.routing.report import build_finding
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
 from levers_cli.schema import CATEGORY_ID
@@ -222,4 +227,4 @@ class RoutingLever(Lever):
         ).drop("_route", "_to", "_ok")
 
 
-__all__ = ["RoutingLever", "labelled_queries_sql", "read_labels"]
+__all__ = ["SHEET_COLUMNS", "RoutingLever", "labelled_queries_sql", "read_labels"]

@@ -1,9 +1,10 @@
 """Human tier labels for routing (the seed's "log 1,000 queries, classify manually").
 
-:func:`levers_cli.export.label_sheet.export_label_sheet` writes a CSV of sampled queries with
+``levers export label-sheet`` writes a CSV of distinct queries sampled across categories (seeded,
+round-robin so small categories are labelled too) with the tier the routing lever predicts and
 an empty ``tier`` column; ``read_labels`` folds the filled column back into the workspace
-table ``tier_labels(query_hash, tier)``, which the routing lever then uses as evidence
-(``load_labels``).
+table ``tier_labels(query_hash, tier)``, which the routing lever then uses as evidence.
+The sheet is written by :mod:`levers_cli.export.label_sheet`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from levers_cli.errors import InputFileError, LeversError
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.store import Workspace
 
 TABLE = "tier_labels"
 DDL = f"CREATE TABLE IF NOT EXISTS {TABLE} (query_hash VARCHAR PRIMARY KEY, tier VARCHAR)"
+SHEET_COLUMNS = ("query", CATEGORY_ID, "category", "predicted_tier", "tier", "query_hash")
 #: Spellings accepted in the ``tier`` column (any case), by the tier they mean.
 TIER_WORDS = {
     "cheap": "cheap",
@@ -108,4 +111,10 @@ def read_labels(ws: Workspace, path: str | Path) -> int:
     return len(labels)
 
 
-__all__ = ["LabelSheetError", "labelled_queries_sql", "load_labels", "read_labels"]
+__all__ = [
+    "SHEET_COLUMNS",
+    "LabelSheetError",
+    "labelled_queries_sql",
+    "load_labels",
+    "read_labels",
+]
