@@ -13,10 +13,12 @@ demo:
 test:
     .venv/bin/python -m pytest -q
 
-# Lint and check formatting
+# Lint, check formatting and the import layers (ARCHITECTURE.md)
 lint:
     .venv/bin/ruff check .
     .venv/bin/ruff format --check levers_cli tests
+    .venv/bin/lint-imports
+    .venv/bin/python scripts/check_import_cycles.py
 
 # Regenerate the sample logs and their planted truths (seeded)
 sample:

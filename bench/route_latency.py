@@ -4,7 +4,7 @@ made with (minilm or static).
 Analyzes a log set into a temporary workspace (or opens one analyzed already), builds the
 router as ``levers export router-config`` does (``build_router``: 20 % of each category's
 distinct queries held out, ``[export] router_holdout_share``), then routes held-out queries
-one at a time through ``levers_cli.route.Router``, embedding included: 50 untimed warm-up
+one at a time through ``levers_cli.router.Router``, embedding included: 50 untimed warm-up
 calls, then at least ``--queries`` timed calls (cycling over the held-out queries), wall
 clock and the calling thread's CPU time per call, p50/p99. Accuracy: the share of held-out
 queries routed to their own category, one at a time (what ``levers route`` does) and in one
@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 from levers_cli.analysis import analyze  # noqa: E402
 from levers_cli.config import load_config  # noqa: E402
 from levers_cli.embed import get_embedder  # noqa: E402
-from levers_cli.export.router import build_router  # noqa: E402
+from levers_cli.export.router_config import build_router  # noqa: E402
 from levers_cli.ingest.mapping import parse_mapping  # noqa: E402
-from levers_cli.route import Router  # noqa: E402
+from levers_cli.router import Router  # noqa: E402
 from levers_cli.store import Workspace  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -142,7 +142,7 @@ def main() -> None:
         if HEADER not in text:
             handle.write(
                 "\n## One query at a time (`bench/route_latency.py`)\n\n"
-                "Held-out queries routed one at a time through `levers_cli.route.Router`, "
+                "Held-out queries routed one at a time through `levers_cli.router.Router`, "
                 "embedding included, in process, after 50 warm-up calls; wall clock and the "
                 "thread's CPU time; the 1-minute load average before and after (2 cores: above "
                 "2, other processes shared them).\n\n" + HEADER

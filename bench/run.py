@@ -18,7 +18,7 @@ What is measured (wall-clock seconds, ``time.perf_counter``):
   assignment of the rest), writing categories, the summary: together ``levers analyze``;
 - each lever's ``analyze`` (``levers_cli.levers.LEVERS``) and the waterfall: together
   ``levers simulate``;
-- routing latency per query, in process: ``levers_cli.route.Router`` on the exported router
+- routing latency per query, in process: ``levers_cli.router.Router`` on the exported router
   when that module is present, else nearest-centroid routing with the same embedder;
 - peak RSS: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (kilobytes on Linux) after each step;
 - the machine: cores, RAM (psutil), Python and library versions, load average before and after
@@ -147,13 +147,13 @@ def route_latency(ws: Any, config: Any, embedder: Any, queries: list[str]) -> di
     import numpy as np
 
     try:
-        from levers_cli.export.router import build_router
-        from levers_cli.route import Router
+        from levers_cli.export.router_config import build_router
+        from levers_cli.router import Router
 
         native = build_router(ws, config)[0]
         router = Router(native, embedder)
         route_one = router.route
-        how = "levers_cli.route.Router on the exported router config"
+        how = "levers_cli.router.Router on the exported router config"
     except Exception as exc:  # another team's module may be absent or fail on this data
         rows = ws.con.execute(
             "SELECT category_id, centroid FROM categories ORDER BY category_id"

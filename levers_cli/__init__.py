@@ -10,10 +10,9 @@ The library is usable without the CLI::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from levers_cli.errors import LeversError
 from levers_cli.store import Workspace
+from levers_cli.version import __version__
 
 
 def analyze(*args, **kwargs):  # type: ignore[no-untyped-def]

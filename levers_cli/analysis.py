@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from levers_cli.cluster import ClusterParams, categorize
+from levers_cli.cluster.categorize import ProgressFn
 from levers_cli.config import Config, load_config
 from levers_cli.embed import AUTO, Embedder, EmbedderChoice, choose_embedder, get_embedder
 from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import WorkspaceError
 from levers_cli.ingest.jsonpath import FieldPath
-from levers_cli.ingest.pipeline import IngestResult, ingest_files
+from levers_cli.ingest.pipeline import ingest_files
+from levers_cli.ingest.result import IngestResult
 from levers_cli.store import Workspace
 from levers_cli.summary import summarize
-
-#: ``progress(stage, advance, total)``; stages: ``ingest`` (total unknown: 0), ``embed``,
-#: ``cluster``.
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -122,7 +119,8 @@ def analyze(
         since: restrict the summary to a period (``7d`` before the newest call, or a date).
         recluster: fit categories afresh instead of keeping the stored ones' ids.
         exclude: real paths to leave out when reading folders (the summary being written).
-        progress: progress callback for a CLI.
+        progress: progress callback for a CLI, ``progress(stage, advance, total)``; stages
+            ``ingest`` (total unknown: 0), ``embed``, ``cluster``, ``assign``.
 
     Raises:
         WorkspaceError: no calls to analyze (``paths`` held none, or none is given and the

@@ -15,6 +15,7 @@ from typing import Any
 
 from levers_cli.errors import UsageError
 from levers_cli.levers.base import Finding, Lever
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 
@@ -50,6 +51,9 @@ def solve_budget(
     """Find the smallest, lowest-effort subset of ``levers`` reaching ``budget_usd_month``
     at the expected level; when none does, say by how much all of them fall short.
 
+    ``levers`` come in waterfall order (:func:`levers_cli.levers.all_levers`); every subset
+    is simulated in that order.
+
     Raises:
         UsageError: ``budget_usd_month`` is not a finite number above 0.
     """
@@ -58,24 +62,34 @@ def solve_budget(
             f"--budget {budget_usd_month}: give a monthly budget in USD, a finite number above 0"
         )
     days = float(config.get("analysis", "days_per_month"))
-    ranked = sorted(split_by_effort(levers), key=lambda lv: (EFFORT_RANK[lv.effort], lv.id))
+    options = split_by_effort(levers)
+    place = {id(option): i for i, option in enumerate(options)}  # the waterfall order
+
+    def in_waterfall_order(chosen: tuple[Lever, ...]) -> list[Lever]:
+        return sorted(chosen, key=lambda lv: place[id(lv)])
+
+    ranked = sorted(options, key=lambda lv: (EFFORT_RANK[lv.effort], place[id(lv)]))
     subsets: list[tuple[Lever, ...]] = []
     for size in range(0, len(ranked) + 1):
         subsets.extend(combinations(ranked, size))
     subsets.sort(
-        key=lambda s: (len(s), sum(EFFORT_RANK[lv.effort] for lv in s), [lv.id for lv in s])
+        key=lambda s: (
+            len(s),
+            sum(EFFORT_RANK[lv.effort] for lv in s),
+            [place[id(lv)] for lv in s],
+        )
     )
     before = None
     best_after = None
     tried = 0
     for subset in subsets:
         tried += 1
-        sim = run_waterfall(ws, list(subset), findings, config, "expected", days)
+        chosen = in_waterfall_order(subset)
+        sim = run_waterfall(ws, chosen, findings, config, "expected", days)
         before = sim.before_usd
         after = sim.after_usd
         best_after = after if best_after is None else min(best_after, after)
         if after <= budget_usd_month:
-            chosen = sorted(subset, key=lambda lv: lv.id)
             return BudgetPlan(
                 budget_usd_month,
                 True,
@@ -102,25 +116,16 @@ def solve_budget(
 
 
 def split_by_effort(levers: list[Lever]) -> list[Lever]:
-    """The budget options: a lever made of parts of different effort (caching: prefix is
-    low effort, the exact and semantic response cache medium) becomes one option per part,
-    each applying its part with the same finding."""
-    options: list[Lever] = []
-    for lever in levers:
-        parts = getattr(lever, "parts", None)
-        if parts and len(parts) > 1 and "prefix" in parts:
-            for chosen in (("prefix",), tuple(p for p in parts if p != "prefix")):
-                option = type(lever)(parts=chosen)  # type: ignore[call-arg]
-                option.option_label = f"{lever.name} ({'+'.join(chosen)})"  # type: ignore[attr-defined]
-                options.append(option)
-        else:
-            options.append(lever)
-    return options
+    """The budget options, in the order of ``levers``: each lever's
+    :meth:`~levers_cli.levers.base.Lever.budget_options` (a lever made of parts of different
+    effort, caching: prefix low, the exact and semantic response cache medium, becomes one
+    option per part, each applying its part with the same finding)."""
+    return [option for lever in levers for option in lever.budget_options()]
 
 
 def option_name(lever: Lever) -> str:
     """``caching (prefix)`` for an option that is one part of a lever, else its name."""
-    return str(getattr(lever, "option_label", lever.name))
+    return lever.label
 
 
 def _routed_share(plan: Any) -> float | None:
@@ -134,7 +139,8 @@ def _routed_share(plan: Any) -> float | None:
 
 
 def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -> dict[str, Any]:
-    """Fit on the first ``fraction`` of the log's time span, forecast the rest, and compare.
+    """Fit on the first ``fraction`` of the log's time span, forecast the rest, and compare
+    (``levers`` in waterfall order).
 
     The levers are analyzed and simulated (expected level) on the earlier calls. Each lever's
     saving per category there, as a share of the category's cost, is the fitted parameter;
@@ -151,7 +157,8 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
     import polars as pl
 
     from levers_cli.errors import WorkspaceError
-    from levers_cli.simulate import base_plan, plan_cost, simulate
+    from levers_cli.pricing.plan import base_plan, plan_cost
+    from levers_cli.simulate import simulate
 
     if not 0 < fraction < 1:
         raise UsageError(
@@ -176,26 +183,26 @@ def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -
             parts[part] = simulate(ws, config, levers, levels=("expected",))
             if part == "test":
                 plan = base_plan(ws)
-                later_cost = plan.select("category_id").with_columns(cost=plan_cost(plan, config))
+                later_cost = plan.select(CATEGORY_ID).with_columns(cost=plan_cost(plan, config))
         finally:
             ws.con.execute("DROP TABLE IF EXISTS temp.calls")
     assert later_cost is not None
     fit = parts["fit"].levels["expected"]
     test_factor = parts["test"].levels["expected"].monthly_factor
     assert fit.plan is not None
-    categories = fit.plan.select("category_id")
+    categories = fit.plan.select(CATEGORY_ID)
     base = fit.call_costs[0]
-    cost_by_category = later_cost.group_by("category_id").agg(pl.sum("cost"))
+    cost_by_category = later_cost.group_by(CATEGORY_ID).agg(pl.sum("cost"))
     rows = []
-    for step, lever in enumerate(sorted(levers, key=lambda lv: lv.id), 1):
+    for step, lever in enumerate(levers, 1):  # the waterfall's steps, in its order
         saving = fit.call_costs[step - 1] - fit.call_costs[step]
         rates = (
             categories.with_columns(saving=saving, base=base)
-            .group_by("category_id")
+            .group_by(CATEGORY_ID)
             .agg(pl.sum("saving"), pl.sum("base"))
             .with_columns(rate=pl.col("saving") / pl.col("base"))
         )
-        joined = cost_by_category.join(rates, on="category_id", how="left", nulls_equal=True)
+        joined = cost_by_category.join(rates, on=CATEGORY_ID, how="left", nulls_equal=True)
         predicted = float((joined["cost"] * joined["rate"].fill_null(0.0)).sum()) * test_factor
         realized = parts["test"].findings[lever.id].saving_usd_month["expected"]
         rows.append(

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Final
 
+#: The ``calls`` column (and JSON key) of a call's category: the one column name spelled this
+#: often; other modules import it.
+CATEGORY_ID: Final = "category_id"
+
 #: Columns of ``calls`` in table order, with their DuckDB types.
 CALL_COLUMNS: Final[dict[str, str]] = {
     "call_id": "VARCHAR PRIMARY KEY",
@@ -46,14 +50,14 @@ CALL_COLUMNS: Final[dict[str, str]] = {
     "logged_cost_usd": "DECIMAL(18,9)",
     "metadata": "JSON",
     "query_hash": "VARCHAR",
-    "category_id": "INTEGER",
+    CATEGORY_ID: "INTEGER",
     "run_id": "INTEGER",
     "record_hash": "VARCHAR",
 }
 
 #: Columns an ingest adapter fills (everything but what enrich/cluster compute later).
 INGEST_COLUMNS: Final[tuple[str, ...]] = tuple(
-    c for c in CALL_COLUMNS if c not in ("cost_usd", "category_id")
+    c for c in CALL_COLUMNS if c not in ("cost_usd", CATEGORY_ID)
 )
 
 #: Columns stored as JSON text (Python objects in partial calls).

@@ -113,32 +113,6 @@ class Workspace:
         row = self.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()
         return int(row[0]) if row else 1
 
-    def insert_calls(self, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-        """Insert call rows whose ``call_id`` is not stored yet.
-
-        A row whose ``call_id`` is stored for a *different* record (another ``record_hash``)
-        is not a duplicate: it is stored under ``call_id~`` + its content hash.
-
-        Args:
-            rows: dicts keyed by :data:`levers_cli.schema.INGEST_COLUMNS`; the JSON columns
-                (``messages``, ``metadata``, …) as Python objects, ``ts`` as aware datetimes.
-
-        Returns:
-            ``(rows stored, rows re-identified because their id was taken)``.
-        """
-        if not rows:
-            return 0, 0
-        import pyarrow as pa
-
-        columns: dict[str, list[Any]] = {name: [] for name in INGEST_COLUMNS}
-        for row in rows:
-            for name in INGEST_COLUMNS:
-                value = row.get(name)
-                if name in JSON_COLUMNS and value is not None:
-                    value = json.dumps(value, ensure_ascii=False, default=_json_default)
-                columns[name].append(value)
-        return self.append_calls(pa.Table.from_pydict(columns, schema=call_arrow_schema()))
-
     def append_calls(self, table: Any, *, check_stored: bool = True) -> tuple[int, int]:
         """Insert an Arrow table of call rows (:func:`call_arrow_schema`; its ``call_id``s
         distinct), leaving out rows whose ``call_id`` is stored already.
@@ -396,9 +370,3 @@ def _check_is_duckdb(path: str) -> None:
             f"workspace {path} is not a DuckDB database (is it a log file?); "
             "pass the logs as arguments and -w a .duckdb file"
         )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)

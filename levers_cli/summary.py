@@ -16,6 +16,7 @@ from typing import Any
 from levers_cli.config import Config
 from levers_cli.enrich.conversations import conversation_stats
 from levers_cli.errors import PeriodError
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.store import Workspace
 
 SCHEMA_VERSION = 1
@@ -212,7 +213,7 @@ def categories(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
            ORDER BY (per.category_id = -1), per.spend_usd DESC NULLS LAST, per.category_id""",
     )
     for row in found:
-        if row["category_id"] == -1:
+        if row[CATEGORY_ID] == -1:
             row["label"] = "(uncategorized)"
             row["keywords"], row["exemplars"] = [], []
     return found

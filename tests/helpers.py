@@ -92,6 +92,28 @@ def call_costs(ws: Workspace) -> dict[str, Decimal]:
     """``call_id`` → ``cost_usd`` of every stored call."""
     return dict(ws.con.execute("SELECT call_id, cost_usd FROM calls").fetchall())
 
+
+def insert_rows(ws: Workspace, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Store hand-built call rows (dicts keyed by :data:`levers_cli.schema.INGEST_COLUMNS`,
+    the JSON columns as Python objects, as :func:`levers_cli.ingest.rows.finish_row` leaves
+    them) through the workspace's Arrow insert; ``(stored, re-identified)``."""
+    import json
+
+    import pyarrow as pa
+
+    from levers_cli.schema import INGEST_COLUMNS, JSON_COLUMNS
+    from levers_cli.store import call_arrow_schema
+
+    columns: dict[str, list[Any]] = {name: [] for name in INGEST_COLUMNS}
+    for row in rows:
+        for name in INGEST_COLUMNS:
+            value = row.get(name)
+            if name in JSON_COLUMNS and value is not None:
+                value = json.dumps(value, ensure_ascii=False, default=str)
+            columns[name].append(value)
+    return ws.append_calls(pa.Table.from_pydict(columns, schema=call_arrow_schema()))
+
+
 def openai_pair(
     call_id: str,
     model: str,

@@ -11,22 +11,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from levers_cli.enrich import tokens
-from levers_cli.levers import caching_prefix
-from levers_cli.levers.caching_data import exact_hits, exact_key, key_parts
-from levers_cli.levers.caching_prefix import (
+from levers_cli.levers.caching import prefix as caching_prefix
+from levers_cli.levers.caching.calls import exact_hits, exact_key, key_parts
+from levers_cli.levers.caching.guards import LazyGuards, guard_of
+from levers_cli.levers.caching.prefix import (
     Tokenizer,
     cacheable_prefixes,
     prompt_bound,
     prompt_sequence,
 )
-from levers_cli.levers.caching_semantic import (
-    LazyGuards,
-    best_matches,
-    guard_of,
-    response_similarity,
-)
+from levers_cli.levers.caching.semantic import best_matches, response_similarity
 from levers_cli.rules import rule_for
+from levers_cli.text import tokens
 
 OPENAI = rule_for("openai", "gpt-4o")  # minimum 1,024, increment 128, no write premium
 ANTHROPIC = rule_for("anthropic", "claude-sonnet-4-5")  # minimum 1,024, increment 1, writes

@@ -79,7 +79,7 @@ def test_c10_special_token_text_estimated_offline(ws, monkeypatch):
     assert {r[0] for r in rows} == {"estimated"}
     # As plain text, cl100k splits '<|endoftext|>' into '<', '|', 'endo', 'ft', 'ext', '|', '>'
     # (the special token itself would be 1 token, id 100257).
-    from levers_cli.enrich.tokens import count_text
+    from levers_cli.text.tokens import count_text
 
     assert count_text("<|endoftext|>") == 7
     assert all(r[1] > 20 and r[2] > 5 for r in rows)

@@ -10,9 +10,9 @@ import pytest
 
 from levers_cli.config import PriceOverride, load_config
 from levers_cli.enrich.prices import list_price, override_cost, price_calls
-from levers_cli.enrich.tokens import OFFLINE_ENCODING, count_messages, count_text, encoding_name_for
 from levers_cli.errors import ConfigError
 from levers_cli.ingest.pipeline import ingest_files
+from levers_cli.text.tokens import OFFLINE_ENCODING, count_messages, count_text, encoding_name_for
 
 
 def test_count_text_and_messages_by_cookbook_formula():

@@ -26,9 +26,9 @@ from levers_cli.config import load_config
 from levers_cli.export import EXPORTERS, ExportError, run_export
 from levers_cli.export.caps import word_budget
 from levers_cli.export.dedup import duplicates
+from levers_cli.export.label_sheet import export_label_sheet
 from levers_cli.export.lora import _split, chat_example
 from levers_cli.export.workflows import slot_values
-from levers_cli.levers.routing_labels import export_label_sheet
 from levers_cli.store import Workspace
 from tests.helpers import ROOT, FakeEmbedder, analyzed_sample_copy
 

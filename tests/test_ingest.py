@@ -13,7 +13,8 @@ from levers_cli.errors import InputFileError, MappingError, RecordError, Unknown
 from levers_cli.ingest.fields import parse_ts
 from levers_cli.ingest.jsonpath import parse_path
 from levers_cli.ingest.mapping import parse_mapping
-from levers_cli.ingest.pipeline import ingest_files, normalize_query, query_hash
+from levers_cli.ingest.pipeline import ingest_files
+from levers_cli.text.query import normalize_query, query_hash
 
 OPENAI_PAIR = {
     "request": {

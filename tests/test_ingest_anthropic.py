@@ -24,7 +24,7 @@ import yaml
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
-from levers_cli.ingest.anthropic import AnthropicAdapter, reassemble_stream
+from levers_cli.ingest.formats.anthropic import AnthropicAdapter, reassemble_stream
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import DATA, FIXTURES, need_shared
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
-from levers_cli.ingest.anthropic_batch import AnthropicBatchAdapter
+from levers_cli.ingest.formats.anthropic_batch import AnthropicBatchAdapter
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
 

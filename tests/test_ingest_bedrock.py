@@ -23,7 +23,7 @@ from decimal import Decimal
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest import get_adapter
-from levers_cli.ingest.bedrock import model_from_id, prompt_turns
+from levers_cli.ingest.formats.bedrock import model_from_id, prompt_turns
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
 

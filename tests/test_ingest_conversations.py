@@ -22,7 +22,7 @@ from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
 from levers_cli.ingest import get_adapter
-from levers_cli.ingest.conversations import parse_transcript, record_digest
+from levers_cli.ingest.formats.chat_datasets import parse_transcript, record_digest
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import DATA, FIXTURES, need_shared
 

@@ -23,7 +23,7 @@ from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
 from levers_cli.ingest import get_adapter
-from levers_cli.ingest.gemini import gemini_usage, model_name, parts_text
+from levers_cli.ingest.formats.gemini import gemini_usage, model_name, parts_text
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
 

@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
-from levers_cli.ingest.helicone import HeliconeAdapter
+from levers_cli.ingest.formats.helicone import HeliconeAdapter
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
 

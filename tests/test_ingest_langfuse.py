@@ -47,8 +47,8 @@ from levers_cli.config import load_config
 from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
-from levers_cli.ingest.base import SkipRecord
-from levers_cli.ingest.langfuse import LangfuseAdapter, langfuse_usage
+from levers_cli.ingest.formats.base import SkipRecord
+from levers_cli.ingest.formats.langfuse import LangfuseAdapter, langfuse_usage
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
 

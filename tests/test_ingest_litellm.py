@@ -23,8 +23,12 @@ from decimal import Decimal
 
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
-from levers_cli.ingest.litellm import LiteLLMPayloadAdapter, LiteLLMSpendLogsAdapter, litellm_tokens
-from levers_cli.ingest.openai_chat import OpenAIChatAdapter
+from levers_cli.ingest.formats.litellm import (
+    LiteLLMPayloadAdapter,
+    LiteLLMSpendLogsAdapter,
+    litellm_tokens,
+)
+from levers_cli.ingest.formats.openai_chat import OpenAIChatAdapter
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import DATA, FIXTURES, need_shared
 

@@ -26,7 +26,7 @@ import pytest
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import InputFileError
-from levers_cli.ingest.llm_logs import LlmLogsAdapter, llm_usage
+from levers_cli.ingest.formats.llm_logs import LlmLogsAdapter, llm_usage
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
 

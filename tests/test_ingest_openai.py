@@ -23,7 +23,7 @@ from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.errors import RecordError
 from levers_cli.ingest import ADAPTERS, get_adapter
-from levers_cli.ingest.openai_chat import openai_usage
+from levers_cli.ingest.formats.openai_chat import openai_usage
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import CASES, DATA, FIXTURES, need_shared
 

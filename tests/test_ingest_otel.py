@@ -19,9 +19,9 @@ import pytest
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest import get_adapter
-from levers_cli.ingest.base import SkipRecord
-from levers_cli.ingest.otel import NO_LLM_SPAN, any_value, decode_attributes, whole_number
-from levers_cli.ingest.otel_content import is_llm_span, span_call, usage_of
+from levers_cli.ingest.formats.base import SkipRecord
+from levers_cli.ingest.formats.otel import NO_LLM_SPAN, any_value, decode_attributes, whole_number
+from levers_cli.ingest.formats.otel_content import is_llm_span, span_call, usage_of
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
 

@@ -13,12 +13,12 @@ import pytest
 from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import _ListPrices, list_price
 from levers_cli.ingest import pipeline, records
-from levers_cli.ingest.fields import content_text
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.ingest.readers import open_records
 from levers_cli.ingest.records import parse_line
 from levers_cli.ingest.rows import call_fingerprint, dump_json
 from levers_cli.store import Workspace
+from levers_cli.text.content import content_text
 
 # --- parsing --------------------------------------------------------------------------------
 

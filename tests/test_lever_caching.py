@@ -14,14 +14,15 @@ import pytest
 
 from levers_cli.analysis import analyze
 from levers_cli.config import load_config
-from levers_cli.enrich import tokens
 from levers_cli.levers import LEVERS
 from levers_cli.levers.caching import CachingLever
-from levers_cli.levers.caching_breakers import find_breakers, move_volatile_last
-from levers_cli.levers.caching_semantic import guard_of
+from levers_cli.levers.caching.breakers import find_breakers, move_volatile_last
+from levers_cli.levers.caching.guards import guard_of
+from levers_cli.pricing.plan import base_plan
 from levers_cli.rules import rule_for
-from levers_cli.simulate import base_plan, run_waterfall
+from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
+from levers_cli.text import tokens
 from tests.helpers import CASES, DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared
 
 SAMPLE = ROOT / "sample_logs" / "app_logs.jsonl.gz"
@@ -431,7 +432,7 @@ def test_t0_templates_found_by_prefix_caching():
     templates found, 114 pure; 56 of 57 files), and 60 of the 120 start with a slot."""
     from types import SimpleNamespace
 
-    from levers_cli.levers.caching_templates import prompt_templates, template_summary
+    from levers_cli.levers.caching.templates import prompt_templates, template_summary
     from tests.test_lever_materialize import TEMPLATES, score_templates
 
     need_shared(TEMPLATES)

@@ -19,8 +19,9 @@ from levers_cli.config import load_config
 from levers_cli.levers import LEVERS
 from levers_cli.levers.caps import DIRECT, CapsLever, cap_table
 from levers_cli.levers.routing import RoutingLever
-from levers_cli.levers.routing_features import model_family
-from levers_cli.simulate import base_plan, plan_cost, run_waterfall
+from levers_cli.pricing.models import model_family
+from levers_cli.pricing.plan import base_plan, plan_cost
+from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 from tests.helpers import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 

@@ -16,7 +16,7 @@ from levers_cli.enrich.conversations import link_conversations
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers import LEVERS
 from levers_cli.levers.context import ContextLever
-from levers_cli.levers.context_walk import CallTokens, Policy, find_forks, walk
+from levers_cli.levers.context.history import CallTokens, Policy, find_forks, walk
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 from tests.helpers import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared

@@ -20,9 +20,10 @@ from levers_cli.config import load_config
 from levers_cli.errors import ConfigError
 from levers_cli.levers import LEVERS
 from levers_cli.levers.lora import LoraLever
-from levers_cli.levers.lora_accept import acceptance, feedback_value
-from levers_cli.levers.lora_calls import draw, lora_rates
-from levers_cli.simulate import base_plan, plan_cost, run_waterfall
+from levers_cli.levers.lora.acceptance import acceptance, feedback_value
+from levers_cli.levers.lora.calls import draw, lora_rates
+from levers_cli.pricing.plan import base_plan, plan_cost
+from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 from tests.helpers import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 

@@ -20,10 +20,11 @@ from levers_cli.config import load_config
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers import LEVERS
 from levers_cli.levers.materialize import MaterializeLever, load_calls
-from levers_cli.levers.materialize_mask import mask, tokens
-from levers_cli.levers.materialize_templates import mine_templates
-from levers_cli.levers.materialize_units import consistency
-from levers_cli.simulate import base_plan, log_span_days, run_waterfall
+from levers_cli.levers.materialize.candidates import consistency
+from levers_cli.pricing.plan import base_plan, log_span_days
+from levers_cli.query_templates.mask import mask, tokens
+from levers_cli.query_templates.miner import mine_templates
+from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 from tests.helpers import DATA, ROOT, FakeEmbedder, analyzed_sample_copy, need_shared, openai_pair
 

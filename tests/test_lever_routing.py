@@ -19,15 +19,14 @@ import pytest
 from levers_cli.analysis import analyze
 from levers_cli.config import load_config
 from levers_cli.errors import InputFileError
+from levers_cli.export.label_sheet import export_label_sheet
 from levers_cli.levers import LEVERS
 from levers_cli.levers.routing import RoutingLever
-from levers_cli.levers.routing_features import (
-    is_strong_or_pricier,
-    model_family,
-    wilson_lower,
-)
-from levers_cli.levers.routing_labels import LabelSheetError, export_label_sheet, read_labels
-from levers_cli.simulate import base_plan, run_waterfall
+from levers_cli.levers.routing.features import is_strong_or_pricier, wilson_lower
+from levers_cli.levers.routing.labels import LabelSheetError, read_labels
+from levers_cli.pricing.models import model_family
+from levers_cli.pricing.plan import base_plan
+from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
 from tests.helpers import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
 

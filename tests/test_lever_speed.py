@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from levers_cli.levers.context_walk import (
+from levers_cli.levers.context.history import (
     CallTable,
     CallTokens,
     Policy,
@@ -22,8 +22,8 @@ from levers_cli.levers.context_walk import (
     walk,
     walk_table,
 )
-from levers_cli.levers.materialize_mask import mask
-from levers_cli.levers.materialize_units import MERGE_MIN_TOKENS, Unit, _intents, consistency
+from levers_cli.levers.materialize.candidates import MERGE_MIN_TOKENS, Unit, _intents, consistency
+from levers_cli.query_templates.mask import mask
 
 
 def _conversation(rng: random.Random, conv: str, turns: int) -> list[CallTokens]:

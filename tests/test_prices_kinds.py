@@ -17,21 +17,22 @@ import pytest
 from PIL import Image
 
 from levers_cli.config import load_config
-from levers_cli.enrich.images import (
-    anthropic_image_tokens,
-    image_tokens,
-    openai_patch_tokens,
-    openai_tile_tokens,
-)
 from levers_cli.enrich.prices import price_calls
 from levers_cli.enrich.rates import CallUsage, PriceBook
-from levers_cli.enrich.tokens import count_messages
 from levers_cli.errors import ConfigError
 from levers_cli.ingest.mapping import parse_mapping
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.ingest.rows import finish_row
 from levers_cli.price_rows import shipped_rows
 from levers_cli.summary import cost_checks, token_totals
+from levers_cli.text.images import (
+    anthropic_image_tokens,
+    image_tokens,
+    openai_patch_tokens,
+    openai_tile_tokens,
+)
+from levers_cli.text.tokens import count_messages
+from tests.helpers import insert_rows
 
 ANTHROPIC_PRICING = "https://platform.claude.com/docs/en/about-claude/pricing"
 OPENAI_PRICING = "https://platform.openai.com/docs/pricing"
@@ -276,7 +277,7 @@ def _gemini_row(call_id: str, total_in: int, cached: int, out: int, thoughts: in
 
 
 def test_gemini_cached_thinking_and_long_context(ws):
-    ws.insert_calls([
+    insert_rows(ws, [
         _gemini_row("short", 100_000, 40_000, 2_000, 1_500),
         _gemini_row("long", 250_000, 50_000, 10_000, 0),
         _gemini_row("cliff", 210_000, 20_000, 0, 0),

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from levers_cli.cli import app
 from levers_cli.config import load_config
 from levers_cli.report import REPORT_SCHEMA_VERSION, gather, render_html, render_markdown
+from levers_cli.report.actions import WHEN
 from levers_cli.report.markdown import MAX_CHARS
-from levers_cli.report.plan import WHEN
 from levers_cli.report.sanitize import md_cell
 from levers_cli.store import Workspace
 from tests.helpers import FakeEmbedder, openai_pair
@@ -143,7 +143,7 @@ def test_plan_is_ordered_by_saving_per_effort_with_actions(small: dict) -> None:
 
 
 def test_plan_slot_follows_effort_and_share() -> None:
-    from levers_cli.report.plan import make_plan
+    from levers_cli.report.actions import make_plan
 
     def lever(i: int, name: str, saving: float) -> dict:
         return {"id": i, "name": name, "basis": "evidence", "details": {}, "evidence": [],
@@ -266,7 +266,7 @@ def _mixed(data: dict) -> dict:
     assumption: mixed, 75 % on evidence."""
     import copy
 
-    from levers_cli.report.plan import make_plan
+    from levers_cli.report.actions import make_plan
 
     out = copy.deepcopy(data)
     for lever in out["simulation"]["levers"]:
@@ -290,7 +290,7 @@ def test_mixed_basis_shows_its_evidence_share_in_html_and_markdown(small: dict) 
 
 
 def test_plan_actions_count_in_singular_and_never_end_on_a_blank_name() -> None:
-    from levers_cli.report.plan import make_plan
+    from levers_cli.report.actions import make_plan
 
     def lever(i: int, name: str, details: dict, evidence: list) -> dict:
         return {"id": i, "name": name, "basis": "evidence", "details": details,

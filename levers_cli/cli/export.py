@@ -1,4 +1,5 @@
-"""``levers export {router-config, caps, workflows, batch, lora}``: write each lever's artifacts.
+"""The ``levers export`` group: ``label-sheet`` (:mod:`levers_cli.cli.labels`) and
+``{router-config, caps, workflows, batch, lora}``, each lever's artifacts.
 
 Each command parses its options, calls :func:`levers_cli.export.run_export` and prints what
 was written (or the result as JSON with ``--json``).
@@ -14,9 +15,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from levers_cli.cli.labels import export_app
+from levers_cli.cli import labels as label_commands
 from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, LevelOpt, WorkspaceOpt
 from levers_cli.cli.output import err_console, fail, out_console
+
+export_app = typer.Typer(
+    help="Write the artifacts that put the plan into practice.", no_args_is_help=True
+)
+export_app.command("label-sheet")(label_commands.label_sheet)
 
 OutOpt = Annotated[
     str, typer.Option("--out", "-o", help="Folder to write into (created if missing).")

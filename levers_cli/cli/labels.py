@@ -1,4 +1,5 @@
-"""``levers export label-sheet`` and ``levers label``: human tier labels for routing."""
+"""``levers export label-sheet`` and ``levers label``: human tier labels for routing (the
+label-sheet command is registered in the ``export`` group by :mod:`levers_cli.cli.export`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,9 @@ import typer
 
 from levers_cli.cli.options import ConfigOpt, WorkspaceOpt
 from levers_cli.cli.output import err_console, fail, out_console
-from levers_cli.report.fmt import plural
-
-export_app = typer.Typer(
-    help="Write the artifacts that put the plan into practice.", no_args_is_help=True
-)
+from levers_cli.text.content import plural
 
 
-@export_app.command("label-sheet")
 def label_sheet(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
@@ -38,7 +34,7 @@ def label_sheet(
     """
     from levers_cli.config import load_config
     from levers_cli.errors import LeversError
-    from levers_cli.levers.routing_labels import export_label_sheet
+    from levers_cli.export.label_sheet import export_label_sheet
     from levers_cli.store import Workspace
 
     if os.path.isdir(out):
@@ -71,7 +67,7 @@ def label(
     Example: levers label reports/label-sheet.csv
     """
     from levers_cli.errors import LeversError
-    from levers_cli.levers.routing_labels import read_labels
+    from levers_cli.levers.routing import read_labels
     from levers_cli.store import Workspace
 
     try:

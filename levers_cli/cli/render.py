@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from levers_cli.report.fmt import plural, usd
+from levers_cli.report.fmt import usd
+from levers_cli.schema import CATEGORY_ID
+from levers_cli.text.content import plural
 
 MAX_CATEGORY_ROWS = 25
 #: Repeat-histogram buckets past the single digits: (least, most) occurrences, None = open.
@@ -207,11 +209,11 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             table.add_column(name, overflow="ellipsis", no_wrap=True, ratio=1)
         else:
             table.add_column(name, justify="right", no_wrap=True)
-    shown = [c for c in cats if c["category_id"] != -1][:MAX_CATEGORY_ROWS]
-    shown += [c for c in cats if c["category_id"] == -1]
+    shown = [c for c in cats if c[CATEGORY_ID] != -1][:MAX_CATEGORY_ROWS]
+    shown += [c for c in cats if c[CATEGORY_ID] == -1]
     for c in shown:
         table.add_row(
-            str(c["category_id"]),
+            str(c[CATEGORY_ID]),
             escape(c["label"]),
             count(c["calls"]),
             share(c["spend_share"]),

@@ -29,7 +29,7 @@ def route(
     from dataclasses import asdict
 
     from levers_cli.errors import LeversError
-    from levers_cli.route import Router
+    from levers_cli.router import Router
 
     if text is None and file is None:
         fail("give a query TEXT or --file FILE (one query per line)", code=2)

@@ -18,8 +18,6 @@ calls does not describe it (a rare word scores high on c-TF-IDF's idf alone: "bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from levers_cli.schema import UNCATEGORIZED
@@ -79,15 +77,6 @@ REQUEST_WORDS = frozenset(
 #: A keyword must occur in at least this share of its category's calls (assumption: a word
 #: in fewer than one call in ten is incidental to the category, not what it is about).
 MIN_SHARE = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryLabel:
-    """Keywords (best first), a short label built from them, and exemplar queries."""
-
-    keywords: list[str]
-    label: str
-    exemplars: list[str]
 
 
 def ctfidf_keywords(

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from levers_cli.ingest.fields import content_text
 from levers_cli.ingest.records import fast_loads
 from levers_cli.store import Workspace
+from levers_cli.text.content import content_text
 
 #: Prefix of rebuilt conversation ids (``conv:`` + the first call's ``call_id``).
 REBUILT_PREFIX = "conv:"

@@ -22,7 +22,7 @@ EXPORTERS: dict[str, tuple[str, str]] = {
     "batch": ("levers_cli.export.batch", "export_batch"),
     "caps": ("levers_cli.export.caps", "export_caps"),
     "lora": ("levers_cli.export.lora", "export_lora"),
-    "router-config": ("levers_cli.export.router", "export_router_config"),
+    "router-config": ("levers_cli.export.router_config", "export_router_config"),
     "workflows": ("levers_cli.export.workflows", "export_workflows"),
 }
 

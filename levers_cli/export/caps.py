@@ -40,6 +40,7 @@ from levers_cli.export.common import (
     write_yaml,
 )
 from levers_cli.redact import redact_value
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 FILES = ("caps.csv", "caps.json", "caps.yaml")
 COLUMNS = (
-    "category_id", "label", "model", "calls", "max_tokens", "instruction_suffix", "words",
+    CATEGORY_ID, "label", "model", "calls", "max_tokens", "instruction_suffix", "words",
     "instruction", "reasoning_effort", "expected_truncation_share", "truncated_share_now",
     "p50", "p95", "p99", "max_tokens_now",
 )  # fmt: skip
@@ -91,7 +92,7 @@ def cap_rows(ws: Workspace, config: Config, level: str) -> list[dict[str, Any]]:
         cap = int(row["cap"][level])
         words = word_budget(cap, max(visible, 0.05), per_word)
         rows.append({
-            "category_id": row["category_id"], "label": row["label"], "model": row["model"],
+            CATEGORY_ID: row[CATEGORY_ID], "label": row["label"], "model": row["model"],
             "calls": row["calls"], "max_tokens": cap,
             "instruction_suffix": f"Answer directly in at most {words} words.", "words": words,
             "instruction": row["instruction"], "reasoning_effort": row["reasoning_effort"],
@@ -143,7 +144,7 @@ def export_caps(
         result.add_file(path, len(rows))
     result.counts = {
         "groups": len(rows),
-        "categories": len({r["category_id"] for r in rows}),
+        "categories": len({r[CATEGORY_ID] for r in rows}),
         "calls": sum(r["calls"] for r in rows),
     }
     result.redactions = dict(counts)

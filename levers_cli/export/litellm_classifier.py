@@ -11,7 +11,7 @@ returns the tier's name, or ``None`` to let ``classifier_fallback`` decide (Lite
 docs.litellm.ai/docs/routing_plugins and docs.litellm.ai/docs/autorouter_sdk/classifiers).
 
 :class:`LeversClassifier` is that object: it loads ``levers-router.json`` into
-:class:`levers_cli.route.Router` with the embedder the routes were built with (local; no
+:class:`levers_cli.router.Router` with the embedder the routes were built with (local; no
 embedding API is called) and names the route of the request's last user message, exactly as
 ``levers route`` does. ``levers export router-config`` writes the tiers to match (one per
 route, the default route and each keyword route) and a three-line ``levers_classifier.py``
@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from levers_cli.route import Router
+from levers_cli.router import Router
 
 if TYPE_CHECKING:
     from levers_cli.embed.base import Embedder
@@ -39,7 +39,7 @@ class LeversClassifier:
         embedder: the embedder to use; by default the one the config names.
 
     Attributes:
-        router: the loaded :class:`~levers_cli.route.Router`.
+        router: the loaded :class:`~levers_cli.router.Router`.
         tiers: every name :meth:`classify` can return (route names, the default route's
             name, keyword routes).
 
@@ -86,7 +86,7 @@ class LeversClassifier:
             A name in :attr:`tiers`, or ``None`` when the request has no user text (LiteLLM
             then applies ``classifier_fallback``).
         """
-        from levers_cli.ingest.pairs import last_user_text
+        from levers_cli.ingest.formats.pairs import last_user_text
 
         messages = [m for m in getattr(context, "structured_messages", None) or () if m]
         text = last_user_text([m for m in messages if isinstance(m, dict)])

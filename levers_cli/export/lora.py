@@ -13,7 +13,7 @@ Layout: ``lora/<category_id>-<label>/{train.jsonl, validation.jsonl, README.md}`
   may not be accepted answers) and the call's answer as the last assistant message.
   Consecutive messages of one role are joined (chat templates expect alternation); tool
   messages and tool-only assistant turns are left out; content parts are joined as text.
-- Examples (:mod:`levers_cli.levers.lora_calls`, :mod:`levers_cli.levers.lora_accept`):
+- Examples (:mod:`levers_cli.levers.lora.calls`, :mod:`levers_cli.levers.lora.acceptance`):
   calls of the category served by a model pricier than the LoRA model whose answer was
   accepted — by feedback where the logs carry it (then only positively rated answers), else
   not followed by a rephrased retry and not cut off.
@@ -42,6 +42,7 @@ import polars as pl
 from levers_cli.export.common import ExportError, ExportResult, prepare_out_dir, write_jsonl
 from levers_cli.export.dedup import duplicates
 from levers_cli.redact import redact_value
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
@@ -93,9 +94,9 @@ def chat_example(messages: list[dict], system_prompt: str | None, answer: str) -
 
 
 def _examples(ws: Workspace, config: Config, categories: list[int]) -> pl.DataFrame:
-    from levers_cli.levers.lora_calls import load_calls
+    from levers_cli.levers.lora import load_calls
 
-    frame = load_calls(ws, config).filter(pl.col("category_id").is_in(categories))
+    frame = load_calls(ws, config).filter(pl.col(CATEGORY_ID).is_in(categories))
     ws.load_temp("_lora_calls", {"call_id": frame["call_id"].to_list()})
     rows = pl.from_arrow(
         ws.con.sql(
@@ -122,7 +123,7 @@ def _stats(tokens: list[int]) -> dict[str, Any]:
 
 def _split(conversations: list[str], share: float, most: int, sizes: Counter) -> set[str]:
     """Validation conversations: draw < share, at least one (of two or more), ≤ most examples."""
-    from levers_cli.levers.lora_calls import draw
+    from levers_cli.levers.lora import draw
 
     order = sorted(set(conversations), key=draw)
     chosen = [c for c in order if draw(c) < share]
@@ -236,7 +237,7 @@ def export_lora(
     redactions: Counter[str] = Counter()
     datasets = {}
     for cid in chosen:
-        data = build_dataset(frame.filter(pl.col("category_id") == cid), config, redact)
+        data = build_dataset(frame.filter(pl.col(CATEGORY_ID) == cid), config, redact)
         if not data["train"]:
             result.notes.append(f"category {cid}: no usable accepted example; skipped")
             continue

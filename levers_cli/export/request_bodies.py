@@ -145,7 +145,7 @@ def responses_body(call: dict[str, Any]) -> dict[str, Any]:
     """The Responses API request body of a logged call.
 
     The ingest keeps ``instructions`` as a leading system message and turns function calls
-    and their outputs into Chat-style messages (:func:`levers_cli.ingest.openai_responses.
+    and their outputs into Chat-style messages (:func:`levers_cli.ingest.formats.openai_responses.
     input_messages`); this undoes both: a leading system message with text becomes
     ``instructions``, assistant ``tool_calls`` become ``function_call`` items, ``tool``
     messages ``function_call_output`` items, and items kept as JSON text are restored.
@@ -166,7 +166,7 @@ def responses_body(call: dict[str, Any]) -> dict[str, Any]:
 def embeddings_body(call: dict[str, Any]) -> dict[str, Any]:
     """The Embeddings request body of a logged call: the text of each user message (the
     logged ``input`` strings), else the call's query."""
-    from levers_cli.ingest.fields import content_text
+    from levers_cli.text.content import content_text
 
     texts = [
         content_text(m.get("content"))
@@ -246,7 +246,7 @@ def _logged_item(content: Any) -> dict[str, Any] | None:
 
 def _text(content: Any) -> str:
     """An assistant message's text (Responses ``output_text`` parts joined)."""
-    from levers_cli.ingest.fields import content_text
+    from levers_cli.text.content import content_text
 
     return content_text(content)
 

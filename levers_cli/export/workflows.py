@@ -3,7 +3,7 @@ whoever writes the script (``workflows.json`` for tools, ``workflows.md`` for pe
 
 Per candidate (best first: spend × consistency, :mod:`levers_cli.levers.materialize`):
 the prompt template and the query template (slots masked as ``<num>``, ``<date>``,
-``<name>`` …, free text as ``<*>``; :func:`~levers_cli.levers.materialize_templates.
+``<name>`` …, free text as ``<*>``; :func:`~levers_cli.query_templates.miner.
 common_skeleton`), the slot values seen (per slot type, most frequent first, with counts),
 example queries, the stable answer (the medoid response) and — when the logged answers differ
 only in their slots — the answer template (the stable answer, masked), frequency (calls in the
@@ -12,7 +12,7 @@ consistency (mean pairwise similarity of the masked answers) and a suggested scr
 (steps, not code). Everything is evidence from the logs except the outline (a suggestion).
 
 Slot values are read by lining a query up with its masked form
-(:func:`~levers_cli.levers.materialize_mask.mask`): the text between two slots is copied
+(:func:`~levers_cli.query_templates.mask.mask`): the text between two slots is copied
 unchanged, so each slot's value is what lies between the literal runs around it. Text leaves
 the workspace here, so every string is redacted (:mod:`levers_cli.redact`) unless told not to.
 """
@@ -24,7 +24,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from levers_cli.export.common import ExportError, ExportResult, prepare_out_dir, write_json
-from levers_cli.levers.materialize_mask import SLOT_KINDS
+from levers_cli.query_templates.mask import SLOT_KINDS
 from levers_cli.redact import redact, redact_value
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def slot_values(text: str) -> list[tuple[str, str]]:
 
     Example: ``"refund order 4417 for Ana Lima"`` → ``[("num", "4417"), ("name", "Ana Lima")]``.
     """
-    from levers_cli.levers.materialize_mask import mask
+    from levers_cli.query_templates.mask import mask
 
     parts = SLOT.split(mask(text))  # literal, kind, literal, kind, …, literal
     literals, kinds = parts[0::2], parts[1::2]
@@ -102,9 +102,9 @@ def candidates(ws: Workspace, config: Config, level: str) -> list[dict[str, Any]
         score, levels, models, script_outline (steps).
     """
     from levers_cli.levers.materialize import MaterializeLever
-    from levers_cli.levers.materialize_mask import mask
-    from levers_cli.levers.materialize_templates import common_skeleton
-    from levers_cli.simulate import log_span_days
+    from levers_cli.pricing.plan import log_span_days
+    from levers_cli.query_templates.mask import mask
+    from levers_cli.query_templates.miner import common_skeleton
 
     finding = MaterializeLever().analyze(ws, config)
     if finding.per_call is None or not finding.evidence:

@@ -1,7 +1,8 @@
 """Ingest: read log files of any registered format into the ``calls`` table.
 
 The registry :data:`ADAPTERS` is the one place formats are listed; to add a format, write a
-module with a class that follows :class:`~levers_cli.ingest.base.LogAdapter` and add it here.
+module in :mod:`levers_cli.ingest.formats` with a class that follows
+:class:`~levers_cli.ingest.formats.base.LogAdapter` and add it here.
 Detection tries the adapters in registry order; ``generic`` is last because it accepts any
 record with a query column.
 """
@@ -9,24 +10,28 @@ record with a query column.
 from __future__ import annotations
 
 from levers_cli.errors import UnknownFormatError
-from levers_cli.ingest.anthropic import AnthropicAdapter
-from levers_cli.ingest.anthropic_batch import AnthropicBatchAdapter
-from levers_cli.ingest.base import LogAdapter
-from levers_cli.ingest.bedrock import BedrockAdapter
-from levers_cli.ingest.conversations import ChatMessagesAdapter, ShareGPTAdapter, TranscriptAdapter
-from levers_cli.ingest.gemini import GeminiAdapter
-from levers_cli.ingest.generic import GenericAdapter
-from levers_cli.ingest.helicone import HeliconeAdapter
+from levers_cli.ingest.formats.anthropic import AnthropicAdapter
+from levers_cli.ingest.formats.anthropic_batch import AnthropicBatchAdapter
+from levers_cli.ingest.formats.base import LogAdapter
+from levers_cli.ingest.formats.bedrock import BedrockAdapter
+from levers_cli.ingest.formats.chat_datasets import (
+    ChatMessagesAdapter,
+    ShareGPTAdapter,
+    TranscriptAdapter,
+)
+from levers_cli.ingest.formats.gemini import GeminiAdapter
+from levers_cli.ingest.formats.generic import GenericAdapter
+from levers_cli.ingest.formats.helicone import HeliconeAdapter
+from levers_cli.ingest.formats.langfuse import LangfuseAdapter
+from levers_cli.ingest.formats.litellm import LiteLLMPayloadAdapter, LiteLLMSpendLogsAdapter
+from levers_cli.ingest.formats.llm_logs import LlmLogsAdapter
+from levers_cli.ingest.formats.mtbench import MTBenchAdapter
+from levers_cli.ingest.formats.openai_batch import OpenAIBatchAdapter
+from levers_cli.ingest.formats.openai_chat import OpenAIChatAdapter
+from levers_cli.ingest.formats.openai_responses import OpenAIResponsesAdapter
+from levers_cli.ingest.formats.otel import OTelAdapter
+from levers_cli.ingest.formats.request_only import RequestOnlyAdapter
 from levers_cli.ingest.jsonpath import FieldPath
-from levers_cli.ingest.langfuse import LangfuseAdapter
-from levers_cli.ingest.litellm import LiteLLMPayloadAdapter, LiteLLMSpendLogsAdapter
-from levers_cli.ingest.llm_logs import LlmLogsAdapter
-from levers_cli.ingest.mtbench import MTBenchAdapter
-from levers_cli.ingest.openai_batch import OpenAIBatchAdapter
-from levers_cli.ingest.openai_chat import OpenAIChatAdapter
-from levers_cli.ingest.openai_responses import OpenAIResponsesAdapter
-from levers_cli.ingest.otel import OTelAdapter
-from levers_cli.ingest.request_only import RequestOnlyAdapter
 
 ADAPTERS: dict[str, type] = {
     OpenAIChatAdapter.name: OpenAIChatAdapter,

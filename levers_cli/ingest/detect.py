@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from levers_cli.ingest.base import LogAdapter, Record
+from levers_cli.ingest.formats.base import LogAdapter, Record
 
 
 class RecordDetector:

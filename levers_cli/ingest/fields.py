@@ -1,10 +1,9 @@
-"""Small, shared conversions used by every adapter: text of message content, timestamps,
-token counts and provider names.
+"""Small, shared conversions used by every adapter: timestamps, token counts and provider
+names (a message's plain text: :func:`levers_cli.text.content.content_text`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -13,34 +12,6 @@ from levers_cli.errors import RecordError
 
 #: Epoch values above this are taken as milliseconds (year 5138 in seconds).
 _EPOCH_MS_THRESHOLD = 1e11
-
-
-def content_text(content: Any) -> str:
-    """Return the plain text of a chat message ``content``.
-
-    Handles a string, OpenAI/Anthropic content-part lists (``{"type": "text", "text": ...}``,
-    tool calls/results serialized as JSON) and, for anything else, its JSON form.
-    """
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts: list[str] = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, dict):
-                if isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-                elif part.get("type") in ("image_url", "image", "input_image"):
-                    parts.append("[image]")
-                else:
-                    parts.append(json.dumps(part, ensure_ascii=False, sort_keys=True))
-        return "\n".join(p for p in parts if p)
-    if isinstance(content, dict) and isinstance(content.get("text"), str):
-        return content["text"]
-    return json.dumps(content, ensure_ascii=False, sort_keys=True)
 
 
 def parse_ts(value: Any, *, field: str = "ts") -> datetime | None:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from levers_cli.errors import MappingError, RecordError
-from levers_cli.ingest.fields import content_text, optional_float, parse_ts, token_count
+from levers_cli.ingest.fields import optional_float, parse_ts, token_count
 from levers_cli.ingest.jsonpath import FieldPath, parse_path
+from levers_cli.text.content import content_text
 
 FIELD_ALIASES: dict[str, str] = {
     "id": "call_id",

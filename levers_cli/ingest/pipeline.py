@@ -2,7 +2,7 @@
 
 Every record read ends as exactly one of stored, duplicate (its ``call_id`` is stored
 already, or came earlier in this run), skipped (no model call, e.g. a Langfuse SPAN: counted
-by reason, see :class:`~levers_cli.ingest.base.SkipRecord`) or rejected (kept in ``rejects``
+by reason, see :class:`~levers_cli.ingest.formats.base.SkipRecord`) or rejected (kept in ``rejects``
 with its reason), so ``read == stored + duplicates + skipped + rejected`` for every run. One
 run is one transaction. A detected format is checked record by record: a record it does
 not sniff is read by the adapter that does (:mod:`levers_cli.ingest.detect`).
@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
-from levers_cli import __version__
 from levers_cli.ingest import ADAPTERS, get_adapter
-from levers_cli.ingest.base import LogAdapter
 from levers_cli.ingest.detect import RecordDetector
+from levers_cli.ingest.formats.base import LogAdapter
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import check_columns
 from levers_cli.ingest.readers import (
@@ -39,19 +37,13 @@ from levers_cli.ingest.readers import (
     open_records,
     parse_chunk,
 )
-from levers_cli.ingest.reads import earlier_reads, refuse_reading_differently
-from levers_cli.ingest.rows import (  # noqa: F401 - public names of this module before
-    Batch,
-    call_fingerprint,
-    finish_row,
-    normalize_query,
-    partial_rows,
-    process_records,
-    query_hash,
-)
-from levers_cli.ingest.sink import FileSink, RunState, collision_id, content_id  # noqa: F401 - collision_id: public here before
+from levers_cli.ingest.reread_guard import earlier_reads, refuse_reading_differently
+from levers_cli.ingest.result import FileCounts, IngestResult
+from levers_cli.ingest.rows import Batch, process_records
+from levers_cli.ingest.sink import FileSink, RunState
 from levers_cli.ingest.workers import ChunkRunner
 from levers_cli.store import Workspace
+from levers_cli.version import __version__
 
 #: Lines of a JSONL file normalized in this process before worker processes take the rest
 #: (they take a second to start; small files never need them).
@@ -60,86 +52,9 @@ PARALLEL_AFTER = 5_000
 #: rows it has written already (and spills the rest) instead of growing the process.
 INGEST_MEMORY_LIMIT = "1GB"
 
-#: ``progress(stage, advance)``: called as records are read; a CLI draws a bar from it.
-ProgressFn = Callable[[str, int], None]
-
-
-@dataclass
-class FileCounts:
-    """What one file gave: ``read == stored + duplicates + skipped + rejected``."""
-
-    path: str
-    format: str | None = None
-    read: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    rejected: int = 0
-    #: skipped records (no model call) by the adapter's reason
-    skipped_by_reason: dict[str, int] = field(default_factory=dict)
-    size_bytes: int = 0
-    sha256: str = ""
-    #: records whose id was already taken by a different record (stored under ``id~hash``)
-    id_collisions: int = 0
-    #: the ``--map`` options the file was read with (``field=path, …``; empty: none)
-    mapping: str = ""
-
-
-@dataclass
-class IngestResult:
-    """One ingest run: per-file counts, totals, the first rejects (file, line, reason), and
-    the files left out of the folders read because their names are no log's (kind → count,
-    e.g. ``{".txt": 2}``)."""
-
-    run_id: int
-    files: list[FileCounts] = field(default_factory=list)
-    reject_samples: list[tuple[str, int, str]] = field(default_factory=list)
-    skipped_files: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def read(self) -> int:
-        return sum(f.read for f in self.files)
-
-    @property
-    def stored(self) -> int:
-        return sum(f.stored for f in self.files)
-
-    @property
-    def duplicates(self) -> int:
-        return sum(f.duplicates for f in self.files)
-
-    @property
-    def skipped(self) -> int:
-        return sum(f.skipped for f in self.files)
-
-    @property
-    def rejected(self) -> int:
-        return sum(f.rejected for f in self.files)
-
-    @property
-    def skipped_by_reason(self) -> dict[str, int]:
-        """Skipped records of every file, by reason (most first)."""
-        total: Counter[str] = Counter()
-        for f in self.files:
-            total.update(f.skipped_by_reason)
-        return dict(total.most_common())
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "run_id": self.run_id,
-            "read": self.read,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "skipped": self.skipped,
-            "rejected": self.rejected,
-            "skipped_by_reason": self.skipped_by_reason,
-            "skipped_files": self.skipped_files,
-            "files": [asdict(f) for f in self.files],
-            "reject_samples": [
-                {"file": f, "line": n, "error": e} for f, n, e in self.reject_samples
-            ],
-        }
+#: ``progress(stage, advance)``: called as records are read, ``("ingest", 1)`` per record
+#: (the analysis' :data:`levers_cli.cluster.categorize.ProgressFn` also passes a total).
+ReadProgressFn = Callable[[str, int], None]
 
 
 def _detect(
@@ -186,9 +101,8 @@ def _open_source(
     )
     if path != STDIN:
         for adapter in candidates:
-            claims = getattr(adapter, "claims_file", None)
-            if claims is not None and claims(path):
-                return adapter.open_file(path), adapter  # type: ignore[attr-defined]
+            if adapter.claims_file(path):
+                return adapter.open_file(path), adapter
     return open_records(path), None
 
 
@@ -210,7 +124,7 @@ def ingest_files(
     format: str | None = None,
     mapping: dict[str, FieldPath] | None = None,
     options: dict[str, Any] | None = None,
-    progress: ProgressFn | None = None,
+    progress: ReadProgressFn | None = None,
     command: str = "ingest",
     exclude: frozenset[str] = frozenset(),
     workers: int | None = None,
@@ -276,32 +190,6 @@ def ingest_files(
     return result
 
 
-def record_rows(
-    raw: RawRecord,
-    adapter: LogAdapter,
-    mapping: dict[str, FieldPath],
-    occurrences: Counter[str],
-) -> list[dict[str, Any]]:
-    """The finished call rows of one parsed record (several for a transcript).
-
-    Every row carries ``record_hash`` (:func:`call_fingerprint`). Rows without an id of their
-    own get the hash of the record's content as their id (``h:…``), with ``.k`` for the k-th
-    call of a multi-call record and ``#n`` for the n-th identical record of the file.
-
-    Raises:
-        RecordError: the record (as a whole) is not usable.
-    """
-    assert raw.data is not None
-    rows, digest = partial_rows(raw.data, adapter, mapping)
-    if digest is not None:
-        occurrences[digest] += 1
-    for index, row in enumerate(rows, 1):
-        if not row.get("call_id"):
-            part = digest if len(rows) == 1 else f"{digest}.{index}"
-            row["call_id"] = content_id(str(part), occurrences[str(digest)])
-    return rows
-
-
 def _ingest_file(
     run: RunState,
     path: str,
@@ -309,7 +197,7 @@ def _ingest_file(
     mapping: dict[str, FieldPath],
     options: dict[str, Any],
     runner: ChunkRunner,
-    progress: ProgressFn | None,
+    progress: ReadProgressFn | None,
 ) -> FileCounts:
     with ThreadPoolExecutor(1) as hasher:  # hashlib lets go of the GIL: read + hash meanwhile
         identity = hasher.submit(_file_identity, path)

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from levers_cli.enrich.tokens import count_messages, count_text
 from levers_cli.errors import LeversError, RecordError
-from levers_cli.ingest.base import LogAdapter, PartialCall, SkipRecord
 from levers_cli.ingest.detect import RecordDetector
 from levers_cli.ingest.fields import optional_float, provider_for_model
+from levers_cli.ingest.formats.base import LogAdapter, PartialCall, SkipRecord
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.mapping import apply_mapping
 from levers_cli.ingest.records import RawRecord
@@ -32,6 +31,8 @@ from levers_cli.schema import (
     TOKENS_FROM_USAGE,
 )
 from levers_cli.store import call_arrow_schema
+from levers_cli.text.query import query_hash
+from levers_cli.text.tokens import count_messages, count_text
 
 #: ``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)``, built once: the
 #: canonical form behind ``record_hash`` and content ids, which must never change (stored
@@ -47,17 +48,6 @@ _ENCODE_PLAIN: dict[type, Any] = {
 _PLAIN_TYPES = frozenset(_ENCODE_PLAIN)
 #: The ``messages``/``metadata`` JSON of a row the fallback path writes (orjson is tried first).
 _PLAIN = json.JSONEncoder(ensure_ascii=False, default=lambda value: _json_default(value))
-
-
-def normalize_query(text: str | None) -> str:
-    """The exact-match form of a query: trimmed, whitespace collapsed, lowercased."""
-    return " ".join((text or "").split()).lower()
-
-
-def query_hash(text: str | None) -> str:
-    """Hash of the normalized query (32 hex chars, BLAKE2b-128): the exact-match and
-    embedding-cache key."""
-    return hashlib.blake2b(normalize_query(text).encode(), digest_size=16).hexdigest()
 
 
 def call_fingerprint(row: dict[str, Any]) -> str:
@@ -183,8 +173,8 @@ class Batch:
         records: ``(line, content digest or None, number of rows)`` of each record that gave
             rows; its rows are the next ``number`` rows of ``columns``.
         rejects: ``(line, reason, raw text)`` of each rejected record.
-        skipped: records that are no model call (:class:`~levers_cli.ingest.base.SkipRecord`),
-            counted by reason.
+        skipped: records that are no model call
+            (:class:`~levers_cli.ingest.formats.base.SkipRecord`), counted by reason.
         table: the rows, a pyarrow table of :data:`levers_cli.schema.INGEST_COLUMNS`
             (:func:`levers_cli.store.call_arrow_schema`); ``messages`` and ``metadata`` as JSON
             text. Rows without an id of their own have a null or empty ``call_id``.

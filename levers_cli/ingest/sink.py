@@ -12,7 +12,7 @@ from levers_cli.ingest.rows import Batch
 from levers_cli.store import Workspace
 
 if TYPE_CHECKING:
-    from levers_cli.ingest.pipeline import FileCounts, IngestResult
+    from levers_cli.ingest.result import FileCounts, IngestResult
 
 #: Rows inserted per DuckDB statement.
 BATCH_ROWS = 20_000

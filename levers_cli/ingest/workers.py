@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-from levers_cli.ingest.base import LogAdapter
 from levers_cli.ingest.detect import RecordDetector
+from levers_cli.ingest.formats.base import LogAdapter
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.records import LineChunk, parse_chunk
 from levers_cli.ingest.rows import Batch, process_records

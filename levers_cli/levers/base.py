@@ -1,5 +1,6 @@
 """The lever contract: every lever measures itself on the workspace (``analyze``) and changes
-a per-call plan (``apply``) for the simulation, at one of three levels.
+a per-call plan (``apply``) for the simulation, at one of three levels; it also names its next
+action for the report's plan and the export that puts it into practice.
 
 Source of the method: ../shared/DESIGN.md §5 (levers) and §6 (simulation).
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from levers_cli.text.content import shorten
+
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
     from levers_cli.store import Workspace
 
 Level = Literal["conservative", "expected", "aggressive"]
-LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")  # = simulate.LEVELS
+LEVELS: tuple[Level, ...] = ("conservative", "expected", "aggressive")
 Basis = Literal["evidence", "assumption", "mixed"]
 Effort = Literal["low", "medium", "high"]
 
@@ -47,7 +50,7 @@ class Finding:
     """What one lever found in the workspace.
 
     Attributes:
-        lever_id: 1–7, the order levers compound in.
+        lever_id: the lever's id (1–7).
         name: ``routing``, ``context``, ``caching``, ``caps``, ``materialize``, ``lora``,
             ``batch``.
         calls_affected: calls the lever applies to (at the expected level).
@@ -83,19 +86,40 @@ class Finding:
     saving_by_basis: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    """What a lever's next action may name besides its own result.
+
+    Attributes:
+        config: the effective configuration (routing names the ``[tiers] cheap`` models).
+        providers: the providers in the logs (routing names only their cheap tiers).
+    """
+
+    config: Config
+    providers: frozenset[str] = frozenset()
+
+
 @runtime_checkable
 class Lever(Protocol):
     """A cost lever.
 
+    ``analyze`` and ``apply`` are the contract; the rest are optional abilities with the
+    defaults below, which a lever inherits by subclassing ``Lever``.
+
     Attributes:
-        id: 1–7 (routing, context, caching, caps, materialize, lora, batch).
+        id: 1–7 (routing, context, caching, caps, materialize, lora, batch): the id
+            ``--levers`` selects and the JSON shows. The order levers compound in is
+            :data:`levers_cli.levers.WATERFALL`'s.
         name: as in :data:`Finding.name`.
         effort: ``low``, ``medium`` or ``high`` (used by the budget solver).
+        export_command: the ``levers export`` command that puts the lever into practice
+            (``None``: it is a change in the application).
     """
 
     id: int
     name: str
     effort: Effort
+    export_command: str | None = None
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """Measure the lever on the workspace's calls."""
@@ -104,9 +128,39 @@ class Lever(Protocol):
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level
     ) -> pl.DataFrame:
-        """Return ``plan`` with this lever's changes (see :mod:`levers_cli.simulate` for the
-        plan's columns); rows served free by an earlier lever (``plan_free``) stay as they are."""
+        """Return ``plan`` with this lever's changes (see :mod:`levers_cli.pricing.plan` for
+        the plan's columns); rows served free by an earlier lever (``plan_free``) stay as
+        they are."""
         ...
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """The concrete next step the report's plan names for this lever, computed from its
+        simulation result (one entry of ``SimulationResult.as_dict()["levers"]``: ``details``,
+        ``evidence`` …); ``""`` when the lever names none."""
+        return ""
+
+    @property
+    def label(self) -> str:
+        """The name a budget shows: :attr:`name`, or which part of the lever an option is
+        (``caching (prefix)``)."""
+        return self.name
+
+    def budget_options(self) -> list[Lever]:
+        """The budget solver's options for this lever: the lever itself, or, for a lever made
+        of parts of different effort, one lever per group of parts, each applying its parts
+        with the same finding (and named by :attr:`label`)."""
+        return [self]
+
+
+def quoted_names(rows: list[dict[str, Any]], key: str, n: int = 3, fallback: str = "") -> str:
+    """``: “a”, “b” …``: the first ``n`` rows' non-blank ``key`` (else ``fallback``) values,
+    quoted and shortened to 70 characters, with `` …`` when more rows have one; empty when no
+    row has one, so a next action never ends in a colon and no name."""
+    texts = [str(r.get(key) or r.get(fallback) or "").strip() for r in rows]
+    picked = [f"“{shorten(t, 70)}”" for t in texts if t][:n]
+    if not picked:
+        return ""
+    return ": " + ", ".join(picked) + (" …" if sum(map(bool, texts)) > n else "")
 
 
 def combine_basis(bases: list[Basis]) -> Basis:

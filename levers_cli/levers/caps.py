@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Figure, Finding, Level, combine_basis
-from levers_cli.levers.routing_features import model_family
-from levers_cli.simulate import rate_card
+from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis
+from levers_cli.pricing.models import model_family
+from levers_cli.pricing.rates import rate_card
+from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
+    from levers_cli.levers.base import ActionContext, Level
     from levers_cli.store import Workspace
 
 PERCENTILES = (50, 90, 95, 99)
@@ -67,7 +69,7 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
     step, min_calls = int(cfg("round_up_to")), int(cfg("min_calls"))
     simple_max = float(cfg("simple_max_output"))
     rows: list[dict[str, Any]] = []
-    for (cid, family), group in frame.group_by("category_id", "family", maintain_order=True):
+    for (cid, family), group in frame.group_by(CATEGORY_ID, "family", maintain_order=True):
         if group.height < min_calls:
             continue
         out = group["output_tokens"].to_numpy().astype(float)
@@ -83,7 +85,7 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
         simple = pct[95] <= simple_max
         rows.append(
             {
-                "category_id": int(cid),
+                CATEGORY_ID: int(cid),
                 "label": group["label"][0],
                 "model": family,
                 "calls": group.height,
@@ -109,16 +111,17 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
                 "call_ids": group["call_id"].to_list(),
             }
         )
-    rows.sort(key=lambda r: (-r["output_usd"], r["category_id"], r["model"]))
+    rows.sort(key=lambda r: (-r["output_usd"], r[CATEGORY_ID], r["model"]))
     return rows
 
 
-class CapsLever:
+class CapsLever(Lever):
     """Lever 4 (see the module docstring)."""
 
     id = 4
     name = "caps"
     effort = "low"
+    export_command = "levers export caps"
 
     def analyze(self, ws: Workspace, config: Config) -> Finding:
         """The cap table and its two estimates.
@@ -209,6 +212,15 @@ class CapsLever:
                 "simple_groups": sum(1 for r in table if r["simple"]),
             },
         )
+
+    def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
+        """Set max_tokens per category and model, with the top row as an example."""
+        rows = result["evidence"]
+        example = ""
+        if rows:
+            r = rows[0]
+            example = f", e.g. “{r['label']}” on {r['model']}: {r['cap']['expected']} (p95)"
+        return f"Set max_tokens per category and model ({len(rows):,} shown){example}"
 
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from levers_cli.schema import CATEGORY_ID
+
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier, never fetched
-_PALETTE = "tableau10"
 _MAP_COLOURED = 10  # categories with their own colour on the map; the rest share grey
 
 
@@ -96,7 +97,7 @@ def spend_bars(rows: list[dict[str, Any]], field: str, title: str) -> dict[str, 
 def category_map(report: dict[str, Any]) -> dict[str, Any]:
     """Scatter of the projected queries, coloured by category (the ten largest by spend; the
     rest grey), with the query text on hover; drag to pan, scroll to zoom."""
-    top = [c["label"] for c in report["categories"] if c["category_id"] != -1][:_MAP_COLOURED]
+    top = [c["label"] for c in report["categories"] if c[CATEGORY_ID] != -1][:_MAP_COLOURED]
     data = [
         {**p, "colour": p["label"] if p["label"] in top else "other / uncategorized"}
         for p in report["map"]["points"]

@@ -21,8 +21,9 @@ from typing import Any
 from levers_cli.config import Config
 from levers_cli.errors import UsageError, WorkspaceError
 from levers_cli.report.compare import compare
-from levers_cli.report.fmt import pct, plural, usd
+from levers_cli.report.fmt import pct, usd
 from levers_cli.store import Workspace
+from levers_cli.text.content import plural
 
 
 def check(

@@ -17,10 +17,12 @@ from typing import Any
 
 from levers_cli.config import Config
 from levers_cli.errors import LeversError, PeriodError
-from levers_cli.report.fmt import num, pct, plural, usd
+from levers_cli.report.fmt import num, pct, usd
 from levers_cli.report.sanitize import md_cell
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.store import Workspace
 from levers_cli.summary import _PERIOD, categories, repeats, since_cutoff, span_and_spend
+from levers_cli.text.content import plural
 
 PREV, CUR = "compare_prev", "compare_cur"
 
@@ -126,8 +128,8 @@ def compare(
     ).fetchall()
     new_calls = sum(r[2] for r in new_rows)
     by_cat = {
-        "previous": {c["category_id"]: c for c in categories(ws, PREV)},
-        "current": {c["category_id"]: c for c in categories(ws, CUR)},
+        "previous": {c[CATEGORY_ID]: c for c in categories(ws, PREV)},
+        "current": {c[CATEGORY_ID]: c for c in categories(ws, CUR)},
     }
     grew = []
     for cat_id, row in by_cat["current"].items():
@@ -135,7 +137,7 @@ def compare(
         added = (row["spend_usd"] or 0.0) - (before.get("spend_usd") or 0.0)
         grew.append(
             {
-                "category_id": cat_id,
+                CATEGORY_ID: cat_id,
                 "label": row["label"],
                 "calls_before": before.get("calls", 0),
                 "calls_now": row["calls"],
@@ -144,7 +146,7 @@ def compare(
                 "spend_added_usd": added,
             }
         )
-    grew.sort(key=lambda g: (-g["spend_added_usd"], g["category_id"]))
+    grew.sort(key=lambda g: (-g["spend_added_usd"], g[CATEGORY_ID]))
     rate = cur["monthly_run_rate_usd"]
     return {
         "periods": labels,
@@ -158,7 +160,7 @@ def compare(
             "share": new_calls / cur["calls"] if cur["calls"] else 0.0,
             "spend_usd": sum(r[3] for r in new_rows),
             "categories": [
-                {"category_id": r[0], "label": r[1], "calls": r[2], "spend_usd": r[3]}
+                {CATEGORY_ID: r[0], "label": r[1], "calls": r[2], "spend_usd": r[3]}
                 for r in new_rows[:10]
             ],
         },

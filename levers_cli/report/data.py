@@ -2,8 +2,9 @@
 
 Sources: :func:`levers_cli.summary.summarize` (spend, models, categories, span),
 :func:`levers_cli.simulate.simulate` (the seven levers' findings and the 1→7 waterfall at three
-levels), :func:`levers_cli.report.plan.make_plan`, :func:`levers_cli.report.projection.map_points`
-(the category map) and the price data's version (:func:`levers_cli.enrich.prices.price_source`).
+levels), :func:`levers_cli.report.actions.make_plan`,
+:func:`levers_cli.report.projection.map_points` (the category map) and the price data's version
+(:func:`levers_cli.enrich.prices.price_source`).
 Log text (queries, exemplars, templates, prompts) passes through :mod:`levers_cli.redact` when
 ``[report] redact`` is on (the default).
 """
@@ -14,10 +15,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from levers_cli import __version__
 from levers_cli.config import Config
-from levers_cli.report.sanitize import redact_tree, shorten
+from levers_cli.report.sanitize import redact_tree
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.store import Workspace
+from levers_cli.text.content import shorten
+from levers_cli.version import __version__
 
 #: Version of the report's JSON shape; bump it when a key changes meaning or goes away.
 REPORT_SCHEMA_VERSION = 1
@@ -31,7 +34,7 @@ def _output_tokens(ws: Workspace, categories: list[dict[str, Any]], caps: list[d
     with the expected cap of its largest (category, model) group."""
     cap_of: dict[int, tuple[int, int]] = {}
     for row in caps:
-        cat, calls = row.get("category_id"), int(row.get("calls", 0))
+        cat, calls = row.get(CATEGORY_ID), int(row.get("calls", 0))
         if cat is not None and calls > cap_of.get(cat, (0, -1))[1]:
             cap_of[cat] = (int(row["cap"]["expected"]), calls)
     out = []
@@ -42,16 +45,16 @@ def _output_tokens(ws: Workspace, categories: list[dict[str, Any]], caps: list[d
                 """SELECT output_tokens FROM calls
                    WHERE coalesce(category_id, -1) = ? AND output_tokens IS NOT NULL
                    ORDER BY hash(call_id), call_id LIMIT 400""",
-                [cat["category_id"]],
+                [cat[CATEGORY_ID]],
             ).fetchall()
         ]
         out.append(
             {
-                "category_id": cat["category_id"],
+                CATEGORY_ID: cat[CATEGORY_ID],
                 "label": cat["label"],
                 "p50": cat.get("p50_output_tokens"),
                 "p95": cat.get("p95_output_tokens"),
-                "cap": cap_of.get(cat["category_id"], (None, 0))[0],
+                "cap": cap_of.get(cat[CATEGORY_ID], (None, 0))[0],
                 "values": values,
             }
         )
@@ -145,7 +148,7 @@ def gather(
     """
     from levers_cli.enrich.prices import price_source
     from levers_cli.levers import all_levers
-    from levers_cli.report.plan import make_plan
+    from levers_cli.report.actions import make_plan
     from levers_cli.report.projection import map_points as project_map
     from levers_cli.simulate import simulate
     from levers_cli.summary import summarize
@@ -176,6 +179,7 @@ def gather(
             {lv.id: lv.effort for lv in chosen},
             config,
             {m["provider"] for m in summary["spend_by_model"] if m.get("provider")},
+            chosen,
         ),
         "waterfall": simulation["waterfall"],
         "spend_by_model": summary["spend_by_model"],

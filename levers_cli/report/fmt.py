@@ -35,11 +35,6 @@ def usd(value: Any) -> str:
     return "$" + text + "0" * max(0, 2 - len(text.split(".")[1]))  # at least two decimals
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 call``, ``2 calls``, ``1,000 calls``; ``many`` for a plural that is not ``word``
-    + s (``plural(1, "summary", "summaries")``)."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
-
 
 def basis_label(lever: dict[str, Any], level: str = "expected") -> str:
     """``evidence``, ``assumption`` or ``mixed N %`` (N = the share of the lever's saving at

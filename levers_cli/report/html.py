@@ -15,6 +15,7 @@ from typing import Any
 
 from levers_cli.report import fmt
 from levers_cli.report.charts import all_charts
+from levers_cli.text.content import plural
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,7 +38,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
     )
     env.filters.update(
-        usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=fmt.plural
+        usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=plural
     )
     return env
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from levers_cli.report.fmt import basis_label, num, pct, plural, usd
+from levers_cli.report.fmt import basis_label, num, pct, usd
 from levers_cli.report.sanitize import md_cell
+from levers_cli.text.content import plural
 
 #: Longest Markdown report (characters), under GitHub's 65,536-character comment limit.
 MAX_CHARS = 65_000

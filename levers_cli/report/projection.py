@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from levers_cli.config import CHOICES
-from levers_cli.report.sanitize import shorten
-from levers_cli.schema import UNCATEGORIZED
+from levers_cli.schema import CATEGORY_ID, UNCATEGORIZED
 from levers_cli.store import Workspace
+from levers_cli.text.content import shorten
 
 _PROJECTIONS = CHOICES["report.map_projection"]
 
@@ -88,7 +88,7 @@ def map_points(
         {
             "x": round(float(x), 5),
             "y": round(float(y), 5),
-            "category_id": int(cat),
+            CATEGORY_ID: int(cat),
             "label": "(uncategorized)" if cat == UNCATEGORIZED else label,
             "calls": int(calls),
             "text": shorten(query, text_chars),

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from levers_cli.redact import redact
+from levers_cli.text.content import shorten
 
 #: keys whose string values are structure, not log text (ids, timestamps, model names, units)
 _STRUCTURAL = frozenset(
@@ -38,12 +39,6 @@ def redact_tree(value: Any, counts: Counter[str], key: str = "") -> Any:
         counts.update(found.counts)
         return found.text
     return value
-
-
-def shorten(text: str | None, limit: int = 160) -> str:
-    """``text`` on one line, at most ``limit`` characters (an ellipsis marks a cut)."""
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
