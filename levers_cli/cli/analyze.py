@@ -209,7 +209,7 @@ def analyze(
                 since=since,
                 recluster=recluster,
                 exclude=own_outputs,
-                progress=progress,  # type: ignore[arg-type]
+                progress=progress,
             )
     except LeversError as exc:
         fail(str(exc), exc.exit_code)
@@ -263,7 +263,7 @@ def ingest(
     try:
         mapping = parse_mapping(map or [])
         with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
-            bar = (lambda stage, n: progress(stage, n, 0)) if progress else None  # type: ignore[operator]
+            bar = (lambda stage, n: progress(stage, n, 0)) if progress else None
             result = ingest_files(
                 ws,
                 files,

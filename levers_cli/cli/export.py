@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,9 @@ from rich.table import Table
 from levers_cli.cli import labels as label_commands
 from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, LevelOpt, WorkspaceOpt
 from levers_cli.cli.output import err_console, fail, out_console
+
+if TYPE_CHECKING:
+    from levers_cli.export import ExportResult
 
 export_app = typer.Typer(
     help="Write the artifacts that put the plan into practice.", no_args_is_help=True
@@ -44,7 +47,9 @@ class Selection(StrEnum):
     all = "all"
 
 
-def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, **options: Any):
+def _run(
+    kind: str, workspace: str | None, config: str | None, json_out: bool, **options: Any
+) -> ExportResult:
     from levers_cli.config import load_config
     from levers_cli.errors import LeversError
     from levers_cli.export import run_export
