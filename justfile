@@ -13,9 +13,10 @@ demo:
 test:
     .venv/bin/python -m pytest -q
 
-# Lint, check formatting and the import layers (ARCHITECTURE.md)
+# Lint, check formatting, types and the import layers (ARCHITECTURE.md)
 lint:
     .venv/bin/ruff check .
+    .venv/bin/mypy
     .venv/bin/ruff format --check levers_cli tests
     .venv/bin/lint-imports
     .venv/bin/python scripts/check_import_cycles.py

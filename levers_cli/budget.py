@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from levers_cli.errors import UsageError
 from levers_cli.levers.base import Finding, Lever
 from levers_cli.schema import CATEGORY_ID
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
+
+if TYPE_CHECKING:
+    from levers_cli.config import Config
 
 EFFORT_RANK = {"low": 1, "medium": 2, "high": 3}
 
@@ -43,7 +46,7 @@ class BudgetPlan:
 
 def solve_budget(
     ws: Workspace,
-    config: Any,
+    config: Config,
     levers: list[Lever],
     findings: dict[int, Finding],
     budget_usd_month: float,
@@ -138,7 +141,7 @@ def _routed_share(plan: Any) -> float | None:
     return changed / plan.height
 
 
-def backtest(ws: Workspace, config: Any, levers: list[Lever], fraction: float) -> dict[str, Any]:
+def backtest(ws: Workspace, config: Config, levers: list[Lever], fraction: float) -> dict[str, Any]:
     """Fit on the first ``fraction`` of the log's time span, forecast the rest, and compare
     (``levers`` in waterfall order).
 

@@ -119,7 +119,8 @@ def default_notes() -> dict[str, str]:
     meaning and source), for ``levers config show``."""
     text = resources.files("levers_cli").joinpath("defaults.toml").read_text("utf-8")
     notes: dict[str, str] = {}
-    section, comment = "", []
+    section = ""
+    comment: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("[") and not stripped.startswith("[["):

@@ -201,7 +201,12 @@ def redact(text: str, *, ip: bool = False) -> Redacted:
         if kind == "IP" and not ip:
             continue
 
-        def swap(match: re.Match[str], kind: str = kind, valid=valid, group=group) -> str:
+        def swap(
+            match: re.Match[str],
+            kind: str = kind,
+            valid: Callable[[re.Match[str]], bool] | None = valid,
+            group: int | str = group,
+        ) -> str:
             if valid is not None and not valid(match):
                 return match.group(0)
             counts[kind] += 1

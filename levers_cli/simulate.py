@@ -8,7 +8,7 @@ plan's ``plan_*`` columns, and each step's saving is what the plan costs less af
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -23,6 +23,9 @@ from levers_cli.levers.base import (
 )
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
 from levers_cli.store import Workspace
+
+if TYPE_CHECKING:
+    from levers_cli.config import Config
 
 
 @dataclass
@@ -48,7 +51,7 @@ def run_waterfall(
     ws: Workspace,
     levers: list[Lever],
     findings: dict[int, Finding],
-    config: Any,
+    config: Config,
     level: Level,
     days_per_month: float = 30.0,
 ) -> Simulation:
@@ -150,7 +153,7 @@ class SimulationResult:
 
 def simulate(
     ws: Workspace,
-    config: Any,
+    config: Config,
     levers: list[Lever],
     *,
     levels: tuple[Level, ...] = LEVELS,

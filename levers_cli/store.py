@@ -35,7 +35,7 @@ def call_arrow_schema() -> Any:
     loads."""
     import pyarrow as pa
 
-    kinds = {
+    kinds: dict[str, pa.DataType] = {
         "VARCHAR": pa.string(),
         "BIGINT": pa.int64(),
         "INTEGER": pa.int32(),
@@ -333,7 +333,8 @@ def _json_typed(table: Any) -> Any:
         if not pa.types.is_string(column.type):
             continue
         chunks = [pa.ExtensionArray.from_storage(pa.json_(), chunk) for chunk in column.chunks]
-        typed = pa.chunked_array(chunks, type=pa.json_())
+        # pyarrow-stubs have no chunked_array overload for an extension type
+        typed = pa.chunked_array(chunks, type=pa.json_())  # type: ignore[call-overload]
         table = table.set_column(index, pa.field(name, pa.json_()), typed)
     return table
 

@@ -199,7 +199,7 @@ def analyze(
                 since=since,
                 recluster=recluster,
                 exclude=own_outputs,
-                progress=progress,  # type: ignore[arg-type]
+                progress=progress,
             )
     except KeyboardInterrupt:
         err_console.print(
@@ -249,7 +249,7 @@ def ingest(
     _check_inputs(files, own_outputs)
     mapping = parse_mapping(map or [])
     with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
-        bar = (lambda stage, n: progress(stage, n, 0)) if progress else None  # type: ignore[operator]
+        bar = (lambda stage, n: progress(stage, n, 0)) if progress else None
         result = ingest_files(
             ws,
             files,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -31,6 +31,9 @@ from levers_cli.cli.options import (
     WorkspaceOpt,
 )
 from levers_cli.cli.output import err_console, out_console
+
+if TYPE_CHECKING:
+    pass
 
 export_app = typer.Typer(
     help="Write the artifacts that put the plan into practice.", no_args_is_help=True

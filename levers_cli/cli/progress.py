@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -20,7 +20,9 @@ _LABELS = {"ingest": "reading records", "embed": "embedding queries", "cluster":
 
 
 @contextmanager
-def progress_bars(console: Console, enabled: bool = True) -> Iterator[object]:
+def progress_bars(
+    console: Console, enabled: bool = True
+) -> Iterator[Callable[[str, int, int], None] | None]:
     """Yield a ``progress(stage, advance, total)`` callback that draws one bar per stage
     (``total`` 0 = unknown: a counter with a spinner)."""
     if not enabled:

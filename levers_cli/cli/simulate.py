@@ -79,7 +79,7 @@ def simulate(
             data: dict[str, Any] = {"backtest": run_backtest(ws, cfg, chosen, backtest)}
         else:
             levels = (level.value,) if level else LEVELS
-            result = run_simulation(ws, cfg, chosen, levels=levels)  # type: ignore[arg-type]
+            result = run_simulation(ws, cfg, chosen, levels=levels)
             data = result.as_dict()
             if budget is not None:
                 plan = solve_budget(ws, cfg, chosen, result.findings, budget)

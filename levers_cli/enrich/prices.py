@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from levers_cli.config import Config, PriceOverride
 from levers_cli.enrich.rates import CallUsage, PriceBook, context_of
@@ -169,7 +169,7 @@ def _rate_card(provider: str | None, model: str, day: date | None) -> list[Any] 
         return None
     if any(v is None for v in values):
         return [None, float("inf"), 0] if all(v is None for v in values) else None
-    zero, one_in, read, write, one_out = values
+    zero, one_in, read, write, one_out = cast("list[Decimal]", values)  # none is None (above)
     prices = (zero, one_in - zero, read - one_in, write - one_in, one_out - zero)
     ceiling = _first_tier_start(provider, model, day)
     if ceiling is None or ceiling < 1:

@@ -223,19 +223,19 @@ class PriceBook:
             sheet.filled.update(dict.fromkeys(added, row))
         factor = Decimal(1)
         for name, value in rest.items():
-            row = next(
+            match = next(
                 (r for r in mine if r.when and dict(r.when).get(name) == value
                  and all(context.get(k) == v for k, v in r.when)),
                 None,
             )  # fmt: skip
-            if row is None:
+            if match is None:
                 sheet.unpriced.append(f"{name}={value}")
-            elif row.kind == "factor":
-                factor *= _decimal(row.factor)
-                sheet.applied.append(row)
+            elif match.kind == "factor":
+                factor *= _decimal(match.factor)
+                sheet.applied.append(match)
             else:
-                prices.update({k: _decimal(v) for k, v in row.prices})
-                sheet.applied.append(row)
+                prices.update({k: _decimal(v) for k, v in match.prices})
+                sheet.applied.append(match)
         if factor != 1:
             prices = {
                 k: _scaled(v, factor) if k.endswith("_mtok") else v for k, v in prices.items()

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from levers_cli.export.common import DEFAULT_OUT, ExportError, ExportResult
+
+if TYPE_CHECKING:
+    from levers_cli.config import Config
+    from levers_cli.store import Workspace
 
 #: kind → (module, function); imported on use so that `levers --help` stays fast.
 EXPORTERS: dict[str, tuple[str, str]] = {
@@ -39,7 +43,9 @@ def get_exporter(kind: str) -> Callable[..., ExportResult]:
     return getattr(import_module(module), name)
 
 
-def run_export(kind: str, ws: Any, config: Any, out_dir: str, **options: Any) -> ExportResult:
+def run_export(
+    kind: str, ws: Workspace, config: Config, out_dir: str, **options: Any
+) -> ExportResult:
     """Check the workspace was analyzed, then run the exporter of ``kind``.
 
     Raises:

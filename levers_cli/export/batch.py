@@ -43,6 +43,7 @@ import json
 import re
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -155,7 +156,9 @@ def _load(ws: Workspace, call_ids: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _chunks(lines: list[tuple[str, str, int]], limits: tuple[int, int], overhead: int):
+def _chunks(
+    lines: list[tuple[str, str, int]], limits: tuple[int, int], overhead: int
+) -> Iterator[list[tuple[str, str, int]]]:
     """Split (custom_id, json line, weight) items into runs within (weight, bytes) limits;
     the weight is 1 per request, or an embeddings request's number of inputs."""
     most, max_bytes = limits

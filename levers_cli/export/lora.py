@@ -129,7 +129,8 @@ def _split(conversations: list[str], share: float, most: int, sizes: Counter) ->
     chosen = [c for c in order if draw(c) < share]
     if not chosen and len(order) > 1:
         chosen = order[:1]
-    out, total = set(), 0
+    out: set[str] = set()
+    total = 0
     for conv in chosen:
         if total + sizes[conv] <= most or not out:
             out.add(conv)

@@ -217,7 +217,9 @@ def _input_items(message: dict[str, Any]) -> list[dict[str, Any]]:
         item = _logged_item(content)
         if item is not None:
             return [item]
-        items = [{"role": "assistant", "content": _text(content)}] if content else []
+        items: list[dict[str, Any]] = (
+            [{"role": "assistant", "content": _text(content)}] if content else []
+        )
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
             items.append({
@@ -256,7 +258,7 @@ def _input_content(content: Any) -> Any:
     ``text`` and ``image_url`` parts rewritten as ``input_text`` / ``input_image``)."""
     if not isinstance(content, list):
         return content if isinstance(content, str) else _text(content)
-    parts = []
+    parts: list[dict[str, Any]] = []
     for part in content:
         if not isinstance(part, dict):
             parts.append({"type": "input_text", "text": str(part)})

@@ -120,7 +120,7 @@ def _members(ws: Workspace) -> tuple[dict[int, dict[str, Any]], str]:
            JOIN embeddings e ON e.query_hash = q.query_hash AND e.embedder = ?""",
         [key],
     ).fetchall()
-    out = {
+    out: dict[int, dict[str, Any]] = {
         cid: {"label": redact(label or "").text, "centroid": np.asarray(c, dtype=np.float32),
               "queries": [], "vectors": [], "models": []}
         for cid, label, _, c in cats

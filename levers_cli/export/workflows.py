@@ -50,7 +50,8 @@ def slot_values(text: str) -> list[tuple[str, str]]:
     literals, kinds = parts[0::2], parts[1::2]
     if not kinds or not text.startswith(literals[0]) or not text.endswith(literals[-1]):
         return []
-    out, pos = [], len(literals[0])
+    out: list[tuple[str, str]] = []
+    pos = len(literals[0])
     for i, kind in enumerate(kinds):
         nxt = literals[i + 1]
         if i == len(kinds) - 1:
@@ -121,7 +122,7 @@ def candidates(ws: Workspace, config: Config, level: str) -> list[dict[str, Any]
     for index, query, response in rows:
         queries.setdefault(index, []).append(query)
         answers.setdefault(index, set()).add(response.strip())
-    out = []
+    out: list[dict[str, Any]] = []
     for index, row in enumerate(finding.evidence):
         if level not in row["levels"]:
             continue

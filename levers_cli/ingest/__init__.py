@@ -12,7 +12,7 @@ from __future__ import annotations
 from levers_cli.errors import UnknownFormatError
 from levers_cli.ingest.formats.anthropic import AnthropicAdapter
 from levers_cli.ingest.formats.anthropic_batch import AnthropicBatchAdapter
-from levers_cli.ingest.formats.base import LogAdapter
+from levers_cli.ingest.formats.base import AdapterClass, LogAdapter
 from levers_cli.ingest.formats.bedrock import BedrockAdapter
 from levers_cli.ingest.formats.chat_datasets import (
     ChatMessagesAdapter,
@@ -33,7 +33,7 @@ from levers_cli.ingest.formats.otel import OTelAdapter
 from levers_cli.ingest.formats.request_only import RequestOnlyAdapter
 from levers_cli.ingest.jsonpath import FieldPath
 
-ADAPTERS: dict[str, type] = {
+ADAPTERS: dict[str, AdapterClass] = {
     OpenAIChatAdapter.name: OpenAIChatAdapter,
     AnthropicAdapter.name: AnthropicAdapter,
     OpenAIResponsesAdapter.name: OpenAIResponsesAdapter,

@@ -179,7 +179,9 @@ def convert(field: str, value: Any) -> Any:
     return value if converter is None else converter(value, field)
 
 
-def apply_mapping(partial: dict[str, Any], record: dict[str, Any], mapping: dict[str, FieldPath]):
+def apply_mapping(
+    partial: dict[str, Any], record: dict[str, Any], mapping: dict[str, FieldPath]
+) -> None:
     """Fill ``partial`` (a partial call row) from ``record`` by ``mapping``, in place.
 
     Columns of ``calls`` are set; any other field goes into ``partial["metadata"]``.

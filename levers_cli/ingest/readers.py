@@ -98,13 +98,14 @@ def _open_binary(path: str) -> IO[bytes]:
     and zstd streams recognised by their magic bytes."""
     raw: io.BufferedReader
     if path == STDIN:
-        raw = _Unclosable(
-            sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
-        )  # type: ignore[arg-type]
+        stdin = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
+        # typeshed says BinaryIO; a BufferedReader reads any binary stream with readinto
+        raw = _Unclosable(stdin)  # type: ignore[arg-type]
     else:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
     magic = raw.peek(4)[:4]
     if magic.startswith(_GZIP_MAGIC):
+        # a binary stream; typeshed types GzipFile as a BufferedIOBase, not an IO[bytes]
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if magic == _ZSTD_MAGIC:
         return io.BufferedReader(_ZstdFrames(raw))

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from levers_cli.errors import LeversError, RecordError
 from levers_cli.ingest.detect import RecordDetector
@@ -41,7 +41,7 @@ from levers_cli.text.tokens import count_messages, count_text
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
 #: How ``json`` writes a str (``ensure_ascii=False``), an int and ``None`` in a list.
 _ENCODE_PLAIN: dict[type, Any] = {
-    str: json.encoder.encode_basestring,  # type: ignore[attr-defined]
+    str: json.encoder.encode_basestring,
     int: int.__repr__,
     type(None): lambda _: "null",
 }
@@ -96,7 +96,7 @@ def finish_row(partial: PartialCall, adapter_name: str) -> dict[str, Any]:
         RecordError: cached input tokens exceed input tokens, or a token part exceeds the
             column it is part of.
     """
-    row = dict(partial)
+    row: dict[str, Any] = dict(partial)
     row["format"] = adapter_name
     if not row.get("provider"):
         row["provider"] = provider_for_model(row.get("model"))
@@ -155,7 +155,8 @@ def partial_rows(
         raise RecordError("holds no model call")
     if mapping and adapter.name != "generic":
         for partial in partials:
-            apply_mapping(partial, data, mapping)
+            # --map sets a column by its name (CONVERTERS: PartialCall keys) or a metadata key
+            apply_mapping(cast("dict[str, Any]", partial), data, mapping)
     rows = [finish_row(partial, adapter.name) for partial in partials]
     digest = None
     for row in rows:

@@ -7,6 +7,7 @@ Source of the method: ../shared/DESIGN.md §5 (levers) and §6 (simulation).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -39,7 +40,7 @@ class Figure:
     """
 
     name: str
-    value: float | int | dict[str, float]
+    value: float | Mapping[str, float] | Mapping[Level, float]
     unit: str
     basis: Basis
     source: str

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis
+from levers_cli.levers.base import LEVELS, Figure, Finding, Level, Lever, combine_basis
 from levers_cli.pricing.models import model_family
 from levers_cli.pricing.rates import rate_card
 from levers_cli.schema import CATEGORY_ID
@@ -93,7 +93,8 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
                 "max": int(out.max()),
                 "mean_output": round(float(out.mean()), 1),
                 "max_tokens_now": group["max_tokens"].max(),
-                "truncated_share": round(float(group["truncated"].mean()), 4),
+                # polars types a Series' mean as any Python value; a boolean column's is a float
+                "truncated_share": round(float(group["truncated"].mean()), 4),  # type: ignore[arg-type]
                 "reasoning_tokens": int(group["reasoning_tokens"].sum()),
                 "cap": caps,
                 "cut_share": {
@@ -134,7 +135,8 @@ class CapsLever(Lever):
         reduction = {lv: float(config.get("caps", "concise_reduction")[lv]) for lv in LEVELS}
         frame = _calls(ws)
         table = _cap_rows(frame, config)
-        ids, caps = [], {lv: [] for lv in LEVELS}
+        ids: list[str] = []
+        caps: dict[Level, list[int]] = {lv: [] for lv in LEVELS}
         for row in table:
             ids += row["call_ids"]
             for lv in LEVELS:

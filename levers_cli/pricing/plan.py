@@ -29,13 +29,16 @@ the simulation is the base plan priced the same way, so its waterfall adds up to
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from levers_cli.pricing.rates import RateCard, rate_card
 from levers_cli.rules import batch_factor
 from levers_cli.store import Workspace
+
+if TYPE_CHECKING:
+    from levers_cli.config import Config
 
 
 def base_plan(ws: Workspace) -> pl.DataFrame:
@@ -69,7 +72,7 @@ def base_plan(ws: Workspace) -> pl.DataFrame:
     )
 
 
-def plan_cost(plan: pl.DataFrame, config: Any = None) -> pl.Series:
+def plan_cost(plan: pl.DataFrame, config: Config | None = None) -> pl.Series:
     """USD per call of a plan (rate cards × tokens, batch factor, free rows 0, extras added).
 
     Each call is priced at its plan model's card for its served tier and geo: audio parts
@@ -150,7 +153,9 @@ def _or(card: RateCard | None, part: str, whole: str) -> float | None:
     return getattr(card, whole) if value is None else value
 
 
-def _fees(priced: pl.DataFrame, cards: dict[tuple[Any, ...], RateCard | None]) -> pl.Expr:
+def _fees(
+    priced: pl.DataFrame, cards: dict[tuple[Any, ...], RateCard | None]
+) -> pl.Expr | pl.Series:
     """``fee_usd``: each call's server-tool uses at its plan model's fees (0 when none)."""
     import json
 

@@ -54,7 +54,8 @@ def rate_card(
     n = _PROBE_TOKENS
 
     def per_token(**tokens: int) -> float:
-        usage = CallUsage(**{"input_tokens": 0, **tokens})
+        # token counts only (never tool_uses, the one field that is no int)
+        usage = CallUsage(**{"input_tokens": 0, **tokens})  # type: ignore[arg-type]
         return float(sheet.cost(usage) or 0) / n
 
     base = per_token(input_tokens=n)

@@ -167,8 +167,8 @@ class _Miner:
             groups[ids[offsets[i] : offsets[i + 1]].tobytes()].append(i)
         skeletons: dict[bytes, tuple[tuple[str, ...], int]] = {}
         for key in groups:
-            skel = np.frombuffer(key, dtype=np.int64)
-            skeletons[key] = tuple(self.words[skel].tolist()), int(np.count_nonzero(skel))
+            codes = np.frombuffer(key, dtype=np.int64)
+            skeletons[key] = tuple(self.words[codes].tolist()), int(np.count_nonzero(codes))
         for key, members in groups.items():
             weight, (skel, count) = float(self.weights[members].sum()), skeletons[key]
             if weight >= rules["min_occ"] and skel not in self.known:

@@ -21,7 +21,9 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier, nev
 _MAP_COLOURED = 10  # categories with their own colour on the map; the rest share grey
 
 
-def _base(title: str, data: list[dict[str, Any]], width: Any = "container", height: int = 300):
+def _base(
+    title: str, data: list[dict[str, Any]], width: Any = "container", height: int = 300
+) -> dict[str, Any]:
     return {
         "$schema": SCHEMA,
         "title": title,

@@ -10,6 +10,7 @@ summary"; GitHub REST "Create an issue comment" (body limit, 65,536 characters).
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from levers_cli.report.fmt import basis_label, num, pct, usd
@@ -21,7 +22,10 @@ MAX_CHARS = 65_000
 
 
 def _table(
-    header: list[str], rows: list[list[Any]], right: set[int] = frozenset(), limit: int = 120
+    header: list[str],
+    rows: list[list[Any]],
+    right: AbstractSet[int] = frozenset(),
+    limit: int = 120,
 ) -> str:
     align = ["---:" if i in right else "---" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]

@@ -123,7 +123,7 @@ def message_fields(response: dict[str, Any], metadata: dict[str, Any]) -> Partia
     stop = response.get("stop_reason")
     fields: PartialCall = {
         "response": reply_text(response.get("content") or []),
-        "finish_reason": STOP_REASONS.get(stop, stop),
+        "finish_reason": STOP_REASONS.get(stop or "", stop),
         "status": "ok",
     }
     usage = response.get("usage")
@@ -153,7 +153,7 @@ def reply_text(blocks: Any) -> str:
     return "\n".join(parts)
 
 
-def anthropic_usage(usage: dict[str, Any]) -> dict[str, Any]:
+def anthropic_usage(usage: dict[str, Any]) -> PartialCall:
     """Normalize an Anthropic ``usage`` object into ``calls`` token columns.
 
     Returns input = input + cache write + cache read (all three buckets), cache read,
@@ -183,7 +183,7 @@ def anthropic_usage(usage: dict[str, Any]) -> dict[str, Any]:
             f"thinking_tokens {thinking} exceed output_tokens {output}",
             field="usage.output_tokens_details.thinking_tokens",
         )
-    ttl = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
+    ttl = usage["cache_creation"] if isinstance(usage.get("cache_creation"), dict) else {}
     five = token_count(
         ttl.get("ephemeral_5m_input_tokens"),
         field="usage.cache_creation.ephemeral_5m_input_tokens",
@@ -200,7 +200,7 @@ def anthropic_usage(usage: dict[str, Any]) -> dict[str, Any]:
             field="usage.cache_creation.ephemeral_1h_input_tokens",
         )
     total = None if uncached is None else uncached + (write or 0) + (read or 0)
-    fields: dict[str, Any] = {
+    fields: PartialCall = {
         "input_tokens": total,
         "cache_read_tokens": read or 0,
         "cache_write_tokens": write or 0,

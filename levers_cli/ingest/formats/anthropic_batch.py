@@ -147,7 +147,7 @@ def read_batch_requests(path: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for raw in open_records(path):
         data = raw.data or {}
-        items = data.get("requests") if isinstance(data.get("requests"), list) else [data]
+        items = data["requests"] if isinstance(data.get("requests"), list) else [data]
         for item in items:
             if (
                 isinstance(item, dict)

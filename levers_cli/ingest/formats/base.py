@@ -1,8 +1,9 @@
 """The log-adapter contract: one adapter per log format, behind one small protocol.
 
-An adapter turns one parsed record (a ``dict``) into a *partial call row* — a ``dict`` whose
-keys are column names of ``calls`` (see :mod:`levers_cli.schema`) — or into a list of them
-when one record holds several calls (a conversation transcript: one call per assistant turn).
+An adapter turns one parsed record (a ``dict``) into a *partial call row* — a
+:class:`PartialCall`, a ``dict`` whose keys are column names of ``calls`` (see
+:mod:`levers_cli.schema`) — or into a list of them when one record holds several calls (a
+conversation transcript: one call per assistant turn).
 Keys an adapter cannot fill are left out; the ingest pipeline fills tokens (tiktoken), hashes
 and ids afterwards.
 
@@ -19,14 +20,56 @@ so ``read == stored + duplicates + skipped + rejected``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
     from levers_cli.ingest.jsonpath import FieldPath
     from levers_cli.ingest.readers import RecordSource
 
 Record = dict[str, Any]
-PartialCall = dict[str, Any]
+
+
+class PartialCall(TypedDict, total=False):
+    """What an adapter (or ``--map``) knows of one call: columns of ``calls``
+    (:data:`levers_cli.schema.CALL_COLUMNS`), each left out or ``None`` when the log has no
+    value. The pipeline adds the rest (``format``, ``tokens_source``, ``query_hash``, ids,
+    ``source_*``, ``run_id``, ``record_hash``) and estimates missing tokens
+    (:func:`levers_cli.ingest.rows.finish_row`). Token counts are tokens as the provider
+    billed them; the keys are the columns ``--map`` can fill
+    (:data:`levers_cli.ingest.mapping.CONVERTERS`) and ``metadata``.
+    """
+
+    call_id: str | None  # the log's own id of the call (request or response id)
+    ts: datetime | None  # when the call was made, aware UTC
+    provider: str | None  # openai, anthropic, … (from the model name when left out)
+    model: str | None  # the model as logged (alias or dated snapshot)
+    conversation_id: str | None  # the log's own conversation/session/thread id
+    turn: int | None  # position of the call in its conversation, from 1
+    system_prompt: str | None  # the system/developer instructions' text
+    messages: list[dict[str, Any]] | None  # the request's messages, [{role, content}, …]
+    query: str | None  # the last user message's text: what the call was asked
+    response: str | None  # the answer's text
+    input_tokens: int | None  # tokens in, cached ones included
+    cache_read_tokens: int | None  # of input_tokens: read from the provider's prompt cache
+    cache_write_tokens: int | None  # of input_tokens: written to the prompt cache
+    output_tokens: int | None  # tokens out, reasoning included
+    reasoning_tokens: int | None  # of output_tokens: thinking/reasoning
+    cache_write_1h_tokens: int | None  # of cache_write_tokens: written with the 1-hour TTL
+    input_audio_tokens: int | None  # of input_tokens: audio in
+    output_audio_tokens: int | None  # of output_tokens: audio out
+    max_tokens: int | None  # the request's output cap, tokens
+    finish_reason: str | None  # why generation stopped, as the provider says (stop, length…)
+    latency_ms: float | None  # request to complete response, milliseconds
+    status: str | None  # ok, error or no_response (levers_cli.schema.STATUS_*); ok when left out
+    error: str | None  # the provider's error message of a failed call
+    is_batch: bool | None  # sent through a provider's batch API
+    service_tier: str | None  # the tier that served the call (flex, priority, …)
+    inference_geo: str | None  # where the provider ran it, as its usage reports (us, global)
+    server_tool_uses: dict[str, int] | None  # {tool: uses} of provider-side tools billed per use
+    gateway_cache_hit: bool | None  # answered from a gateway's own cache: no provider call
+    logged_cost_usd: float | None  # the call's cost as the log states it, USD
+    metadata: dict[str, Any]  # the log's other fields, stored as JSON
 
 
 @runtime_checkable
@@ -65,6 +108,19 @@ class LogAdapter(Protocol):
             RecordError: the record is not usable; the pipeline quarantines it in ``rejects``.
         """
         ...
+
+
+class AdapterClass(Protocol):
+    """A registered adapter class (:data:`levers_cli.ingest.ADAPTERS`): the class attributes
+    ``levers formats`` lists, and a constructor taking the ``--map`` fields and options."""
+
+    name: str
+    description: str
+    example: str
+
+    def __call__(
+        self, mapping: dict[str, FieldPath] | None = None, **options: Any
+    ) -> LogAdapter: ...
 
 
 class SkipRecord(Exception):

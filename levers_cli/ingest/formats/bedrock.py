@@ -111,8 +111,8 @@ class BedrockAdapter(MappedAdapter):
         model_id = record.get("modelId")
         if not isinstance(model_id, str) or not model_id.strip():
             raise RecordError("missing", field="modelId")
-        given = record.get("input") if isinstance(record.get("input"), dict) else {}
-        produced = record.get("output") if isinstance(record.get("output"), dict) else {}
+        given = record["input"] if isinstance(record.get("input"), dict) else {}
+        produced = record["output"] if isinstance(record.get("output"), dict) else {}
         request = _body(given.get("inputBodyJson"), "input.inputBodyJson")
         response = _body(produced.get("outputBodyJson"), "output.outputBodyJson")
         request = request if isinstance(request, dict) else {}
@@ -161,7 +161,7 @@ def _body(value: Any, field: str) -> Any:
 
 def _tokens(
     given: dict[str, Any], produced: dict[str, Any], usage: dict[str, int | None]
-) -> dict[str, int | None]:
+) -> PartialCall:
     """Token columns from the log's counts, else from the body's usage.
 
     Raises:

@@ -114,15 +114,17 @@ def turn_calls(
             continue
         before = messages[:index]
         system = [content_text(m.get("content")) for m in before if m.get("role") in _SYSTEM_ROLES]
-        call = dict(base)
+        call = base.copy()
         call.update(
-            conversation_id=conversation_id,
-            turn=len(calls) + 1,
-            messages=before,
-            system_prompt="\n\n".join(system) if system else None,
-            query=last_user_text(before),
-            response=reply_text(message),
-            metadata=dict(base.get("metadata") or {}),
+            {
+                "conversation_id": conversation_id,
+                "turn": len(calls) + 1,
+                "messages": before,
+                "system_prompt": "\n\n".join(system) if system else None,
+                "query": last_user_text(before),
+                "response": reply_text(message),
+                "metadata": dict(base.get("metadata") or {}),
+            }
         )
         calls.append(call)
     if not calls:

@@ -239,7 +239,9 @@ def gemini_call(
     reason = first.get("finishReason")
     called = any(isinstance(p, dict) and "functionCall" in p for p in parts)
     partial["finish_reason"] = (
-        "tool_calls" if called and reason in (None, "STOP") else FINISH_REASONS.get(reason, reason)
+        "tool_calls"
+        if called and reason in (None, "STOP")
+        else FINISH_REASONS.get(reason or "", reason)
     )
     if isinstance(first.get("finishReason"), str) and first.get("finishMessage"):
         partial["metadata"]["finish_message"] = first["finishMessage"]
@@ -259,7 +261,7 @@ def gemini_call(
     return partial
 
 
-def gemini_usage(usage: dict[str, Any]) -> dict[str, int | None]:
+def gemini_usage(usage: dict[str, Any]) -> PartialCall:
     """Normalize a Gemini ``usageMetadata`` into ``calls`` token columns.
 
     Returns input = prompt (cached included) + tool-use prompt tokens, cache read = cached

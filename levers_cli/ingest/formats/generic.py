@@ -7,7 +7,7 @@ neither go to ``metadata`` unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from levers_cli.errors import RecordError
 from levers_cli.ingest.formats.base import MappedAdapter, PartialCall, Record
@@ -54,7 +54,7 @@ class GenericAdapter(MappedAdapter):
         Raises:
             RecordError: the query is missing or a mapped value has the wrong type.
         """
-        partial: PartialCall = {}
+        partial: dict[str, Any] = {}  # keyed by names (DEFAULT_COLUMNS, --map): a PartialCall
         used = {path.root for path in self.mapping.values()}
         for field, names in DEFAULT_COLUMNS.items():
             if field in self.mapping:
@@ -74,4 +74,5 @@ class GenericAdapter(MappedAdapter):
             messages.append({"role": "system", "content": partial["system_prompt"]})
         messages.append({"role": "user", "content": partial["query"]})
         partial.setdefault("messages", messages)
-        return partial
+        # DEFAULT_COLUMNS' and CONVERTERS' keys are PartialCall keys (tests/test_partial_call.py)
+        return cast(PartialCall, partial)

@@ -74,7 +74,7 @@ class HeliconeAdapter(MappedAdapter):
         request = _body(record.get("request_body"), "request_body")
         response = _body(record.get("response_body"), "response_body")
         provider = str(record.get("provider") or "").strip().lower() or None
-        messages = request.get("messages") if isinstance(request.get("messages"), list) else []
+        messages = request["messages"] if isinstance(request.get("messages"), list) else []
         system = request.get("system")
         chat = ([{"role": "system", "content": system}] if system else []) + messages
         system_parts = [
@@ -119,7 +119,7 @@ class HeliconeAdapter(MappedAdapter):
         return partial
 
 
-def _tokens(record: Record, response: dict[str, Any], provider: str | None) -> dict[str, Any]:
+def _tokens(record: Record, response: dict[str, Any], provider: str | None) -> PartialCall:
     """Token columns: the provider's usage in the response body when present, else
     Helicone's columns (prompt and completion exclusive of cache and reasoning)."""
     usage = response.get("usage")

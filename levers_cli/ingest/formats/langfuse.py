@@ -124,7 +124,7 @@ def _bucket(key: str) -> str | None:
     return None
 
 
-def langfuse_usage(details: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int]:
+def langfuse_usage(details: dict[str, Any], metadata: dict[str, Any]) -> PartialCall:
     """Normalize Langfuse ``usage_details`` into ``calls`` token columns.
 
     The buckets are exclusive (see the module docstring), so input = every input bucket
@@ -163,6 +163,7 @@ def langfuse_usage(details: dict[str, Any], metadata: dict[str, Any]) -> dict[st
         }
         matches = [k for k, v in readings.items() if v is not None and sum(v) == total]
         if len(matches) == 1:
+            # matches names only readings that are not None
             total_in, total_out = readings[matches[0]]  # type: ignore[misc]
             metadata["usage_inclusive"] = matches[0]
         else:

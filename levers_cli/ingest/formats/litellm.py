@@ -196,7 +196,7 @@ def build_call(
 
 def litellm_tokens(
     prompt: Any, completion: Any, usage: dict[str, Any], metadata: dict[str, Any]
-) -> dict[str, int | None]:
+) -> PartialCall:
     """Token columns from LiteLLM's OpenAI-shaped counts (see the module docstring).
 
     Raises:
@@ -250,7 +250,7 @@ def chat_reply(response: Any) -> tuple[str, str | None]:
         return "", None
     if response.get("type") == "message":
         stop = response.get("stop_reason")
-        return reply_text(response.get("content") or []), STOP_REASONS.get(stop, stop)
+        return reply_text(response.get("content") or []), STOP_REASONS.get(stop or "", stop)
     choices = response.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         first = choices[0]

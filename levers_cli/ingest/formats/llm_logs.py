@@ -38,7 +38,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from levers_cli.errors import InputFileError
 from levers_cli.ingest.fields import optional_float, parse_ts, provider_for_model, token_count
@@ -81,7 +81,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-def llm_usage(input_tokens: Any, output_tokens: Any, token_details: Any) -> dict[str, int | None]:
+def llm_usage(input_tokens: Any, output_tokens: Any, token_details: Any) -> PartialCall:
     """Normalize llm's ``input_tokens``/``output_tokens``/``token_details`` into token columns.
 
     Raises:
@@ -344,5 +344,5 @@ class LlmLogsAdapter(MappedAdapter):
         usage = llm_usage(
             record.get("input_tokens"), record.get("output_tokens"), record.get("token_details")
         )
-        partial.update({k: v for k, v in usage.items() if v is not None})
+        partial.update(cast(PartialCall, {k: v for k, v in usage.items() if v is not None}))
         return partial

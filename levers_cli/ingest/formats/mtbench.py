@@ -152,7 +152,8 @@ class MTBenchAdapter(MappedAdapter):
             for call in turn_calls(messages, base, conversation, field=field):
                 if len(choices) > 1:
                     call["metadata"]["choice"] = index
-                if call["response"].strip() == FASTCHAT_API_ERROR:
-                    call.update(status="error", error="FastChat wrote $ERROR$: the API call failed")
+                if (call.get("response") or "").strip() == FASTCHAT_API_ERROR:
+                    call["status"] = "error"
+                    call["error"] = "FastChat wrote $ERROR$: the API call failed"
                 calls.append(call)
         return calls

@@ -65,7 +65,7 @@ class OpenAIBatchAdapter(MappedAdapter):
         if not isinstance(custom_id, str):
             raise RecordError("missing or not a string", field="custom_id")
         joined = self.inputs().get(custom_id) or {}
-        request = joined.get("body") if isinstance(joined.get("body"), dict) else {}
+        request = joined["body"] if isinstance(joined.get("body"), dict) else {}
         response = record.get("response")
         metadata: dict[str, Any] = {"custom_id": custom_id, "batch_request_id": record.get("id")}
         if joined.get("url"):

@@ -285,7 +285,7 @@ def _merge_tool_call(slots: dict[int, dict[str, Any]], piece: Any) -> None:
         slot["function"]["arguments"] += function["arguments"]
 
 
-def openai_usage(usage: dict[str, Any]) -> dict[str, int | None]:
+def openai_usage(usage: dict[str, Any]) -> PartialCall:
     """Normalize an OpenAI ``usage`` object into ``calls`` token columns.
 
     Reads Chat Completions names (``prompt_tokens``, ``completion_tokens``,

@@ -86,14 +86,15 @@ class OpenAIResponsesAdapter(MappedAdapter):
                 Response, ``input`` is malformed, or a usage count is not a count.
         """
         if "request" not in record and "response" not in record:
-            request = {k: record[k] for k in _ECHOED if record.get(k) is not None}
-            return responses_call(request, record, {})
+            echoed = {k: record[k] for k in _ECHOED if record.get(k) is not None}
+            return responses_call(echoed, record, {})
         request = record.get("request")
         if not isinstance(request, dict):
             raise RecordError("missing or not an object", field="request")
         response = record.get("response")
-        streamed = isinstance(response, list | str)
-        if streamed:
+        streamed = False
+        if isinstance(response, list | str):
+            streamed = True
             response = response_from_events(stream_payloads(response))
         if not isinstance(response, dict):
             raise RecordError("missing or not an object", field="response")
@@ -194,7 +195,7 @@ def tool_calls_billed(output: Any) -> dict[str, int]:
 def _finish_reason(response: dict[str, Any], called_tool: bool) -> str | None:
     if response.get("status") == "incomplete":
         reason = (response.get("incomplete_details") or {}).get("reason")
-        return _INCOMPLETE.get(reason, reason)
+        return _INCOMPLETE.get(reason or "", reason)
     if called_tool:
         return "tool_calls"
     return "stop" if response.get("status") == "completed" else None

@@ -98,7 +98,7 @@ def is_flat_span(record: Record) -> bool:
 def iter_spans(record: Record) -> Iterator[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
     """``(span, resource attributes, scope)`` of every span of a record, in order."""
     if is_flat_span(record) and "scopeSpans" not in record:
-        resource = record.get("resource") if isinstance(record.get("resource"), dict) else {}
+        resource = record["resource"] if isinstance(record.get("resource"), dict) else {}
         yield record, decode_attributes(resource.get("attributes")), {}
         return
     groups = record.get("resourceSpans") if "resourceSpans" in record else [record]
@@ -202,7 +202,7 @@ def _span_fields(
 ) -> tuple[PartialCall, dict[str, Any]]:
     """``(columns, metadata)`` of one span: its id (``trace:span``), start time, latency
     and status; its trace, name, kind, scope and service."""
-    context = span.get("context") if isinstance(span.get("context"), dict) else {}
+    context = span["context"] if isinstance(span.get("context"), dict) else {}
     trace = span_id(span.get("traceId") or context.get("trace_id") or span.get("trace_id"))
     own = span_id(span.get("spanId") or context.get("span_id") or span.get("span_id"))
     start = _instant(span.get("startTimeUnixNano", span.get("start_time")), "startTimeUnixNano")
@@ -212,7 +212,7 @@ def _span_fields(
         "ts": start,
         "latency_ms": (end - start).total_seconds() * 1000 if start and end else None,
     }
-    status = span.get("status") if isinstance(span.get("status"), dict) else {}
+    status = span["status"] if isinstance(span.get("status"), dict) else {}
     code = status.get("code", status.get("status_code", span.get("status_code")))
     if code in _STATUS_ERROR:
         fields["status"] = STATUS_ERROR

@@ -177,7 +177,7 @@ def span_call(attributes: dict[str, Any], events: Events) -> PartialCall:
     return partial
 
 
-def usage_of(attributes: dict[str, Any]) -> dict[str, int | None]:
+def usage_of(attributes: dict[str, Any]) -> PartialCall:
     """Token columns from a span's usage attributes.
 
     Raises:

@@ -137,7 +137,7 @@ def request_call(request: dict[str, Any], extras: dict[str, Any]) -> PartialCall
         partial = gemini_call(request, {}, dict(extras))
         partial["status"] = STATUS_NO_RESPONSE
         partial["input_tokens"] = estimate_input(
-            partial["messages"], request.get("tools"), partial.get("model")
+            partial.get("messages") or [], request.get("tools"), partial.get("model")
         )
         return partial
     model = request.get("model")
@@ -152,7 +152,7 @@ def request_call(request: dict[str, Any], extras: dict[str, Any]) -> PartialCall
         messages = input_messages(request.get("input"), request.get("instructions"))
         anthropic = False
         cap = request.get("max_output_tokens")
-    partial: PartialCall = {
+    partial = {
         "model": model,
         "messages": messages,
         "system_prompt": content_text(request["system"])

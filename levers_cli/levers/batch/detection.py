@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
@@ -128,7 +129,7 @@ def _job_label(key: str, run: pl.DataFrame) -> str:
     """A burst's job: its template, else the category or model it shares and its start."""
     if key == "template":
         return str(run["template"][0])
-    start = run["ts"].min()
+    start = cast(datetime, run["ts"].min())  # polars types a min as any Python value
     what = f"category {run[CATEGORY_ID][0]}" if key == "category_key" else run["model"][0]
     return f"{what} burst at {start:%Y-%m-%d %H:%M} UTC"
 
@@ -143,8 +144,10 @@ def _isolated_runs(
     for (_, _), run in runs.filter(pl.col("burst")).group_by(key, "run"):
         stamps = around[run["context"][0]]
         span = run["ts"].dt.epoch("us")
-        lo = np.searchsorted(stamps, span.min() - window_us, side="left")
-        hi = np.searchsorted(stamps, span.max() + window_us, side="right")
+        # polars types a min/max as any Python value; an epoch column's is an int
+        first, last = cast(int, span.min()), cast(int, span.max())
+        lo = np.searchsorted(stamps, first - window_us, side="left")
+        hi = np.searchsorted(stamps, last + window_us, side="right")
         if hi - lo - run.height <= share * run.height:
             hits.update(dict.fromkeys(run["call_id"].to_list(), _job_label(key, run)))
     return hits

@@ -199,9 +199,9 @@ class CachingLever(Lever):
 
     @staticmethod
     def _figures(
-        by_level: dict[str, dict[str, int]],
+        by_level: dict[str, dict[Level, int]],
         details: dict[str, Any],
-        flagged: dict[str, int],
+        flagged: dict[Level, int],
         ttl: dict[str, Any],
         threshold: dict[str, Any],
         prefix_ttl: dict[str, Any],
@@ -326,9 +326,11 @@ class CachingLever(Lever):
             # a call that wrote with the 1-hour TTL keeps it: what the lever adds to its
             # writes is written for an hour too
             added = write - pl.col("plan_cache_write")
-            write_1h = pl.when(pl.col("ttl_1h").fill_null(False) & ~was_free)
-            write_1h = write_1h.then(pl.col("plan_cache_write_1h") + added)
-            write_1h = write_1h.otherwise(pl.col("plan_cache_write_1h"))
+            write_1h = (
+                pl.when(pl.col("ttl_1h").fill_null(False) & ~was_free)
+                .then(pl.col("plan_cache_write_1h") + added)
+                .otherwise(pl.col("plan_cache_write_1h"))
+            )
             changed.append(
                 write_1h.cast(plan.schema["plan_cache_write_1h"]).alias("plan_cache_write_1h")
             )

@@ -76,7 +76,7 @@ class CallTable:
     ttl_1h: np.ndarray  # the call wrote its prefix with the 1-hour TTL
     eligible: np.ndarray  # single-turn with a query embedding: semantic candidates
     partition: list[Any]
-    guards: Sequence[Guard]
+    guards: Sequence[Guard] | LazyGuards
     vectors: np.ndarray
     embedder: str | None
 
@@ -211,8 +211,9 @@ class _Reduced:
         self.prompts.append(tuple((text(r, r), text(c, c)) for r, c in pairs))
         head = msgs[0] if msgs else {}
         content = head.get("content")
-        is_system = head.get("role") in ("system", "developer") and isinstance(content, str)
-        self.first.append(text(content, content) if is_system else None)
+        is_system = head.get("role") in ("system", "developer")
+        system_text = text(content, content) if is_system and isinstance(content, str) else None
+        self.first.append(system_text)
         self.single.append(sum(m.get("role") not in ("system", "developer") for m in msgs) == 1)
         if query.strip() or msgs:
             parts = key_parts(model, system, msgs, query, params)

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from levers_cli.levers.base import LEVELS
-from levers_cli.levers.caching.guards import Guard, entities_agree
+from levers_cli.levers.base import LEVELS, Level
+from levers_cli.levers.caching.guards import Guard, LazyGuards, entities_agree
 
 if TYPE_CHECKING:
     from levers_cli.levers.caching.calls import CallTable
@@ -66,7 +66,7 @@ def best_matches(
     partition: list[Any],
     times: np.ndarray,
     ok: np.ndarray,
-    guards: Sequence[Guard],
+    guards: Sequence[Guard] | LazyGuards,
     ttl: float,
     floor: float,
 ) -> Matches:
@@ -194,8 +194,8 @@ class SemanticResult:
     """Semantic hits per level (net of flagged false hits), the flagged count per level, the
     expected level's curve, gross hits, matches and flags (for the evidence)."""
 
-    net: dict[str, np.ndarray]
-    flagged: dict[str, int]
+    net: dict[Level, np.ndarray]
+    flagged: dict[Level, int]
     curve: list[dict[str, Any]]
     gross: np.ndarray
     matches: Matches
@@ -206,7 +206,7 @@ class SemanticResult:
 def semantic_by_level(
     calls: CallTable,
     exact_hit: dict[str, np.ndarray],
-    settings: dict[str, dict[str, Any]],
+    settings: dict[Level, dict[str, Any]],
     grid: list[float],
     answer_floor: float,
 ) -> SemanticResult:

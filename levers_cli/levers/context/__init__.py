@@ -53,11 +53,11 @@ def level_values(config: Config, key: str) -> dict[str, Any]:
 
 def policies(config: Config) -> dict[str, Policy]:
     """The :class:`Policy` of each level from ``[context]``."""
-    keys = ("utilization_threshold", "summarize_every_turns", "summary_ratio")
+    keys: tuple[str, ...] = ("utilization_threshold", "summarize_every_turns", "summary_ratio")
     keys += ("summary_min_tokens", "min_history_tokens", "drop_forks", "doc_min_tokens")
     values = {key: level_values(config, key) for key in (*keys, "doc_keep_ratio")}
     return {
-        level: Policy(*(values[key][level] for key in keys), values["doc_keep_ratio"][level])
+        level: Policy(*(values[key][level] for key in (*keys, "doc_keep_ratio")))
         for level in LEVELS
     }
 

@@ -105,7 +105,8 @@ class _Messages:
     def __init__(self) -> None:
         self.keys: dict[tuple[str, str, str | None], int] = {}
         self.names: list[str | None] = []  # the first message of each key's name (it counts)
-        self._raw, self._model = "", None
+        self._raw = ""
+        self._model: str | None = None
         self._messages: list[dict[str, Any]] = []
         self._ids: list[int] = []
 

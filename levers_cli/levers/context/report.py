@@ -105,7 +105,8 @@ def figures(
     conversations = per_call["conversation_id"].drop_nulls()
     multi = int((conversations.filter(conversations != "").value_counts()["count"] > 1).sum())
     history = int(per_call["history_tokens"].sum()) if per_call.height else 0
-    util_max = float(per_call["utilization"].max() or 0.0) if per_call.height else 0.0
+    # polars types a Series' max as any Python value; a share column's is a float
+    util_max = float(per_call["utilization"].max() or 0.0) if per_call.height else 0.0  # type: ignore[arg-type]
     weight = dead_weight(table, forks)
     docs = per_call.filter(pl.col("doc_tokens") > 0) if per_call.height else per_call
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from levers_cli.errors import ConfigError
-from levers_cli.levers.base import LEVELS, Figure
+from levers_cli.levers.base import LEVELS, Figure, Level
 from levers_cli.levers.lora.acceptance import acceptance
 from levers_cli.pricing.rates import RateCard, rate_card
 from levers_cli.schema import CATEGORY_ID
@@ -41,10 +41,11 @@ def lora_rates(config: Config) -> tuple[str, RateCard, RateCard]:
             raise ConfigError("[lora] price needs input and output (USD per million tokens)")
         read = price.get("cached_input", price["input"])
         write = price.get("cache_write", price["input"])
-        lora = RateCard(price["input"], read, write, price["output"])
-        lora = RateCard(*(v / MTOK for v in vars_of(lora)))
+        lora: RateCard | None = RateCard(price["input"], read, write, price["output"])
+        # the four leading fields (vars_of), which mypy cannot count in a generator
+        lora = RateCard(*(v / MTOK for v in vars_of(lora)))  # type: ignore[arg-type]
     else:
-        lora = rate_card(str(cfg("provider")), str(cfg("model")))  # type: ignore[assignment]
+        lora = rate_card(str(cfg("provider")), str(cfg("model")))
     for name, found in (("base_model", card), ("model", lora)):
         if found is None:
             raise ConfigError(
@@ -52,7 +53,8 @@ def lora_rates(config: Config) -> tuple[str, RateCard, RateCard]:
                 " { input = …, output = … } (USD per million tokens) and a known base_model"
             )
     assert card is not None and lora is not None
-    extra = RateCard(*(a - b for a, b in zip(vars_of(lora), vars_of(card), strict=True)))
+    # the four leading fields (vars_of), which mypy cannot count in a generator
+    extra = RateCard(*(a - b for a, b in zip(vars_of(lora), vars_of(card), strict=True)))  # type: ignore[arg-type]
     return base, card, extra
 
 
@@ -145,7 +147,8 @@ def category_table(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
             continue
         examples = costly.filter(pl.col("accepted"))
         count = examples.height
-        tokens = float(examples["example_tokens"].mean() or 0.0) * min(count, cap)
+        mean = examples["example_tokens"].mean() or 0.0
+        tokens = float(mean) * min(count, cap)  # type: ignore[arg-type]  # a count column's mean
         rows.append(
             {
                 CATEGORY_ID: int(cid),
@@ -194,14 +197,14 @@ def monthly_net(
 
 def figures(
     config: Config,
-    chosen: dict[str, set[int]],
-    examples: dict[str, int],
+    chosen: dict[Level, set[int]],
+    examples: dict[Level, int],
     feedback: int,
-    share: dict[str, float],
+    share: dict[Level, float],
     card: RateCard,
     extra: RateCard,
-    training: dict[str, dict[str, float]],
-    monthly: dict[str, float],
+    training: dict[Level, dict[str, float]],
+    monthly: dict[Level, float],
 ) -> list[Figure]:
     price = {
         "input": round((card.input + extra.input) * MTOK, 6),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import LEVELS
+from levers_cli.levers.base import LEVELS, Level
 from levers_cli.query_templates.mask import tokens
 from levers_cli.query_templates.miner import Templates, common_skeleton
 
@@ -230,7 +230,7 @@ def _short(text: str, limit: int = _SHOWN_CHARS) -> str:
 
 
 def evidence_row(
-    frame: pl.DataFrame, mined: Templates, unit: Unit, thresholds: dict[str, float], ngram: int
+    frame: pl.DataFrame, mined: Templates, unit: Unit, thresholds: dict[Level, float], ngram: int
 ) -> dict[str, Any]:
     """One candidate for the evidence table: kind, query template (the text all its queries
     share, slots masked), calls, distinct prompts, spend (USD, the log's span), consistency, score

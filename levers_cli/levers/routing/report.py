@@ -12,6 +12,7 @@ from levers_cli.levers.routing.features import FEATURES
 from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
+    from levers_cli.levers.base import Basis
     from levers_cli.store import Workspace
 
 SOURCE_SHARE = "[routing] strong_share (RouteLLM, Ong et al. 2024, arXiv:2406.18665)"
@@ -71,10 +72,9 @@ def build_finding(
     ).height
     cheap_rows = [r for r in rows if r["routed_calls"]["expected"] and r["cheap_answers"]]
     answers = sum(r["cheap_answers"] for r in cheap_rows)
-    routed_basis = combine_basis(
-        (["evidence"] if with_evidence else [])
-        + (["assumption"] if routed.height - with_evidence else [])
-    )
+    evidence: list[Basis] = ["evidence"] if with_evidence else []
+    assumed: list[Basis] = ["assumption"] if routed.height - with_evidence else []
+    routed_basis = combine_basis(evidence + assumed)
     figures = [
         Figure(
             "strong_share_target",
