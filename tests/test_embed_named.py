@@ -25,6 +25,8 @@ from levers_cli.embed import EMBEDDERS, embedder_name, get_embedder
 from levers_cli.embed.base import EMBED_CHUNK, Embedder, EmbedSettings, l2_normalize
 from levers_cli.embed.named import NamedModelEmbedder
 from levers_cli.errors import UsageError
+from levers_cli.export.router_config import export_router_config
+from levers_cli.router import Router
 from levers_cli.store import Workspace
 from tests.helpers import openai_pair
 
@@ -231,6 +233,16 @@ def test_cli_analyze_export_and_route_with_a_hugging_face_id(tmp_path, hub_cache
         assert choice.name == "sentence-transformers/tiny-test"
         assert "kept for stable ids" in choice.reason
         assert embedder.key == summary["categorization"]["embedder"]
+        # the router names the model, so `levers route` and semantic-router load it again
+        export_router_config(ws, config, str(tmp_path / "router"))
+    native = json.loads((tmp_path / "router" / "levers-router.json").read_text())
+    assert native["embedder"]["name"] == "sentence-transformers/tiny-test"
+    semantic = json.loads((tmp_path / "router" / "semantic-router.json").read_text())
+    assert semantic["encoder"] == {"type": "huggingface", "name": "sentence-transformers/tiny-test"}
+    router = Router.load(tmp_path / "router" / "levers-router.json")
+    match = router.route(TEXTS[0])
+    assert isinstance(router.embedder, NamedModelEmbedder)  # loaded from the cache again
+    assert match.via in {"similarity", "default"} and -1.0 <= match.score <= 1.0
 
 
 def test_auto_chooses_afresh_when_the_named_model_is_gone(tmp_path, tiny_models):

@@ -135,4 +135,5 @@ __all__ = [
     "embedder_name",
     "get_embedder",
     "l2_normalize",
+    "name_of_key",
 ]

