@@ -20,6 +20,10 @@ lint:
     .venv/bin/lint-imports
     .venv/bin/python scripts/check_import_cycles.py
 
+# Regenerate docs/cli.md from every command's --help
+docs:
+    .venv/bin/python scripts/cli_docs.py
+
 # Regenerate the sample logs and their planted truths (seeded)
 sample:
     .venv/bin/python sample_logs/generate.py

@@ -251,6 +251,17 @@ class Workspace:
             )
             self.con.execute("DROP TABLE new_rejects")
 
+    def rejects(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The first ``limit`` rejected records by run, file and line: dicts of ``run_id``,
+        ``file``, ``line`` (1-based), ``error`` (the reason) and ``raw`` (the record's text)."""
+        cursor = self.con.execute(
+            """SELECT run_id, source_file, source_line, error, raw FROM rejects
+               ORDER BY run_id, source_file, source_line LIMIT ?""",
+            [int(limit)],
+        )
+        keys = ("run_id", "file", "line", "error", "raw")
+        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
     def record_run(
         self,
         run_id: int,

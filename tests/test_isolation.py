@@ -79,7 +79,7 @@ def test_cli_defaults_land_in_the_test_world(own_world, registered_fake, sandbox
     runner = CliRunner()
     result = runner.invoke(app, ["analyze", log.name, "--embedder", "fake"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["report", "-f", "md"])
+    result = runner.invoke(app, ["report", "--to", "md"])
     assert result.exit_code == 0, result.output
     written = sorted(str(p.relative_to(own_world["cwd"])) for p in own_world["cwd"].rglob("*"))
     assert written == [

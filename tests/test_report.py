@@ -222,12 +222,12 @@ def test_markdown_is_cut_to_the_limit(small: dict) -> None:
 def test_cli_report_json_and_md(small: dict, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "r.json"
-    result = runner.invoke(app, ["report", "-w", str(small["db"]), "-f", "json", "-o", str(out)])
+    result = runner.invoke(app, ["report", "-w", str(small["db"]), "--to", "json", "-o", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["schema_version"] == 1 and len(data["plan"]) == 7
     md = tmp_path / "r.md"
-    args = ["report", "-w", str(small["db"]), "-f", "md", "-o", str(md), "--compare", "7d"]
+    args = ["report", "-w", str(small["db"]), "--to", "md", "-o", str(md), "--compare", "7d"]
     result = runner.invoke(app, [*args, "--charts"])
     assert result.exit_code == 0, result.output
     text = md.read_text()
@@ -236,13 +236,34 @@ def test_cli_report_json_and_md(small: dict, tmp_path: Path) -> None:
     assert (tmp_path / "r-charts" / "waterfall.svg").read_text().startswith("<svg")
 
 
+def test_cli_report_old_format_spelling_still_works_with_a_warning(
+    small: dict, tmp_path: Path
+) -> None:
+    """`report -f` / `--format` (a log format in analyze) became `--to`; for one release the
+    old spelling writes the same report and says so on stderr."""
+    runner = CliRunner()
+    out = tmp_path / "old.json"
+    result = runner.invoke(app, ["report", "-w", str(small["db"]), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["schema_version"] == 1
+    assert result.stderr.startswith(
+        "warning: report --format/-f is deprecated and goes in the next release; use --to\n"
+    )
+    both = runner.invoke(app, ["report", "-w", str(tmp_path / "none"), "--to", "md", "-f", "json"])
+    assert both.exit_code == 2
+    assert both.stderr == (
+        "error: report --format/-f and --to say different things; give --to only\n"
+    )
+    assert not (tmp_path / "none").exists()
+
+
 def test_cli_report_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["report", "-w", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and "Traceback" not in result.output
     result = runner.invoke(
-        app, ["report", "-w", str(tmp_path / "x"), "-f", "pdf"], env={"COLUMNS": "200"}
+        app, ["report", "-w", str(tmp_path / "x"), "--to", "pdf"], env={"COLUMNS": "200"}
     )
     assert result.exit_code == 2  # bad usage (tests/test_usage.py has every such option)
     assert "'pdf' is not one of 'html', 'md', 'json'" in result.output

@@ -98,9 +98,24 @@ def test_route_cli_and_no_overwrite(exported, registered_fake, tmp_path):
     cfg = tmp_path / "r.json"
     cfg.write_text(json.dumps(native))
     query = native["routes"][0]["utterances"][0]
-    res = runner.invoke(app, ["route", query, "--config", str(cfg), "--json"])
+    res = runner.invoke(app, ["route", query, "--router", str(cfg), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["route"] == native["routes"][0]["name"]
+    assert res.stderr == ""
+    # the old spelling (`--config` is a levers.toml everywhere else) routes the same, with a
+    # warning, for one release; given beside --router with another file it is bad usage
+    old = runner.invoke(app, ["route", query, "--config", str(cfg), "--json"])
+    assert old.exit_code == 0, old.output
+    assert old.stdout == res.stdout
+    assert old.stderr == (
+        "warning: route --config is deprecated and goes in the next release; use --router\n"
+    )
+    both = runner.invoke(app, ["route", query, "--router", str(cfg), "--config", "x.json"])
+    assert both.exit_code == 2
+    assert (
+        both.stderr
+        == "error: route --config and --router say different things; give --router only\n"
+    )
     res = runner.invoke(app, ["export", "router-config", "-w", str(path), "-o", str(out)])
     assert res.exit_code == 1 and "--force" in res.stderr
 

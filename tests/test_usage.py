@@ -55,7 +55,7 @@ def invoke(args: list[str]):
         (["simulate", "--levers", "1,x"], "error: --levers '1,x': give lever ids 1–7"),
         (["simulate", "--backtest", "1.5"], "Invalid value for '--backtest': 1.5 is not below 1"),
         (["simulate", "--backtest", "0"], "Invalid value for '--backtest': 0 is not above 0"),
-        (["report", "-f", "pdf"], "Invalid value for '--format'"),
+        (["report", "--to", "pdf"], "Invalid value for '--to'"),
         (["report", "--compare", "7d", "--compare-run", "1"],
          "error: --compare and --compare-run: give one of them"),
         (["report", "--compare-run", "0"], "Invalid value for '--compare-run'"),

@@ -1,7 +1,9 @@
 """The ``levers`` command line: a thin Typer layer over the library.
 
 Heavy libraries (torch, sentence-transformers, umap, hdbscan) are imported inside the
-commands that need them, so ``levers --help`` starts fast.
+commands that need them, so ``levers --help`` starts fast. Library errors become exit codes in
+one place, :class:`~levers_cli.cli.output.LeversGroup`; ``docs/cli.md`` is this app's
+``--help``, written by ``scripts/cli_docs.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from levers_cli.cli import labels as label_commands
 from levers_cli.cli import report as report_commands
 from levers_cli.cli import route as route_commands
 from levers_cli.cli import simulate as simulate_commands
+from levers_cli.cli.output import LeversGroup
 from levers_cli.version import __version__
 
 app = typer.Typer(
     name="levers",
+    cls=LeversGroup,
     help="Find where an application's LLM money goes, and how to spend 80–95 % less.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

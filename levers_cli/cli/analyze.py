@@ -51,13 +51,9 @@ def _own_outputs(workspace: str | None, out: str | None = None) -> frozenset[str
 
 def _check_inputs(files: list[str], exclude: frozenset[str] = frozenset()) -> None:
     """Fail before any work (no workspace, no ``reports/``) when an input path is missing."""
-    from levers_cli.errors import LeversError
     from levers_cli.ingest.readers import find_inputs
 
-    try:
-        find_inputs(files, exclude)
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+    find_inputs(files, exclude)
 
 
 def _print_run(ingest: dict) -> None:
@@ -155,6 +151,7 @@ def analyze(
     Run it with no files to finish an analyze that was interrupted (Ctrl-C, a failed
     embedder): the stored calls are categorized, embedding only the queries not embedded yet.
 
+    \b
     Example: levers analyze logs.jsonl.gz
              levers analyze test.csv --map query=text --map label=category
              levers analyze   (finish the workspace's stored calls)
@@ -162,7 +159,6 @@ def analyze(
     from levers_cli.analysis import analyze as run_analysis
     from levers_cli.config import load_config
     from levers_cli.embed import AUTO, get_embedder
-    from levers_cli.errors import LeversError
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.store import Workspace, default_workspace_path
 
@@ -174,20 +170,14 @@ def analyze(
     if since is not None:
         from levers_cli.summary import check_since
 
-        try:
-            check_since(since)
-        except LeversError as exc:
-            fail(str(exc), exc.exit_code)
-    try:
-        cfg = load_config(config)
-        if embedder:
-            cfg.set("embed", "embedder", embedder)
-        name = cfg.get("embed", "embedder")
-        if name != AUTO:
-            get_embedder(name)  # an unknown name fails now, before any work
-        mapping = parse_mapping(map or [])
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+        check_since(since)
+    cfg = load_config(config)
+    if embedder:
+        cfg.set("embed", "embedder", embedder)
+    name = cfg.get("embed", "embedder")
+    if name != AUTO:
+        get_embedder(name)  # an unknown name fails now, before any work
+    mapping = parse_mapping(map or [])
     own_outputs = _own_outputs(ws_path, out)
     _check_inputs(files, own_outputs)
     _check_writable(out)
@@ -212,8 +202,6 @@ def analyze(
                 exclude=own_outputs,
                 progress=progress,  # type: ignore[arg-type]
             )
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         err_console.print(
             f"interrupted: the plan is not ready; run `levers analyze -w {shlex.quote(ws_path)}` "
@@ -254,28 +242,24 @@ def ingest(
 
     Example: levers ingest week-48/*.jsonl.gz
     """
-    from levers_cli.errors import LeversError
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.ingest.pipeline import ingest_files
     from levers_cli.store import Workspace
 
     own_outputs = _own_outputs(workspace)
     _check_inputs(files, own_outputs)
-    try:
-        mapping = parse_mapping(map or [])
-        with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
-            bar = (lambda stage, n: progress(stage, n, 0)) if progress else None  # type: ignore[operator]
-            result = ingest_files(
-                ws,
-                files,
-                format=format,
-                mapping=mapping,
-                options=_adapter_options(batch_input),
-                progress=bar,
-                exclude=own_outputs,
-            )
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+    mapping = parse_mapping(map or [])
+    with Workspace(workspace) as ws, progress_bars(err_console, not json_out) as progress:
+        bar = (lambda stage, n: progress(stage, n, 0)) if progress else None  # type: ignore[operator]
+        result = ingest_files(
+            ws,
+            files,
+            format=format,
+            mapping=mapping,
+            options=_adapter_options(batch_input),
+            progress=bar,
+            exclude=own_outputs,
+        )
     data = result.as_dict()
     if json_out:
         typer.echo(json.dumps(data, indent=2))
@@ -322,23 +306,11 @@ def rejects(
 
     Example: levers rejects --limit 20
     """
-    from levers_cli.errors import LeversError
     from levers_cli.store import Workspace
 
-    try:
-        with Workspace(workspace, create=False) as ws:
-            total = ws.count("rejects")
-            cursor = ws.con.execute(
-                """SELECT run_id, source_file, source_line, error, raw FROM rejects
-                   ORDER BY run_id, source_file, source_line LIMIT ?""",
-                [limit],
-            )
-            rows = [
-                dict(zip(("run_id", "file", "line", "error", "raw"), r, strict=True))
-                for r in cursor.fetchall()
-            ]
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+    with Workspace(workspace, create=False) as ws:
+        total = ws.count("rejects")
+        rows = ws.rejects(limit)
     if json_out:
         typer.echo(json.dumps({"count": total, "rejects": rows}, indent=2, ensure_ascii=False))
         return

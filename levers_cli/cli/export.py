@@ -1,12 +1,16 @@
-"""The ``levers export`` group: ``label-sheet`` (:mod:`levers_cli.cli.labels`) and
-``{router-config, caps, workflows, batch, lora}``, each lever's artifacts.
+"""The ``levers export`` group: ``label-sheet`` (:mod:`levers_cli.cli.labels`) and one
+command per exporter of :data:`levers_cli.export.EXPORTERS` (``router-config``, ``caps``,
+``workflows``, ``batch``, ``lora``).
 
-Each command parses its options, calls :func:`levers_cli.export.run_export` and prints what
-was written (or the result as JSON with ``--json``).
+The exporters' commands share one body (:func:`export_command`): the options every export
+takes (:data:`COMMON_OPTIONS`), the exporter's own (:data:`EXPORT_COMMANDS`), one call of
+:func:`levers_cli.export.run_export`, and the table of what was written (or the result as
+JSON with ``--json``). A new exporter is one row of :data:`EXPORT_COMMANDS`.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,24 +20,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from levers_cli.cli import labels as label_commands
-from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, LevelOpt, WorkspaceOpt
-from levers_cli.cli.output import err_console, fail, out_console
+from levers_cli.cli.options import (
+    ConfigOpt,
+    ForceOpt,
+    JsonOpt,
+    Level,
+    LevelOpt,
+    NoRedactOpt,
+    OutDirOpt,
+    WorkspaceOpt,
+)
+from levers_cli.cli.output import err_console, out_console
 
 export_app = typer.Typer(
     help="Write the artifacts that put the plan into practice.", no_args_is_help=True
 )
 export_app.command("label-sheet")(label_commands.label_sheet)
-
-OutOpt = Annotated[
-    str, typer.Option("--out", "-o", help="Folder to write into (created if missing).")
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an earlier export there.")]
-NoRedactOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-redact", help="Keep emails, phone numbers, card numbers and keys as logged."
-    ),
-]
 
 
 class Selection(StrEnum):
@@ -44,24 +46,147 @@ class Selection(StrEnum):
     all = "all"
 
 
-def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, **options: Any):
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation)  # fmt: skip
+
+
+#: The options of every exporter's command, in ``--help`` order; an exporter's own options go
+#: between ``level`` and ``no_redact``.
+COMMON_OPTIONS = (
+    _option("workspace", WorkspaceOpt, None),
+    _option("config", ConfigOpt, None),
+    _option("out", OutDirOpt, "reports"),
+    _option("force", ForceOpt, False),
+    _option("level", LevelOpt, Level.expected),
+)
+CLOSING_OPTIONS = (_option("no_redact", NoRedactOpt, False), _option("json_out", JsonOpt, False))
+
+#: kind → (help, the exporter's own options, each named as the exporter's keyword argument).
+EXPORT_COMMANDS: dict[str, tuple[str, tuple[inspect.Parameter, ...]]] = {
+    "router-config": (
+        """Write the categories as routes for levers, semantic-router and LiteLLM.
+
+        Files: levers-router.json (for `levers route`),
+        semantic-router v1 YAML/JSON and 0.x JSON, a LiteLLM Auto Routing config.yaml with
+        levers' router as its classifier plugin, and the deprecated semantic auto-router
+        config; report the route accuracy on 20 % held-out queries and the per-query latency.
+
+        Example: levers export router-config --out reports
+        """,
+        (),
+    ),
+    "caps": (
+        """Write the output caps per category: caps.csv, caps.json and caps.yaml.
+
+        Per category (and model family)
+        max_tokens, the instruction suffix "Answer directly in at most N words.", reasoning
+        effort and the expected truncation share.
+
+        Example: levers export caps --out reports --level conservative
+        """,
+        (),
+    ),
+    "workflows": (
+        """Write the workflow candidates to materialize: workflows.json and workflows.md.
+
+        Each workflow candidate's template, slot
+        values, examples, stable answer, frequency, monthly cost, consistency and a script
+        outline.
+
+        Example: levers export workflows --out reports
+        """,
+        (),
+    ),
+    "lora": (
+        """Write a fine-tuning dataset per selected category.
+
+        Files: lora/<category>/train.jsonl, validation.jsonl (chat format, split by
+        conversation, deduplicated, redacted) and a dataset card README.md per selected
+        category.
+
+        Example: levers export lora --out reports --level aggressive
+        """,
+        (
+            _option(
+                "categories",
+                Annotated[
+                    list[int] | None,
+                    typer.Option(
+                        "--category",
+                        help="Export this category id (repeatable) instead of the lever's.",
+                    ),
+                ],
+                None,
+            ),
+        ),
+    ),
+    "batch": (
+        """Write batch API input files for the calls that can wait.
+
+        OpenAI Batch API JSONL (one endpoint and model per file: Responses calls
+        under /v1/responses, Chat Completions under /v1/chat/completions) and Anthropic
+        Message Batches requests for the batch lever's calls, with manifest.json (the endpoint
+        each file is created with) and custom_ids.csv mapping ids back to calls.
+
+        Example: levers export batch --out reports --select candidates
+        """,
+        (
+            _option(
+                "selection",
+                Annotated[
+                    Selection,
+                    typer.Option(
+                        "--select",
+                        help="moved (the calls the batch lever moves at --level), candidates "
+                        "(every call a detection rule marks) or all (every call not already "
+                        "batched).",
+                    ),
+                ],
+                Selection.moved,
+            ),
+        ),
+    ),
+}
+
+
+def export_command(kind: str, help: str, own: tuple[inspect.Parameter, ...] = ()) -> Any:
+    """The command of ``levers export <kind>``: the options of :data:`COMMON_OPTIONS`, then
+    ``own`` (passed to the exporter by their names), then ``--no-redact`` and ``--json``."""
+
+    def command(**params: Any) -> None:
+        _run(kind, **params)
+
+    command.__name__ = kind.replace("-", "_")
+    command.__doc__ = help
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*COMMON_OPTIONS, *own, *CLOSING_OPTIONS], return_annotation=None
+    )
+    return command
+
+
+def _run(
+    kind: str,
+    *,
+    workspace: str | None,
+    config: str | None,
+    out: str,
+    no_redact: bool,
+    json_out: bool,
+    **options: Any,
+) -> None:
+    """Run the exporter of ``kind`` on the workspace and print what it wrote."""
     from levers_cli.config import load_config
-    from levers_cli.errors import LeversError
     from levers_cli.export import run_export
     from levers_cli.store import Workspace
 
     options = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
-    try:
-        cfg = load_config(config)
-        with Workspace(workspace, create=False) as ws:
-            result = run_export(kind, ws, cfg, **options)
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
-    except OSError as exc:
-        fail(f"{exc.filename or options.get('out_dir')}: cannot write ({exc.strerror})")
+    cfg = load_config(config)
+    with Workspace(workspace, create=False) as ws:
+        result = run_export(kind, ws, cfg, out_dir=out, redact=not no_redact, **options)
     if json_out:
         out_console.print_json(json.dumps(result.as_dict(), default=str))
-        return result
+        return
     table = Table(title=f"levers export {kind} → {escape(result.out_dir)}", title_justify="left")
     table.add_column("file")
     # batch files: the endpoint each file is created with (OpenAI takes one per batch)
@@ -82,128 +207,7 @@ def _run(kind: str, workspace: str | None, config: str | None, json_out: bool, *
         out_console.print(f"redacted: {summary}", highlight=False)
     for note in result.notes:
         err_console.print(note, highlight=False, markup=False)
-    return result
 
 
-@export_app.command("batch")
-def batch(
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-    out: OutOpt = "reports",
-    force: ForceOpt = False,
-    select: Annotated[
-        Selection,
-        typer.Option(
-            "--select",
-            help="moved (the calls the batch lever moves at --level), candidates (every call "
-            "a detection rule marks) or all (every call not already batched).",
-        ),
-    ] = Selection.moved,
-    level: LevelOpt = Level.expected,
-    no_redact: NoRedactOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write OpenAI Batch API JSONL (one endpoint and model per file: Responses calls under
-    /v1/responses, Chat Completions under /v1/chat/completions) and Anthropic Message
-    Batches requests for the batch lever's calls, with manifest.json (the endpoint each file
-    is created with) and custom_ids.csv mapping ids back to calls.
-
-    Example: levers export batch --out reports --select candidates
-    """
-    _run(
-        "batch", workspace, config, json_out, out_dir=out, force=force, selection=select,
-        level=level, redact=not no_redact,
-    )  # fmt: skip
-
-
-@export_app.command("router-config")
-def router_config(
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-    out: OutOpt = "reports",
-    force: ForceOpt = False,
-    level: LevelOpt = Level.expected,
-    no_redact: NoRedactOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write the categories as routes: levers-router.json (for `levers route`),
-    semantic-router v1 YAML/JSON and 0.x JSON, a LiteLLM Auto Routing config.yaml with
-    levers' router as its classifier plugin, and the deprecated semantic auto-router config;
-    report the route accuracy on 20 % held-out queries and the per-query latency.
-
-    Example: levers export router-config --out reports
-    """
-    _run(
-        "router-config", workspace, config, json_out, out_dir=out, force=force, level=level,
-        redact=not no_redact,
-    )  # fmt: skip
-
-
-@export_app.command("caps")
-def caps(
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-    out: OutOpt = "reports",
-    force: ForceOpt = False,
-    level: LevelOpt = Level.expected,
-    no_redact: NoRedactOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write caps.csv, caps.json and caps.yaml: per category (and model family) max_tokens,
-    the instruction suffix "Answer directly in at most N words.", reasoning effort and the
-    expected truncation share.
-
-    Example: levers export caps --out reports --level conservative
-    """
-    _run(
-        "caps", workspace, config, json_out, out_dir=out, force=force, level=level,
-        redact=not no_redact,
-    )  # fmt: skip
-
-
-@export_app.command("workflows")
-def workflows(
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-    out: OutOpt = "reports",
-    force: ForceOpt = False,
-    level: LevelOpt = Level.expected,
-    no_redact: NoRedactOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write workflows.json and workflows.md: each workflow candidate's template, slot
-    values, examples, stable answer, frequency, monthly cost, consistency and a script outline.
-
-    Example: levers export workflows --out reports
-    """
-    _run(
-        "workflows", workspace, config, json_out, out_dir=out, force=force, level=level,
-        redact=not no_redact,
-    )  # fmt: skip
-
-
-@export_app.command("lora")
-def lora(
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-    out: OutOpt = "reports",
-    force: ForceOpt = False,
-    level: LevelOpt = Level.expected,
-    category: Annotated[
-        list[int] | None,
-        typer.Option(
-            "--category", help="Export this category id (repeatable) instead of the lever's."
-        ),
-    ] = None,
-    no_redact: NoRedactOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write lora/<category>/train.jsonl, validation.jsonl (chat format, split by
-    conversation, deduplicated, redacted) and a dataset card README.md per selected category.
-
-    Example: levers export lora --out reports --level aggressive
-    """
-    _run(
-        "lora", workspace, config, json_out, out_dir=out, force=force, level=level,
-        categories=category, redact=not no_redact,
-    )  # fmt: skip
+for _kind, (_help, _own) in EXPORT_COMMANDS.items():
+    export_app.command(_kind)(export_command(_kind, inspect.cleandoc(_help), _own))

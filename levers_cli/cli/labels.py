@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from levers_cli.cli.options import ConfigOpt, WorkspaceOpt
+from levers_cli.cli.options import ConfigOpt, ForceOpt, NoRedactOpt, WorkspaceOpt
 from levers_cli.cli.output import err_console, fail, out_console
 from levers_cli.text.content import plural
 
@@ -20,10 +20,8 @@ def label_sheet(
     out: Annotated[str, typer.Option("--out", "-o", help="CSV to write.")] = os.path.join(
         "reports", "label-sheet.csv"
     ),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    no_redact: Annotated[
-        bool, typer.Option("--no-redact", help="Keep keys, cards, phones and emails in queries.")
-    ] = False,
+    force: ForceOpt = False,
+    no_redact: NoRedactOpt = False,
 ) -> None:
     """Write a CSV of queries across categories with an empty tier column to fill.
 
@@ -33,7 +31,6 @@ def label_sheet(
     Example: levers export label-sheet --n 500
     """
     from levers_cli.config import load_config
-    from levers_cli.errors import LeversError
     from levers_cli.export.label_sheet import export_label_sheet
     from levers_cli.store import Workspace
 
@@ -41,15 +38,8 @@ def label_sheet(
         fail(f"--out {out} is a folder; name a .csv file")
     if os.path.exists(out) and not force:
         fail(f"{out} exists; pass --force to overwrite it")
-    try:
-        with Workspace(workspace, create=False) as ws:
-            written = export_label_sheet(
-                ws, out, n, config=load_config(config), redacted=not no_redact
-            )
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
-    except OSError as exc:
-        fail(f"{out}: cannot write ({exc.strerror})")
+    with Workspace(workspace, create=False) as ws:
+        written = export_label_sheet(ws, out, n, config=load_config(config), redacted=not no_redact)
     out_console.print(
         f"{plural(written, 'query', 'queries')} written to {out}", markup=False, highlight=False
     )
@@ -66,13 +56,9 @@ def label(
 
     Example: levers label reports/label-sheet.csv
     """
-    from levers_cli.errors import LeversError
     from levers_cli.levers.routing import read_labels
     from levers_cli.store import Workspace
 
-    try:
-        with Workspace(workspace, create=False) as ws:
-            stored = read_labels(ws, sheet)
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+    with Workspace(workspace, create=False) as ws:
+        stored = read_labels(ws, sheet)
     out_console.print(f"{plural(stored, 'tier label')} stored", highlight=False)

@@ -100,3 +100,17 @@ BatchInputOpt = Annotated[
     ),
 ]
 LevelOpt = Annotated[Level, typer.Option("--level", help="The levers' setting.")]
+OutDirOpt = Annotated[
+    str, typer.Option("--out", "-o", help="Folder to write into (created if missing).")
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Overwrite what an earlier export wrote there.")
+]
+NoRedactOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-redact",
+        help="Keep log text as logged: no placeholders for emails, phone numbers, card "
+        "numbers and keys.",
+    ),
+]

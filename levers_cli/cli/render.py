@@ -85,30 +85,9 @@ def skipped_notes(ingest: dict[str, Any]) -> list[str]:
     return notes
 
 
-def render_cost_checks(console: Console, checks: dict[str, Any] | None) -> None:
-    """The calls whose logged cost differs from levers' (biggest first), if any."""
-    if not checks or not checks["differing_calls"]:
-        return
-    table = Table(
-        title=f"Logged cost differs from levers' (> {share(checks['tolerance'])}): "
-        f"{plural(checks['differing_calls'], 'call')} of {count(checks['calls_with_logged_cost'])}",
-        title_justify="left",
-    )
-    table.add_column("call", overflow="fold")
-    table.add_column("model", overflow="fold")
-    for name in ("logged", "levers", "difference"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for c in checks["largest"][:10]:
-        table.add_row(
-            escape(str(c["call_id"])), escape(str(c["model"])), usd(c["logged_usd"]),
-            usd(c["computed_usd"]), usd(c["difference_usd"]),
-        )  # fmt: skip
-    console.print(table)
-    console.print(f"[dim]totals use levers' cost: {escape(checks['why'])}[/dim]")
-
-
-def render_summary(console: Console, s: dict[str, Any]) -> None:
-    """Print the analysis summary as Rich tables."""
+def render_overview(console: Console, s: dict[str, Any]) -> None:
+    """The heading, then calls, time span, spend and monthly run rate, and what of the spend
+    rests on estimated tokens or calls logged without text."""
     span = (
         f"{moment(s['first_ts'])} → {moment(s['last_ts'])} UTC ({s['span_days']:.2f} days)"
         if s.get("first_ts")
@@ -145,6 +124,11 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             "response text[/yellow] (counted and priced from their token counts; they cannot "
             "be categorized)"
         )
+
+
+def render_prices(console: Console, s: dict[str, Any]) -> None:
+    """Where the prices came from: the price data, levers' own rows used, and the prices
+    no source has (context tiers, tool fees)."""
     prices = s["prices"]
     console.print(f"[dim]prices: {escape(str(prices['source']))}[/dim]")
     for row in prices.get("own_rows_used") or []:
@@ -165,6 +149,9 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             f"{plural(n, 'call')}: its uses are not in the spend"
         )
 
+
+def render_spend_by_model(console: Console, s: dict[str, Any]) -> None:
+    """The table of calls, tokens and spend per provider/model."""
     models = Table(title="Spend by model", title_justify="left")
     models.add_column("provider/model", overflow="fold")
     for name in ("calls", "input", "cached", "output", "spend", "share"):
@@ -180,6 +167,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             share(m["spend_share"]),
         )
     console.print(models)
+
+
+def render_tokens(console: Console, s: dict[str, Any]) -> None:
+    """Token totals by kind, and the calls a gateway's cache answered."""
     t = s["tokens"]
     console.print(
         f"tokens: input {count(t['input_tokens'])} (cached {count(t['cache_read_tokens'])}, "
@@ -193,8 +184,33 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             f"{count(t['gateway_replayed_input_tokens'])} in and "
             f"{count(t['gateway_replayed_output_tokens'])} out, are not in the totals above)"
         )
-    render_cost_checks(console, s.get("cost_checks"))
 
+
+def render_cost_checks(console: Console, s: dict[str, Any]) -> None:
+    """The calls whose logged cost differs from levers' (biggest first), if any."""
+    checks = s.get("cost_checks")
+    if not checks or not checks["differing_calls"]:
+        return
+    table = Table(
+        title=f"Logged cost differs from levers' (> {share(checks['tolerance'])}): "
+        f"{plural(checks['differing_calls'], 'call')} of {count(checks['calls_with_logged_cost'])}",
+        title_justify="left",
+    )
+    table.add_column("call", overflow="fold")
+    table.add_column("model", overflow="fold")
+    for name in ("logged", "levers", "difference"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for c in checks["largest"][:10]:
+        table.add_row(
+            escape(str(c["call_id"])), escape(str(c["model"])), usd(c["logged_usd"]),
+            usd(c["computed_usd"]), usd(c["difference_usd"]),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"[dim]totals use levers' cost: {escape(checks['why'])}[/dim]")
+
+
+def render_categories(console: Console, s: dict[str, Any]) -> None:
+    """The categories table (the largest :data:`MAX_CATEGORY_ROWS`, then uncategorized)."""
     cats = s["categories"]
     info = s["categorization"]
     table = Table(
@@ -226,6 +242,9 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     if hidden > 0:
         console.print(f"[dim]… {hidden} more categories in the JSON output[/dim]")
 
+
+def render_repeats(console: Console, s: dict[str, Any]) -> None:
+    """Distinct queries, exact repeats and the histogram of how often each query occurs."""
     r = s["repeats"]
     histogram = occurrence_buckets(r["occurrences"])
     console.print(
@@ -234,6 +253,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         f"{plural(r['repeated_calls_same_model'], 'call')} to the same model; "
         "distinct queries by occurrences: " + ", ".join(f"{k} {count(v)}" for k, v in histogram)
     )
+
+
+def render_conversations(console: Console, s: dict[str, Any]) -> None:
+    """Conversations and calls per conversation, when the log has any."""
     conv = s.get("conversations")
     if conv and conv["conversations"]:
         console.print(
@@ -241,6 +264,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             f"more than one call); calls per conversation p50 {conv['turns_p50']:g}, "
             f"p95 {conv['turns_p95']:g}, max {conv['turns_max']}"
         )
+
+
+def render_label_agreement(console: Console, s: dict[str, Any]) -> None:
+    """NMI and ARI of the categories against a mapped ``label`` column, when there is one."""
     agreement = s.get("label_agreement")
     if agreement:
         console.print(
@@ -248,34 +275,73 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
             f"{plural(agreement['calls'], 'call')}): "
             f"NMI {agreement['nmi']:.3f}, ARI {agreement['ari']:.3f}"
         )
-    if s["unknown_models"]:
-        unknown = Table(title="Models without a price (cost unknown, not $0)", title_justify="left")
-        for name in ("model", "calls", "input", "output"):
-            unknown.add_column(name, justify="left" if name == "model" else "right")
-        for m in s["unknown_models"]:
-            unknown.add_row(
-                escape(m["model"]),
-                count(m["calls"]),
-                count(m["input_tokens"]),
-                count(m["output_tokens"]),
-            )
-        console.print(unknown)
-        names = {m["model"] for m in s["unknown_models"]}
-        if names - {"(no model)"}:
-            console.print(
-                "[dim]price them in levers.toml as "
-                + escape('[prices."MODEL"]')
-                + " (input, cached_input, output: USD per million tokens)[/dim]"
-            )
-        if "(no model)" in names:
-            console.print(
-                "[dim]calls without a model cannot be priced: map the log's model field with "
-                "--map model=FIELD[/dim]"
-            )
+
+
+def render_unknown_models(console: Console, s: dict[str, Any]) -> None:
+    """The models without a price, and how to price them."""
+    if not s["unknown_models"]:
+        return
+    unknown = Table(title="Models without a price (cost unknown, not $0)", title_justify="left")
+    for name in ("model", "calls", "input", "output"):
+        unknown.add_column(name, justify="left" if name == "model" else "right")
+    for m in s["unknown_models"]:
+        unknown.add_row(
+            escape(m["model"]),
+            count(m["calls"]),
+            count(m["input_tokens"]),
+            count(m["output_tokens"]),
+        )
+    console.print(unknown)
+    names = {m["model"] for m in s["unknown_models"]}
+    if names - {"(no model)"}:
+        console.print(
+            "[dim]price them in levers.toml as "
+            + escape('[prices."MODEL"]')
+            + " (input, cached_input, output: USD per million tokens)[/dim]"
+        )
+    if "(no model)" in names:
+        console.print(
+            "[dim]calls without a model cannot be priced: map the log's model field with "
+            "--map model=FIELD[/dim]"
+        )
+
+
+def render_rejects(console: Console, s: dict[str, Any]) -> None:
+    """The workspace's rejected records: their count and the first ten."""
     rejects = s["rejects"]
     if rejects["count"]:
         console.print(f"[red]rejected records in the workspace: {count(rejects['count'])}[/red]")
         for r_ in rejects["first"][:10]:
             console.print(f"  {r_['file']}:{r_['line']}: {r_['error']}", markup=False)
-    if info.get("warning"):
-        console.print(f"[yellow]warning:[/yellow] {escape(info['warning'])}")
+
+
+def render_categorization_warning(console: Console, s: dict[str, Any]) -> None:
+    """The categorization's warning (too few queries to cluster, …), if any."""
+    warning = s["categorization"].get("warning")
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+#: The summary's sections in the order :func:`render_summary` prints them; each takes the
+#: console and the whole summary dict (``levers analyze --json``'s shape).
+SUMMARY_SECTIONS = (
+    render_overview,
+    render_prices,
+    render_spend_by_model,
+    render_tokens,
+    render_cost_checks,
+    render_categories,
+    render_repeats,
+    render_conversations,
+    render_label_agreement,
+    render_unknown_models,
+    render_rejects,
+    render_categorization_warning,
+)
+
+
+def render_summary(console: Console, s: dict[str, Any]) -> None:
+    """Print the analysis summary as Rich tables, one section after another
+    (:data:`SUMMARY_SECTIONS`)."""
+    for section in SUMMARY_SECTIONS:
+        section(console, s)

@@ -9,15 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from levers_cli.cli.options import ConfigOpt, JsonOpt, WorkspaceOpt, finite
-from levers_cli.cli.output import err_console, fail, out_console
+from levers_cli.cli.options import ConfigOpt, JsonOpt, NoRedactOpt, WorkspaceOpt, finite
+from levers_cli.cli.output import deprecated_spelling, err_console, fail, out_console
 
 #: Exit code of ``levers check`` when a limit is breached.
 LIMIT_BREACHED = 4
 
 
 class ReportFormat(StrEnum):
-    """``levers report --format``; the value is also the file's suffix."""
+    """``levers report --to``; the value is also the file's suffix."""
 
     html = "html"
     md = "md"
@@ -27,9 +27,9 @@ class ReportFormat(StrEnum):
 def report(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
-    fmt: Annotated[
+    to: Annotated[
         ReportFormat,
-        typer.Option("--format", "-f", help="html (self-contained page), md or json."),
+        typer.Option("--to", help="html (self-contained page), md or json."),
     ] = ReportFormat.html,
     out: Annotated[
         str | None,
@@ -64,46 +64,37 @@ def report(
             help="md: also write the charts as SVG files beside the report and link them.",
         ),
     ] = False,
-    no_redact: Annotated[
-        bool, typer.Option("--no-redact", help="Show log text unredacted (it is escaped anyway).")
-    ] = False,
+    no_redact: NoRedactOpt = False,
+    old_to: Annotated[
+        ReportFormat | None,
+        typer.Option("--format", "-f", hidden=True, help="Deprecated: --to."),
+    ] = None,
 ) -> None:
     """Write the report: the plan, the waterfall, where the money goes, the category map.
 
     Default: reports/levers-report.html (opens offline, no network request).
 
-    Example: levers report --format md --compare 7d --out summary.md
+    Example: levers report --to md --compare 7d --out summary.md
     """
     from levers_cli.config import load_config
-    from levers_cli.errors import LeversError
     from levers_cli.report import gather, render_html, render_markdown
-    from levers_cli.report.compare import compare as run_compare
+    from levers_cli.report.compare import check_compare
     from levers_cli.store import Workspace
 
-    if compare and compare_run is not None:
-        fail("--compare and --compare-run: give one of them", code=2)
-    path = out or os.path.join("reports", f"levers-report.{fmt.value}")
-    try:
-        cfg = load_config(config)
-        if no_redact:
-            cfg.set("report", "redact", False)
-        with (
-            Workspace(workspace, create=False) as ws,
-            err_console.status("simulating the levers and drawing the report…"),
-        ):
-            data = gather(ws, cfg)
-            if compare or compare_run is not None:
-                from collections import Counter
-
-                from levers_cli.report.sanitize import redact_tree
-
-                found = run_compare(ws, cfg, period=compare, run_id=compare_run, budget=budget)
-                data["compare"] = redact_tree(found, Counter())
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
-    if fmt is ReportFormat.json:
+    to = deprecated_spelling("report --format/-f", "--to", old_to, to, ReportFormat.html)
+    check_compare(compare, compare_run)
+    path = out or os.path.join("reports", f"levers-report.{to.value}")
+    cfg = load_config(config)
+    if no_redact:
+        cfg.set("report", "redact", False)
+    with (
+        Workspace(workspace, create=False) as ws,
+        err_console.status("simulating the levers and drawing the report…"),
+    ):
+        data = gather(ws, cfg, compare_period=compare, compare_run=compare_run, budget=budget)
+    if to is ReportFormat.json:
         text = json.dumps(data, indent=2, default=str)
-    elif fmt is ReportFormat.html:
+    elif to is ReportFormat.html:
         text = render_html(data)
     else:
         links = None
@@ -180,27 +171,23 @@ def check(
     Example: levers check --max-monthly-cost 5000 --max-uncategorized-share 0.1
     """
     from levers_cli.config import load_config
-    from levers_cli.errors import LeversError
     from levers_cli.report.check import check as run_check
     from levers_cli.store import Workspace
 
     if all(v is None for v in (max_monthly_cost, max_uncategorized_share, max_cost_growth, budget)):
         fail("give at least one limit: --max-monthly-cost, --max-uncategorized-share, "
              "--max-cost-growth or --budget", code=2)  # fmt: skip
-    try:
-        cfg = load_config(config)
-        with Workspace(workspace, create=False) as ws:
-            result = run_check(
-                ws,
-                cfg,
-                period=period,
-                max_monthly_cost=max_monthly_cost,
-                max_uncategorized_share=max_uncategorized_share,
-                max_cost_growth=max_cost_growth,
-                budget=budget,
-            )
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+    cfg = load_config(config)
+    with Workspace(workspace, create=False) as ws:
+        result = run_check(
+            ws,
+            cfg,
+            period=period,
+            max_monthly_cost=max_monthly_cost,
+            max_uncategorized_share=max_uncategorized_share,
+            max_cost_growth=max_cost_growth,
+            budget=budget,
+        )
     _print_check(result, json_out)
     if not result["passed"]:
         raise typer.Exit(LIMIT_BREACHED)

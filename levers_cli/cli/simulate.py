@@ -67,27 +67,23 @@ def simulate(
     from levers_cli.budget import backtest as run_backtest
     from levers_cli.budget import solve_budget
     from levers_cli.config import load_config
-    from levers_cli.errors import LeversError
     from levers_cli.levers import LEVELS, LEVERS, all_levers
     from levers_cli.simulate import simulate as run_simulation
     from levers_cli.store import Workspace
 
     ids = _parse_ids(levers, sorted(LEVERS))
     chosen = [lever for lever in all_levers() if lever.id in ids]
-    try:
-        cfg = load_config(config)
-        with Workspace(workspace, create=False) as ws:
-            if backtest is not None:
-                data: dict[str, Any] = {"backtest": run_backtest(ws, cfg, chosen, backtest)}
-            else:
-                levels = (level.value,) if level else LEVELS
-                result = run_simulation(ws, cfg, chosen, levels=levels)  # type: ignore[arg-type]
-                data = result.as_dict()
-                if budget is not None:
-                    plan = solve_budget(ws, cfg, chosen, result.findings, budget)
-                    data["budget"] = plan.as_dict()
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+    cfg = load_config(config)
+    with Workspace(workspace, create=False) as ws:
+        if backtest is not None:
+            data: dict[str, Any] = {"backtest": run_backtest(ws, cfg, chosen, backtest)}
+        else:
+            levels = (level.value,) if level else LEVELS
+            result = run_simulation(ws, cfg, chosen, levels=levels)  # type: ignore[arg-type]
+            data = result.as_dict()
+            if budget is not None:
+                plan = solve_budget(ws, cfg, chosen, result.findings, budget)
+                data["budget"] = plan.as_dict()
     if json_out:
         typer.echo(json.dumps(data, indent=2, default=str))
     elif "backtest" in data:
@@ -216,12 +212,8 @@ def config_show(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     Example: levers config show --config levers.toml
     """
     from levers_cli.config import default_notes, load_config
-    from levers_cli.errors import LeversError
 
-    try:
-        cfg = load_config(config)
-    except LeversError as exc:
-        fail(str(exc), exc.exit_code)
+    cfg = load_config(config)
     notes = default_notes()
     rows = [
         {

@@ -44,10 +44,14 @@ def run_export(kind: str, ws: Any, config: Any, out_dir: str, **options: Any) ->
 
     Raises:
         WorkspaceError: no calls, or not fully analyzed.
-        ExportError: as the exporter raises.
+        ExportError: as the exporter raises, or a file cannot be written (the message names
+            it).
     """
     ws.require_analysis()
-    return get_exporter(kind)(ws, config, out_dir, **options)
+    try:
+        return get_exporter(kind)(ws, config, out_dir, **options)
+    except OSError as exc:
+        raise ExportError(f"{exc.filename or out_dir}: cannot write ({exc.strerror})") from None
 
 
 __all__ = [

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from levers_cli.config import Config, load_config
+from levers_cli.export.common import ExportError
 from levers_cli.levers.routing import SHEET_COLUMNS, RoutingLever, labelled_queries_sql
 from levers_cli.redact import redact
 from levers_cli.schema import CATEGORY_ID
@@ -54,6 +55,7 @@ def export_label_sheet(
     Raises:
         WorkspaceError: the workspace is not fully analyzed
             (:meth:`~levers_cli.store.Workspace.require_analysis`).
+        ExportError: the sheet cannot be written.
     """
     ws.require_analysis()
     config = config or load_config()
@@ -88,24 +90,27 @@ def export_label_sheet(
         .sort("_k", CATEGORY_ID)
         .head(max(n, 0))
     )
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(SHEET_COLUMNS)
-        for row in sample.iter_rows(named=True):
-            cheap = row["routed"] or (row[CATEGORY_ID] in below and not row["strong"])
-            tier = "cheap" if cheap else "strong"
-            writer.writerow(
-                [
-                    # the sheet leaves the workspace: redacted (rows come back by query_hash)
-                    redact(row["query"]).text if redacted else row["query"],
-                    row[CATEGORY_ID],
-                    row["category"] or "",
-                    tier,
-                    "",
-                    row["query_hash"],
-                ]
-            )
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(SHEET_COLUMNS)
+            for row in sample.iter_rows(named=True):
+                cheap = row["routed"] or (row[CATEGORY_ID] in below and not row["strong"])
+                tier = "cheap" if cheap else "strong"
+                writer.writerow(
+                    [
+                        # the sheet leaves the workspace: redacted (rows come back by query_hash)
+                        redact(row["query"]).text if redacted else row["query"],
+                        row[CATEGORY_ID],
+                        row["category"] or "",
+                        tier,
+                        "",
+                        row["query_hash"],
+                    ]
+                )
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write ({exc.strerror})") from None
     return sample.height
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from levers_cli.config import Config
-from levers_cli.errors import LeversError, PeriodError
+from levers_cli.errors import LeversError, PeriodError, UsageError
 from levers_cli.report.fmt import num, pct, usd
 from levers_cli.report.sanitize import md_cell
 from levers_cli.schema import CATEGORY_ID
@@ -25,6 +25,16 @@ from levers_cli.summary import _PERIOD, categories, repeats, since_cutoff, span_
 from levers_cli.text.content import plural
 
 PREV, CUR = "compare_prev", "compare_cur"
+
+
+def check_compare(period: str | None, run_id: int | None) -> None:
+    """Check that at most one of ``--compare PERIOD`` and ``--compare-run RUN_ID`` is given.
+
+    Raises:
+        UsageError: both are (bad usage: exit 2).
+    """
+    if period and run_id is not None:
+        raise UsageError("--compare and --compare-run: give one of them")
 
 
 def _views(ws: Workspace, period: str | None, run_id: int | None) -> dict[str, Any]:

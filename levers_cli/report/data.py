@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from levers_cli.config import Config
+from levers_cli.report.compare import check_compare, compare
 from levers_cli.report.sanitize import redact_tree
 from levers_cli.schema import CATEGORY_ID
 from levers_cli.store import Workspace
@@ -125,6 +126,9 @@ def gather(
     *,
     levers: list[Any] | None = None,
     map_points: int | None = None,
+    compare_period: str | None = None,
+    compare_run: int | None = None,
+    budget: float | None = None,
 ) -> dict[str, Any]:
     """Build the report's data.
 
@@ -133,6 +137,10 @@ def gather(
         config: the effective configuration (``[report]`` for the map and the plan).
         levers: the levers to simulate (default: all seven).
         map_points: override ``[report] map_points`` (most distinct queries on the map).
+        compare_period: add ``compare``, the last period (``7d``, ``24h``, ``2w``) against
+            the one before (:func:`levers_cli.report.compare.compare`); or
+        compare_run: add ``compare``, the newest ``analyze`` run against this run id.
+        budget: monthly budget in USD the compared run rate is held against.
 
     Returns:
         The report dict: ``schema_version``, ``generated_at``, ``levers_version``,
@@ -140,11 +148,14 @@ def gather(
         saving and cost after, USD/month), ``simulation`` (``levers simulate --json``'s shape),
         ``spend_by_model``, ``categories``, ``cost_checks`` (logged vs levers' cost),
         ``output_tokens``, ``findings``, ``assumptions``,
-        ``map``, ``redaction`` (``{"enabled", "counts"}``).
+        ``map``, ``redaction`` (``{"enabled", "counts"}``), and with a comparison
+        ``compare`` (redacted whatever ``[report] redact`` says).
 
     Raises:
         WorkspaceError: the workspace is not fully analyzed
             (:meth:`~levers_cli.store.Workspace.require_analysis`) or holds no priced calls.
+        UsageError: both ``compare_period`` and ``compare_run`` are given.
+        PeriodError, LeversError: as :func:`~levers_cli.report.compare.compare` raises.
     """
     from levers_cli.enrich.prices import price_source
     from levers_cli.levers import all_levers
@@ -153,6 +164,7 @@ def gather(
     from levers_cli.simulate import simulate
     from levers_cli.summary import summarize
 
+    check_compare(compare_period, compare_run)
     ws.require_analysis()
     chosen = levers if levers is not None else all_levers()
     summary = summarize(ws, config)
@@ -197,4 +209,7 @@ def gather(
     if enabled:
         data = redact_tree(data, counts)
     data["redaction"] = {"enabled": enabled, "counts": dict(counts)}
+    if compare_period or compare_run is not None:
+        found = compare(ws, config, period=compare_period, run_id=compare_run, budget=budget)
+        data["compare"] = redact_tree(found, Counter())
     return data

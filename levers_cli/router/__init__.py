@@ -151,4 +151,20 @@ class Router:
         return self._keyword(text) or self._pick(self._best(self.embedder.encode([text]))[0])
 
 
-__all__ = ["RouteMatch", "Router"]
+def read_queries(path: str | Path) -> list[str]:
+    """The queries of a text file, one per line: its non-blank lines without their line ends
+    (``levers route --file``).
+
+    Raises:
+        LeversError: the file cannot be read or is not UTF-8 text.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line.rstrip("\n") for line in handle if line.strip()]
+    except OSError as exc:
+        raise LeversError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise LeversError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+__all__ = ["RouteMatch", "Router", "read_queries"]
