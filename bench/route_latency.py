@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from levers_cli.analysis import analyze  # noqa: E402
 from levers_cli.config import load_config  # noqa: E402
 from levers_cli.embed import get_embedder  # noqa: E402
+from levers_cli.embed.minilm import MiniLMEmbedder  # noqa: E402
 from levers_cli.export.router_config import build_router  # noqa: E402
 from levers_cli.ingest.mapping import parse_mapping  # noqa: E402
 from levers_cli.router import Router  # noqa: E402
@@ -67,7 +68,7 @@ def _clinc(folder: Path) -> tuple[list[str], dict]:
 
 def _embedder(name: str, backend: str | None):
     if name == "minilm" and backend:
-        return get_embedder(name, backend=backend)
+        return MiniLMEmbedder(backend=backend)
     return get_embedder(name)
 
 

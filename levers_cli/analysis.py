@@ -8,10 +8,19 @@ from typing import Any
 from levers_cli.cluster import ClusterParams, categorize
 from levers_cli.cluster.categorize import ProgressFn
 from levers_cli.config import Config, load_config
-from levers_cli.embed import AUTO, Embedder, EmbedderChoice, choose_embedder, get_embedder
+from levers_cli.embed import (
+    AUTO,
+    EMBEDDERS,
+    Embedder,
+    EmbedderChoice,
+    EmbedSettings,
+    choose_embedder,
+    embedder_name,
+    get_embedder,
+)
 from levers_cli.enrich.conversations import link_conversations
 from levers_cli.enrich.prices import price_calls
-from levers_cli.errors import WorkspaceError
+from levers_cli.errors import UsageError, WorkspaceError
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.ingest.result import IngestResult
@@ -35,24 +44,32 @@ def cluster_params(config: Config) -> ClusterParams:
 
 
 def resolve_embedder(ws: Workspace, config: Config) -> tuple[Embedder, EmbedderChoice]:
-    """The embedder ``[embed] embedder`` names, resolving ``auto`` from the workspace's
-    distinct queries (:func:`levers_cli.embed.choose_embedder`).
+    """The embedder ``[embed] embedder`` names (a registered embedder or a
+    sentence-transformers model: :func:`levers_cli.embed.get_embedder`), resolving ``auto``
+    from the workspace's distinct queries (:func:`levers_cli.embed.choose_embedder`): a
+    workspace whose categories were made with a named model keeps it while the model is
+    on this machine.
 
     Raises:
-        LeversError: the configured name is not an embedder.
+        UsageError: the configured name is no embedder.
     """
     name = config.get("embed", "embedder")
-    options = {
-        "batch_size": config.get("embed", "batch_size"),
-        "max_seq_length": config.get("embed", "max_seq_length"),
-    }
+    settings = EmbedSettings.from_config(config)
     if name != AUTO:
-        return get_embedder(name, **options), EmbedderChoice(
+        return get_embedder(name, settings), EmbedderChoice(
             name, "chosen with --embedder or [embed] embedder"
         )
     limit = int(config.get("embed", "auto_minilm_max_queries"))
     stored = ws.con.execute("SELECT any_value(embedder) FROM categories").fetchone()[0]
-    stored_name = stored.split(":", 1)[0] if stored else None
+    stored_name = embedder_name(stored) if stored else None
+    if stored_name is not None and stored_name not in EMBEDDERS:
+        try:  # a named model: kept where it can be loaded, else chosen afresh below
+            return get_embedder(stored_name, settings), EmbedderChoice(
+                stored_name,
+                f"the workspace's categories were made with {stored_name}; kept for stable ids",
+            )
+        except UsageError:
+            stored_name = None
     to_embed = ws.con.execute(
         """SELECT count(DISTINCT c.query_hash) FROM calls c
            WHERE trim(coalesce(c.query, '')) <> '' AND NOT EXISTS (
@@ -62,7 +79,7 @@ def resolve_embedder(ws: Workspace, config: Config) -> tuple[Embedder, EmbedderC
     if stored_name == "minilm" and to_embed > limit:
         stored_name = None  # too many new queries for minilm: refit with static
     choice = choose_embedder(int(to_embed), limit, stored_name)
-    embedder = get_embedder(choice.name, **options)
+    embedder = get_embedder(choice.name, settings)
     if choice.name == "static" and not _static_ready(embedder):
         choice = EmbedderChoice(
             "minilm",
@@ -70,13 +87,13 @@ def resolve_embedder(ws: Workspace, config: Config) -> tuple[Embedder, EmbedderC
             "model2vec's distill extra is missing (pip install 'levers-cli[static]'): "
             "minilm instead, slower",
         )
-        embedder = get_embedder("minilm", **options)
+        embedder = get_embedder("minilm", settings)
     return embedder, choice
 
 
 def _static_ready(embedder: Embedder) -> bool:
     """The static model is cached, or can be distilled here (model2vec's distill extra)."""
-    if getattr(embedder, "is_cached", lambda: True)():
+    if embedder.is_cached():
         return True
     try:
         import model2vec.distill  # noqa: F401

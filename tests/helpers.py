@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from levers_cli.embed.base import l2_normalize
+from levers_cli.embed.base import Embedder, l2_normalize
 from levers_cli.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_LOGS = ROOT / "sample_logs" / "app_logs.jsonl.gz"
 
 
-class FakeEmbedder:
+class FakeEmbedder(Embedder):
     """Bag of words hashed into 64 dimensions: texts sharing words are close, identical
     texts identical. Deterministic, no model, instant."""
 

@@ -342,6 +342,17 @@ def test_parse_path_and_resolve():
         parse_mapping(["query"])
 
 
+def test_paths_take_the_column_names_people_use():
+    """Names with a hyphen or a space are plain names (jmespath needs the first quoted and
+    refuses the second, as jsonpath-ng does: the reason ingest/jsonpath.py keeps its own);
+    an index past either end is absent, not an error."""
+    record = {"user-id": 7, "my col": {"x": [1, 2, 3]}, "rows": []}
+    assert parse_path("user-id").resolve(record) == 7
+    assert parse_path("my col.x[-3]").resolve(record) == 1
+    assert parse_path("my col.x[-4]").resolve(record) is None
+    assert parse_path("rows[0]").resolve(record) is None
+
+
 def test_parse_ts_forms():
     assert parse_ts(1_730_000_000) == datetime(2024, 10, 27, 3, 33, 20, tzinfo=UTC)
     assert parse_ts(1_730_000_000_000) == datetime(2024, 10, 27, 3, 33, 20, tzinfo=UTC)

@@ -19,6 +19,12 @@ CARD_BAD = "4111 1111 1111 1112"
         ("call +44 20 7946 0958 now", "call [PHONE] now", {"PHONE": 1}),
         ("call (415) 555-0132 or 415-555-0132", "call [PHONE] or [PHONE]", {"PHONE": 2}),
         ("office 020 7946 0958.", "office [PHONE].", {"PHONE": 1}),
+        # libphonenumber: an extension belongs to the number (the old regexes left
+        # "415-555-0132x12" whole), a German and a French national number are valid in their
+        # plans (Bundesnetzagentur 030 Berlin; ARCEP 01 Île-de-France)
+        ("call 415-555-0132x12", "call [PHONE]", {"PHONE": 1}),
+        ("call +1 (415) 555-0132 ext. 204 today", "call [PHONE] today", {"PHONE": 1}),
+        ("ruf 030 901820 an, oder 01 42 68 53 00", "ruf [PHONE] an, oder [PHONE]", {"PHONE": 2}),
         (f"card {CARD_OK} ok", "card [CARD] ok", {"CARD": 1}),
         ("amex 378282246310005", "amex [CARD]", {"CARD": 1}),
         ("key sk-proj-abcDEF1234567890abcdef123456", "key [API_KEY]", {"API_KEY": 1}),
@@ -60,6 +66,11 @@ def test_each_type_is_replaced_and_counted(text: str, expected: str, counts: dic
         "python 3.11.4 and 10.0.0.1",  # IPs only with ip=True
         "aws_secret_access_key=testing",  # too short and no digit: a placeholder, not a secret
         "the task-1234567890abcdefghijkl id",  # "sk-" inside a word
+        # digit groups no numbering plan allows: no country code 10 (ITU-T E.164 list), and
+        # 00 is the international prefix, not a trunk 0; the old regexes took all three
+        "scores +10 20 30 40",
+        "ids 0042 1337 9001",
+        "pin 0000 0000 00",
     ],
 )
 def test_look_alikes_stay(text: str) -> None:

@@ -118,8 +118,9 @@ def analyze(
         typer.Option(
             "--embedder",
             help="Embedder for categories: auto (minilm up to embed.auto_minilm_max_queries "
-            "distinct queries, static above), minilm, static (model2vec, distilled once) or "
-            "tfidf (no model).",
+            "distinct queries, static above), minilm, static (model2vec, distilled once), "
+            "tfidf (no model), or any sentence-transformers model: a folder, or a Hugging Face "
+            "id in your Hugging Face cache (never downloaded).",
             show_default="auto",
         ),
     ] = None,

