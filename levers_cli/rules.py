@@ -24,13 +24,37 @@ class ProviderRule:
     batch_factor: float
     source: str
     max_breakpoints: int = 0
+    extended_ttl_seconds: int = 0
+    batch_cache: str = "none"
+    prefix_caching: bool = True
+
+    @property
+    def writes_charged(self) -> bool:
+        """Whether the provider charges cache writes (a premium over the input price, paid
+        whether a later request reads the prefix or not)."""
+        return self.write_multiplier > 1.0
+
+    def cacheable(self, tokens: int) -> int:
+        """Tokens of a ``tokens``-long shared prefix the provider serves from its cache: 0
+        below :attr:`min_cacheable_tokens`, else rounded down to :attr:`increment_tokens`."""
+        if tokens < self.min_cacheable_tokens or not self.prefix_caching:
+            return 0
+        return tokens // self.increment_tokens * self.increment_tokens
+
+
+#: ``batch_cache`` values: what a batch job's requests may read from a prefix cache.
+BATCH_CACHE = ("none", "within_batch")
 
 
 @cache
 def provider_rules() -> tuple[ProviderRule, ...]:
     """All rows, in file order (the first matching row wins)."""
     text = resources.files("levers_cli").joinpath("provider_rules.toml").read_text("utf-8")
-    return tuple(ProviderRule(**row) for row in tomllib.loads(text)["rule"])
+    rules = tuple(ProviderRule(**row) for row in tomllib.loads(text)["rule"])
+    for rule in rules:
+        if rule.batch_cache not in BATCH_CACHE or rule.increment_tokens < 1:
+            raise ValueError(f"provider_rules.toml: bad row for {rule.provider} {rule.models}")
+    return rules
 
 
 def rule_for(provider: str | None, model: str | None) -> ProviderRule | None:

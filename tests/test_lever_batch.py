@@ -211,6 +211,36 @@ def test_apply_skips_free_and_already_batched_rows():
     assert out.columns == plan.columns
 
 
+def test_a_call_moved_to_a_batch_keeps_only_the_cache_reads_batches_get():
+    """OpenAI documents no prompt-cache hits for the Batch API; Anthropic's Message Batches
+    read a cache only another batched request wrote (provider_rules.toml, batch_cache):
+    a (OpenAI) loses its 1,920 cached tokens, b (Anthropic, source c also moved) keeps its
+    2,004, d (Anthropic, source e left in real time) loses them, e is not moved."""
+    openai, anthropic = ("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5")
+    rows = [("a", *openai, 1920, "z"), ("b", *anthropic, 2004, "c"),
+            ("c", *anthropic, 0, None), ("d", *anthropic, 2004, "e"),
+            ("e", *anthropic, 0, None)]  # fmt: skip
+    plan = pl.DataFrame(
+        {
+            "call_id": [r[0] for r in rows],
+            "provider": [r[1] for r in rows],
+            "plan_model": [r[2] for r in rows],
+            "plan_cache_read": [r[3] for r in rows],
+            "plan_cache_source": [r[4] for r in rows],
+            "plan_batch": [False] * 5,
+            "plan_free": [False] * 5,
+            "plan_extra_usd": [0.0] * 5,
+        }
+    )
+    per_call = pl.DataFrame({"call_id": ["a", "b", "c", "d"], "batch_expected": [True] * 4})
+    out = BatchLever().apply(
+        plan, Finding(7, "batch", per_call=per_call), load_config(), "expected"
+    )
+    assert out["plan_batch"].to_list() == [True, True, True, True, False]
+    assert out["plan_cache_read"].to_list() == [0, 2004, 0, 0, 0]
+    assert out["plan_cache_source"].to_list() == [None, "c", None, None, None]
+
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     path = analyzed_sample_copy(tmp_path_factory)

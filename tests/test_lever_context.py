@@ -202,29 +202,57 @@ def test_pasted_document_is_a_compression_candidate(ws, tmp_path):
     assert finding.details["doc_candidates"] == 1
 
 
-def test_apply_scales_cache_and_skips_free_rows():
+def test_apply_bounds_cache_by_the_new_prefix_and_skips_free_rows():
+    """The cache of a shortened prompt is what its kept prefix allows under the model's
+    rules (OpenAI prompt-caching guide: 1,024 tokens minimum, 128-token increments;
+    Anthropic: 1,024 minimum for Sonnet 4.5, any length above it, writes up to the
+    breakpoint), not the logged read scaled down with the input."""
     plan = pl.DataFrame(
         {
-            "call_id": ["a", "b", "c", "d"],
-            "input_tokens": [1000, 1000, 1000, 1000],
-            "plan_input": [1000, 1000, 500, 1000],
-            "plan_cache_read": [600, 1000, 0, 0],
-            "plan_cache_write": [0, 0, 0, 0],
-            "plan_free": [False, False, False, True],
-            "plan_extra_usd": [0.0, 0.0, 0.0, 0.0],
+            "call_id": ["a", "b", "c", "d", "e"],
+            "provider": ["openai"] * 4 + ["anthropic"],
+            "model": ["gpt-4o"] * 4 + ["claude-sonnet-4-5"],
+            "plan_model": ["gpt-4o"] * 4 + ["claude-sonnet-4-5"],
+            "input_tokens": [3000, 1200, 3000, 1000, 5000],
+            "plan_input": [3000, 1200, 1500, 1000, 5000],
+            "plan_cache_read": [2048, 1152, 0, 0, 3000],
+            "plan_cache_write": [0, 0, 0, 0, 2000],
+            "plan_free": [False, False, False, True, False],
+            "plan_extra_usd": [0.0] * 5,
         }
     )
-    per_call = pl.DataFrame({"call_id": ["a", "b", "c", "d"], "removed_expected": [400] * 4,
-                             "extra_usd_expected": [0.001] * 4})  # fmt: skip
+    per_call = pl.DataFrame({"call_id": ["a", "b", "c", "d", "e"],
+                             "removed_expected": [1000, 957, 1000, 400, 2000],
+                             "extra_usd_expected": [0.001] * 5,
+                             "prefix_expected": [1500, 200, 1500, 500, 2500]})  # fmt: skip
     from levers_cli.levers.base import Finding
 
     out = ContextLever().apply(plan, Finding(2, "context", per_call=per_call), None, "expected")
-    # a: 1000 - 400 = 600, cached 600 × 0.6 = 360; b: cached 1000 → 600 (never above input);
-    # c: the plan already halved the input: 400 × 500 / 1000 = 200 removed; d: served free
-    assert out["plan_input"].to_list() == [600, 600, 300, 1000]
-    assert out["plan_cache_read"].to_list() == [360, 600, 0, 0]
-    assert out["plan_extra_usd"].to_list() == [0.001, 0.001, 0.001, 0.0]
-    assert out.columns == plan.columns
+    # a: 3,000 - 1,000 = 2,000 in; the new prompt shares 1,500 tokens: 1,500 // 128 × 128 =
+    #    1,408 of the logged 2,048 still cached (scaled, it would be 2,048 × 2/3 = 1,365)
+    # b: 1,200 - 957 = 243 in, sharing 200 < 1,024: nothing cached (not all 243 tokens)
+    # c: the plan already halved the input: 1,000 × 1,500 / 3,000 = 500 removed, the prefix
+    #    scaled alike to 750; nothing was cached
+    # d: served free, untouched
+    # e: 5,000 - 2,000 = 3,000 in; reads min(3,000, 2,500) = 2,500; the logged write ran to
+    #    the end of the prompt (3,000 + 2,000 = 5,000), so it now ends at 3,000: 500 written
+    assert out["plan_input"].to_list() == [2000, 243, 1000, 1000, 3000]
+    assert out["plan_cache_read"].to_list() == [1408, 0, 0, 0, 2500]
+    assert out["plan_cache_write"].to_list() == [0, 0, 0, 0, 500]
+    assert out["plan_prefix_tokens"].to_list() == [1500, 200, 750, None, 2500]
+    assert out["plan_extra_usd"].to_list() == [0.001, 0.001, 0.001, 0.0, 0.001]
+    assert out.columns == [*plan.columns, "plan_prefix_tokens", "plan_cache_source"]
+
+
+def test_prefix_of_the_new_prompts_by_hand(ws, tmp_path):
+    """chat(5) with a summary every two exchanges (see test_policy_every_two_turns_by_hand):
+    head = the system message, 4 + 6 = 10 tokens; user turns 14, replies 50 tokens.
+    t1, t2: unchanged (null). t3 summarizes: its prompt is head + new summary + query, so
+    only the head (10) can match an earlier prompt. t4 carries the summary (10) and t3's
+    query (14): 10 + 10 + 14 = 34, what t3's new prompt began with. t5 summarizes: 10."""
+    build(ws, tmp_path, chat(5))
+    frame = ContextLever().analyze(ws, config()).per_call.sort("turn")
+    assert frame["prefix_expected"].to_list() == [None, None, 10, 34, 10]
 
 
 @pytest.fixture(scope="module")

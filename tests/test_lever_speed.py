@@ -75,6 +75,7 @@ def test_walk_table_is_walk(seed):
         assert fast["removed"].tolist() == [o.removed for o in reference]
         assert fast["summarized"].tolist() == [o.summarized for o in reference]
         assert fast["extra_usd"].tolist() == [o.extra_usd for o in reference]
+        assert fast["prefix"].tolist() == [o.prefix for o in reference]
     assert table.history_tokens.tolist() == [c.history_tokens for c in calls]
     assert table.query_tokens.tolist() == [c.query_tokens for c in calls]
 

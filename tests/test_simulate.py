@@ -14,7 +14,7 @@ from levers_cli.cli import app
 from levers_cli.config import load_config
 from levers_cli.enrich.prices import price_calls
 from levers_cli.ingest.pipeline import ingest_files
-from levers_cli.levers import LEVERS
+from levers_cli.levers import LEVELS, LEVERS
 from levers_cli.levers.base import Finding, Lever
 from levers_cli.pricing.plan import base_plan, plan_cost
 from levers_cli.pricing.rates import rate_card
@@ -336,3 +336,99 @@ def test_a_budget_met_by_prefix_caching_alone_names_that_part(two_calls, monkeyp
     assert "reachable at the expected level with 3. caching (prefix) → $0.105/month" in (
         result.stdout
     )
+
+
+def test_context_and_caching_on_the_same_calls_over_the_seven_levers(ws, tmp_path):
+    """One gpt-4o conversation of five turns, a minute apart: a 1,000-token system prompt
+    (1,004 with its framing), user turns of 14 tokens, replies of 50 (count_messages), so
+    turn t sends 957 + 64 t tokens (1,021 … 1,277) and shares with turn t − 1 all of that
+    turn's prompt (957 + 64 (t − 1) tokens). The log shows nothing cached.
+
+    The seven real levers at the expected level (routing held back: max_difficulty 0; the
+    other levers find nothing in five calls). Context summarizes every two exchanges (as in
+    test_lever_context.test_policy_every_two_turns_by_hand): t3 and t5 send head + a
+    10-token summary + their question, t4 carries the summary and t3's question. Removed
+    118, 118, 246 tokens; the new prompts share 1,004 (t3, t5: the head alone) and
+    1,004 + 10 + 14 = 1,028 tokens (t4) with an earlier one.
+
+    Caching then prices the new prompts under OpenAI's rules (1,024 minimum, 128-token
+    steps): t2 shares 1,021 < 1,024 (nothing); t3 and t5 share 1,004 (nothing); t4 shares
+    1,028 → 1,024 cached. On the logged prompts alone it would cache t3 1,024, t4 1,024,
+    t5 1,152: the tokens context removed are not cached again, and no shortened prompt is
+    cached beyond what it shares (before: t3 1,024 and t5 its whole 1,031 tokens).
+
+    gpt-4o: 2.50 / 1.25 / 10.00 $/MTok; summaries on gpt-4o-mini (0.15 / 0.60). Over the
+    log: before 5,745 × 2.50 + 5 × 46 × 10 = 16,662.5 µ$; context saves 482 × 2.50 −
+    (266 × 0.15 + 20 × 0.60) = 1,153.1 µ$; caching saves 1,024 × 1.25 = 1,280 µ$. The log
+    spans 4 minutes, counted as an hour: × 720 a month."""
+    from levers_cli.levers import all_levers
+    from levers_cli.rules import rule_for
+    from tests.helpers import FakeEmbedder
+    from tests.test_lever_context import build, pair, words
+    from tests.test_lever_context import config as context_config
+
+    messages = [{"role": "system", "content": words(1000)}]
+    records = []
+    for t in range(5):
+        messages = [*messages, {"role": "user", "content": words(10)}]
+        records.append(pair(messages, words(46, "ok"), 1_790_812_800 + 60 * t))
+        messages = [*messages, {"role": "assistant", "content": words(46, "ok")}]
+    assert [r["response"]["usage"]["prompt_tokens"] for r in records] == [
+        1021, 1085, 1149, 1213, 1277,
+    ]  # fmt: skip
+    assert FakeEmbedder  # build() analyzes with it
+    build(ws, tmp_path, records)
+    config = context_config()
+    config.set("routing", "max_difficulty", dict.fromkeys(LEVELS, 0.0))
+    levers = all_levers()
+    result = simulate(ws, config, levers, levels=("expected",))
+    sim = result.levels["expected"]
+    steps = {s["name"]: s["saving_usd_month"] for s in sim.steps}
+    assert sim.before_usd == pytest.approx(16_662.5e-6 * 720)
+    assert steps["context"] == pytest.approx(1_153.1e-6 * 720)
+    assert steps["caching"] == pytest.approx(1_280e-6 * 720)
+    assert {n: v for n, v in steps.items() if n not in ("context", "caching")} == {
+        n: pytest.approx(0.0, abs=1e-12) for n in steps if n not in ("context", "caching")
+    }
+    assert sim.after_usd == pytest.approx((16_662.5 - 1_153.1 - 1_280) * 1e-6 * 720)
+    assert result.findings[3].standalone_usd_month["expected"] == pytest.approx(
+        (1024 + 1024 + 1152) * 1.25e-6 * 720
+    )
+    plan = sim.plan.sort("ts")
+    assert plan["plan_input"].to_list() == [1021, 1085, 1031, 1095, 1031]
+    assert plan["plan_cache_read"].to_list() == [0, 0, 0, 1024, 0]
+    # every cached token is reachable: at least the minimum, in its steps, within the prefix
+    # the plan's prompt shares (provider_rules.toml's rule for the plan model)
+    for row in plan.iter_rows(named=True):
+        read = row["plan_cache_read"]
+        if read:
+            rule = rule_for(row["provider"], row["plan_model"])
+            bound = row["plan_prefix_tokens"] or row["plan_input"]
+            assert read >= rule.min_cacheable_tokens and read % rule.increment_tokens == 0
+            assert read <= min(bound, row["plan_input"])
+
+
+def test_every_cached_token_on_the_simulated_sample_is_reachable(tmp_path_factory):
+    """The shipped sample through the seven levers at every level: each call's cached input
+    on the final plan is at least its plan model's minimum, a multiple of its increment
+    (OpenAI: 1,024 and 128, provider_rules.toml) and within the prefix its prompt shares as
+    the plan has it (before: 82 prompts context shortened below 1,024 tokens kept cached
+    tokens, up to all of them). The per-call sum is also what the plan says in total."""
+    from levers_cli.levers import all_levers
+    from levers_cli.rules import rule_for
+    from levers_cli.store import Workspace
+    from tests.helpers import analyzed_sample_copy
+
+    with Workspace(analyzed_sample_copy(tmp_path_factory)) as ws:
+        result = simulate(ws, load_config(), all_levers())
+    for level, sim in result.levels.items():
+        plan = sim.plan.filter(~pl.col("plan_free") & (pl.col("plan_cache_read") > 0))
+        total = 0
+        for row in plan.iter_rows(named=True):
+            rule = rule_for(row["provider"], row["plan_model"])
+            read, bound = row["plan_cache_read"], row["plan_prefix_tokens"] or row["plan_input"]
+            assert read >= rule.min_cacheable_tokens, (level, row["call_id"], read)
+            assert read % rule.increment_tokens == 0, (level, row["call_id"], read)
+            assert read <= min(bound, row["plan_input"]), (level, row["call_id"], read, bound)
+            total += read
+        assert total == int(plan["plan_cache_read"].sum()) > 0

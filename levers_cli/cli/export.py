@@ -1,6 +1,7 @@
-"""The ``levers export`` group: ``label-sheet`` (:mod:`levers_cli.cli.labels`) and one
-command per exporter of :data:`levers_cli.export.EXPORTERS` (``router-config``, ``caps``,
-``workflows``, ``batch``, ``lora``).
+"""The ``levers export`` group: ``label-sheet`` and ``cache-pairs`` (sheets a person fills,
+:mod:`levers_cli.cli.labels`) and one command per exporter of
+:data:`levers_cli.export.EXPORTERS` (``router-config``, ``caps``, ``workflows``, ``batch``,
+``lora``).
 
 The exporters' commands share one body (:func:`export_command`): the options every export
 takes (:data:`COMMON_OPTIONS`), the exporter's own (:data:`EXPORT_COMMANDS`), one call of
@@ -39,6 +40,7 @@ export_app = typer.Typer(
     help="Write the artifacts that put the plan into practice.", no_args_is_help=True
 )
 export_app.command("label-sheet")(label_commands.label_sheet)
+export_app.command("cache-pairs")(label_commands.cache_pairs)
 
 
 class Selection(StrEnum):

@@ -7,8 +7,19 @@ The plan is a polars DataFrame with one row per call: the call's own columns (``
 ==================  ==========================================================================
 ``plan_model``      model the call is priced with (routing, LoRA change it)
 ``plan_input``      input tokens incl. cached (context management lowers it)
-``plan_cache_read`` cached input tokens read (prefix caching raises it)
-``plan_cache_write`` cached input tokens written
+``plan_prefix_tokens`` tokens at the start of the plan's prompt that an earlier call's prompt,
+                    as the plan has it, can share: the bound on its cacheable prefix that a
+                    lever rewriting the prompt leaves (context: the system prompt, the
+                    carried summary and the history up to the previous turn's question);
+                    null while the prompt is the logged one (the caching lever measures
+                    its prefix on the log's text)
+``plan_cache_read`` cached input tokens read (prefix caching raises it); reachable under the
+                    plan model's ``provider_rules.toml`` row and within
+                    ``plan_prefix_tokens`` (:mod:`levers_cli.pricing.prefix`)
+``plan_cache_source`` the call whose cached prefix a lever's read comes from (null: as
+                    logged, or none)
+``plan_cache_write`` cached input tokens written (charged used or not where the provider
+                    charges writes)
 ``plan_cache_write_1h`` of those, written with the 1-hour TTL (at most ``plan_cache_write``)
 ``plan_output``     output tokens (caps lower it)
 ``plan_batch``      priced at the batch rate
@@ -62,7 +73,9 @@ def base_plan(ws: Workspace) -> pl.DataFrame:
     return frame.with_columns(
         pl.col("model").alias("plan_model"),
         pl.col("input_tokens").alias("plan_input"),
+        pl.lit(None, pl.Int64).alias("plan_prefix_tokens"),
         pl.col("cache_read_tokens").alias("plan_cache_read"),
+        pl.lit(None, pl.String).alias("plan_cache_source"),
         pl.col("cache_write_tokens").alias("plan_cache_write"),
         pl.col("cache_write_1h_tokens").alias("plan_cache_write_1h"),
         pl.col("output_tokens").alias("plan_output"),

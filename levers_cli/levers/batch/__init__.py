@@ -21,6 +21,7 @@ import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis, quoted_names
 from levers_cli.levers.batch.detection import RULES, detect
+from levers_cli.pricing.prefix import batch_cache_limits
 from levers_cli.rules import batch_factor as rules_batch_factor
 from levers_cli.text.content import plural
 
@@ -166,16 +167,21 @@ class BatchLever(Lever):
     ) -> pl.DataFrame:
         """Set ``plan_batch`` on the level's moved calls (not ``plan_free``, not already
         batched); the simulation prices them at the batch factor (``[batch] price_factor``
-        override, else ``provider_rules.toml``)."""
+        override, else ``provider_rules.toml``). A moved call keeps only the cache reads its
+        provider documents for batch jobs (:func:`levers_cli.pricing.prefix.batch_cache_limits`:
+        none at OpenAI; at Anthropic and Google only from another batched call)."""
         if finding.per_call is None or finding.per_call.is_empty():
             return plan
         moved = finding.per_call.filter(pl.col(f"batch_{level}")).select("call_id")
         flag = pl.col("call_id").is_in(moved["call_id"].implode()) & ~pl.col("plan_free")
         flag = flag & ~pl.col("plan_batch").fill_null(False)
         out = plan.with_columns(flag.alias("_move"))
-        return out.with_columns(
+        out = out.with_columns(
             (pl.col("plan_batch").fill_null(False) | pl.col("_move")).alias("plan_batch")
-        ).select(plan.columns)
+        )
+        if {"provider", "plan_model", "plan_cache_read"} <= set(out.columns):
+            out = batch_cache_limits(out, pl.col("_move"))
+        return out.select(plan.columns)
 
 
 def _evidence(cands: pl.DataFrame, limit: int) -> list[dict[str, Any]]:

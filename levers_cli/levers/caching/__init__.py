@@ -3,29 +3,47 @@ caching in front of it.
 
 Method: ../shared/DESIGN.md §5.3, in helper modules — :mod:`~levers_cli.levers.caching.calls`
 (the calls; exact keys and hits), :mod:`~levers_cli.levers.caching.prefix` (token prefixes
-under ``provider_rules.toml``), :mod:`~levers_cli.levers.caching.breakers` (volatile values
-that break a prefix), :mod:`~levers_cli.levers.caching.templates` (user prompts filled from
-templates, and the fixed text their slots keep out of the cache),
-:mod:`~levers_cli.levers.caching.semantic` (semantic matches, false hits, the threshold curve)
-with :mod:`~levers_cli.levers.caching.guards` (what a semantic hit must keep) and
-:mod:`~levers_cli.levers.caching.report` (evidence, each part's saving).
+under ``provider_rules.toml``, measured on the log's prompts),
+:mod:`~levers_cli.levers.caching.planned` (those prefixes priced on the plan: the prompt and
+model each earlier lever leaves, every write paid), :mod:`~levers_cli.levers.caching.breakers`
+(volatile values that break a prefix), :mod:`~levers_cli.levers.caching.templates` (user
+prompts filled from templates, and the fixed text their slots keep out of the cache),
+:mod:`~levers_cli.levers.caching.semantic` (semantic matches, the threshold curve) with
+:mod:`~levers_cli.levers.caching.guards` (what a semantic hit must keep),
+:mod:`~levers_cli.levers.caching.calibration` (each category's decision: noise floor,
+content dependence, labelled pairs), :mod:`~levers_cli.levers.caching.pairs` (the labelled
+pairs sheet) and :mod:`~levers_cli.levers.caching.report` (evidence, each part's saving).
 
-Per level (``[caching]`` in defaults.toml): the response-cache TTL, the semantic threshold,
-whether a semantic hit must be verified, whether detected prefix breakers are fixed, and a
-longer prefix TTL where the provider charges no write premium. The parts differ in effort
-(prefix caching: low, a prompt change; exact and semantic response caching: medium, a cache
-service), so ``details["parts"]`` prices each alone for the budget solver.
+Per level (``[caching]`` in defaults.toml): the response-cache TTL, the semantic threshold and
+precision target, whether semantic hits need labelled categories, whether detected prefix
+breakers are fixed, a longer prefix TTL where the provider charges no write premium and the
+provider's extended retention. The parts differ in effort (prefix caching: low, a prompt
+change; exact and semantic response caching: medium, a cache service), so
+``details["parts"]`` prices each alone for the budget solver.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Effort, Figure, Finding, Level, Lever, combine_basis
+from levers_cli.levers.caching.calibration import CalibrationPolicy
 from levers_cli.levers.caching.calls import exact_hits, load_calls
+from levers_cli.levers.caching.pairs import (
+    SHEET_COLUMNS as PAIR_SHEET_COLUMNS,
+)
+from levers_cli.levers.caching.pairs import (
+    PairSheetError,
+    candidate_pairs,
+    is_pair_sheet,
+    load_verdicts,
+    read_verdicts,
+)
+from levers_cli.levers.caching.planned import PrefixSettings, prefix_on_plan
 from levers_cli.levers.caching.prefix import prefix_by_level
 from levers_cli.levers.caching.report import (
     below_minimum_rows,
@@ -34,8 +52,9 @@ from levers_cli.levers.caching.report import (
     gateway_realized,
     part_savings,
 )
-from levers_cli.levers.caching.semantic import semantic_by_level
+from levers_cli.levers.caching.semantic import SemanticSettings, semantic_by_level
 from levers_cli.levers.caching.templates import prompt_templates, template_summary
+from levers_cli.pricing.prefix import ensure_prefix_columns
 from levers_cli.text.content import plural
 
 if TYPE_CHECKING:
@@ -104,26 +123,28 @@ class CachingLever(Lever):
         calls = load_calls(ws, config.get(SECTION, "label_key"))
         ttl = _per_level(config, "exact_ttl_seconds")
         threshold = _per_level(config, "semantic_threshold")
-        verified = _per_level(config, "semantic_require_verified")
         fix = _per_level(config, "prefix_fix_breakers")
         prefix_ttl = _per_level(config, "prefix_ttl_seconds")
+        extended = _per_level(config, "prefix_extended_retention")
 
-        prefix, breakers = prefix_by_level(
-            calls.prompts, calls.first_system, calls.model, calls.t, calls.rules, fix, prefix_ttl
-        )
+        found = prefix_by_level(
+            calls.prompts, calls.first_system, calls.model, calls.t, calls.rules, fix,
+            prefix_ttl, calls.turns, extended, calls.batch,
+        )  # fmt: skip
+        prefix = found.by_level
         exact = {lv: exact_hits(calls.exact_keys, calls.t, calls.ok, ttl[lv]) for lv in LEVELS}
-        settings = {
-            lv: {"ttl": ttl[lv], "threshold": threshold[lv], "verified": verified[lv]}
-            for lv in LEVELS
-        }
+        template_of, templates = prompt_templates(calls, config)
         semantic = semantic_by_level(
             calls,
             {lv: exact[lv][0] for lv in LEVELS},
-            settings,
+            semantic_settings(config),
             [float(t) for t in config.get(SECTION, "semantic_sweep")],
-            float(config.get(SECTION, "false_hit_response_similarity")),
+            float(config.get(SECTION, "answer_similarity_floor")),
+            load_verdicts(ws),
+            (template_of, {t.template_id: t.skeleton for t in templates}),
         )
-        per_call = pl.DataFrame({"call_id": calls.call_id}).with_columns(
+        ids = calls.call_id
+        per_call = pl.DataFrame({"call_id": ids}).with_columns(
             *(
                 pl.Series(f"{name}_{lv}", values)
                 for lv in LEVELS
@@ -132,16 +153,36 @@ class CachingLever(Lever):
                     ("semantic_hit", semantic.net[lv]),
                     ("prefix_read", prefix[lv].read),
                     ("prefix_write", prefix[lv].write),
+                    ("prefix_shared", prefix[lv].shared),
                 )
             ),
+            *(
+                pl.Series(
+                    f"prefix_source_{lv}",
+                    [ids[j] if j >= 0 else None for j in prefix[lv].source.tolist()],
+                    dtype=pl.String,
+                )
+                for lv in LEVELS
+            ),
             # exact repeats and prefix reuse are read from the logs (with the providers'
-            # documented rules); a semantic hit rests on the similarity threshold
-            *(pl.Series(f"evidence_{lv}", ~semantic.net[lv] | exact[lv][0]) for lv in LEVELS),
+            # documented rules); a semantic hit is evidence only where labelled pairs
+            # calibrated its category's threshold
+            *(
+                pl.Series(
+                    f"evidence_{lv}", ~semantic.net[lv] | exact[lv][0] | semantic.measured[lv]
+                )
+                for lv in LEVELS
+            ),
+            pl.Series("prefix_static", found.static),
+            pl.Series("prefix_end", found.at_end),
+            pl.Series("prefix_group", calls.prefix_groups()),
             pl.Series("ttl_1h", calls.ttl_1h),
         )
         by_level = {
             "exact_hits": {lv: int(exact[lv][0].sum()) for lv in LEVELS},
             "semantic_hits": {lv: int(semantic.net[lv].sum()) for lv in LEVELS},
+            "semantic_measured_hits": {lv: int(semantic.measured[lv].sum()) for lv in LEVELS},
+            "semantic_excluded_hits": semantic.excluded,
             "prefix_cached_tokens": {lv: int(prefix[lv].read.sum()) for lv in LEVELS},
             "prefix_new_tokens": {
                 lv: int(np.maximum(prefix[lv].read - calls.cache_read, 0).sum()) for lv in LEVELS
@@ -149,15 +190,18 @@ class CachingLever(Lever):
             "prefix_write_tokens": {lv: int(prefix[lv].write.sum()) for lv in LEVELS},
         }
         breaker_evidence = breaker_rows(
-            breakers,
+            found.breakers,
             prefix["conservative"].read,
             prefix["expected"].read if fix["expected"] else None,
         )
-        _, templates = prompt_templates(calls, config)
         template_rows = [t.as_row() for t in templates]
         realized = gateway_realized(calls)
         below = below_minimum_rows(calls)
         n, repeats = len(calls.call_id), calls.query_repeats()
+        apply_parts = partial(self._apply_parts, settings=prefix_settings(config))
+        parts, losing = part_savings(ws, config, per_call, apply_parts)
+        category_rows = [e.as_row() for e in semantic.categories["expected"].values()]
+        category_rows.sort(key=lambda r: (r["basis"] != "excluded", -r["near_duplicate_pairs"]))
         details = {
             "exact_hits": by_level["exact_hits"]["expected"],
             "exact_realized_hits": realized["calls"],
@@ -166,7 +210,7 @@ class CachingLever(Lever):
             "prefix_cached_tokens": by_level["prefix_cached_tokens"]["expected"],
             "prefix_realized_tokens": int(calls.cache_read.sum()),
             **{f"{key}_by_level": value for key, value in by_level.items()},
-            "semantic_false_hits_excluded": semantic.flagged,
+            "semantic_categories": category_rows,
             "semantic_eligible_calls": int(calls.eligible.sum()),
             "semantic_embedder": calls.embedder,
             "semantic_curve": semantic.curve,
@@ -174,12 +218,13 @@ class CachingLever(Lever):
             "exact_repeat_share": round(repeats / n, 4) if n else 0.0,
             "prefix_breakers": breaker_evidence,
             "prefix_below_minimum": below,
+            "prefix_templates_not_planned": losing,
             "prompt_templates": template_summary(templates),
             "effort_by_part": EFFORT_BY_PART,
-            "parts": part_savings(ws, config, per_call, self._apply_parts),
+            "parts": parts,
             "provider_rules": calls.rules_used(),
         }
-        figures = self._figures(by_level, details, semantic.flagged, ttl, threshold, prefix_ttl)
+        figures = self._figures(by_level, details, ttl, threshold, prefix_ttl)
         hits = exact["expected"][0] | semantic.net["expected"]
         affected = hits | (prefix["expected"].read > calls.cache_read)
         return Finding(
@@ -191,6 +236,8 @@ class CachingLever(Lever):
             figures=figures,
             evidence=breaker_evidence
             + below
+            + losing
+            + [r for r in category_rows if r["basis"] == "excluded"]
             + [r for r in template_rows if r["fixed_after_tokens"]][:10]
             + evidence_rows(calls, exact["expected"], semantic, prefix["expected"].read),
             per_call=per_call,
@@ -201,7 +248,6 @@ class CachingLever(Lever):
     def _figures(
         by_level: dict[str, dict[Level, int]],
         details: dict[str, Any],
-        flagged: dict[Level, int],
         ttl: dict[str, Any],
         threshold: dict[str, Any],
         prefix_ttl: dict[str, Any],
@@ -220,13 +266,22 @@ class CachingLever(Lever):
                 "cache_hit, Helicone cache reference): realized, not a new saving",
             ),
             Figure(
-                "semantic_hit_calls", by_level["semantic_hits"], "calls", "evidence",
+                "semantic_hit_calls", by_level["semantic_hits"], "calls", "assumption",
                 "single-turn calls whose query embedding matches an earlier one of the same "
-                "category, model, system prompt and settings; net of flagged false hits",
+                "category, model, system prompt and settings above the category's threshold, "
+                "in categories cacheable by meaning; the threshold is an assumption unless "
+                "labelled pairs calibrated it (semantic_measured_calls)",
             ),
             Figure(
-                "semantic_false_hits_excluded", flagged, "calls", "evidence",
-                "hits whose labels differ, or whose cached answer differs from the actual one",
+                "semantic_measured_calls", by_level["semantic_measured_hits"], "calls",
+                "evidence", "semantic hits in categories whose threshold labelled pairs "
+                "(levers export cache-pairs → levers label) calibrated to the precision target",
+            ),
+            Figure(
+                "semantic_excluded_calls", by_level["semantic_excluded_hits"], "calls",
+                "evidence", "matches above the threshold in categories whose answers differ "
+                "across near-duplicate queries more than across exact repeats (the answer "
+                "depends on the content), or whose labelled precision is below target",
             ),
             Figure(
                 "prefix_cached_tokens", by_level["prefix_cached_tokens"], "tokens", "evidence",
@@ -284,57 +339,96 @@ class CachingLever(Lever):
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level
     ) -> pl.DataFrame:
-        """With the lever's ``parts``: serve exact and (net) semantic hits free; raise the
-        plan's cached input to the cacheable prefix (and its cache write where the provider
-        charges one), never above the plan's input. Rows already free stay as they are; the
-        rest start from the plan's current values, so tokens the log already shows cached are
-        not saved twice."""
-        return self._apply_parts(plan, finding.per_call, level, self.parts)
+        """With the lever's ``parts``: serve exact and semantic hits free; plan each call's
+        prefix cache on the prompt and model the earlier levers left
+        (:func:`~levers_cli.levers.caching.planned.prefix_on_plan`). Rows already free stay
+        as they are; tokens the log already shows cached (same model) are kept, not saved
+        twice."""
+        return self._apply_parts(
+            plan, finding.per_call, level, self.parts, settings=prefix_settings(config)
+        )
 
     @staticmethod
     def _apply_parts(
-        plan: pl.DataFrame, per_call: pl.DataFrame | None, level: str, parts: tuple[str, ...]
+        plan: pl.DataFrame,
+        per_call: pl.DataFrame | None,
+        level: str,
+        parts: tuple[str, ...],
+        settings: dict[str, PrefixSettings] | None = None,
+        templates: list[pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
-        """:meth:`apply` with only some of ``prefix``, ``exact``, ``semantic``."""
+        """:meth:`apply` with only some of ``prefix``, ``exact``, ``semantic``; the templates
+        priced by the prefix part are appended to ``templates`` when given."""
         if per_call is None or per_call.is_empty():
             return plan
-        cols = [f"{name}_{level}" for name in ("exact_hit", "semantic_hit", "prefix_read")]
-        cols.append(f"prefix_write_{level}")
-        extra = ["ttl_1h"] if "ttl_1h" in per_call.columns else []
-        joined = plan.join(per_call.select("call_id", *cols, *extra), on="call_id", how="left")
+        plan = ensure_prefix_columns(plan)
+        hits = [f"{name}_{level}" for name in ("exact_hit", "semantic_hit")]
+        prefix = [f"prefix_shared_{level}", f"prefix_source_{level}"]
+        prefix += ["prefix_static", "prefix_end", "prefix_group", "ttl_1h"]
+        wanted = [c for c in [*hits, *prefix] if c in per_call.columns]
+        joined = plan.join(per_call.select("call_id", *wanted), on="call_id", how="left")
         was_free = pl.col("plan_free")
         hit = pl.lit(False)
-        for part, col in (("exact", cols[0]), ("semantic", cols[1])):
-            if part in parts:
+        for part, col in (("exact", hits[0]), ("semantic", hits[1])):
+            if part in parts and col in joined.columns:
                 hit = hit | pl.col(col).fill_null(False)
-        read, write, limit = (
-            pl.col(c) for c in ("plan_cache_read", "plan_cache_write", "plan_input")
+        joined = joined.with_columns((was_free | hit).alias("plan_free"))
+        if "prefix" in parts and set(prefix) <= set(joined.columns):
+            chosen = (settings or {}).get(level, PrefixSettings())
+            joined, priced = prefix_on_plan(joined, level, chosen)
+            if templates is not None:
+                templates.append(priced)
+        return joined.select(plan.columns)
+
+
+def prefix_settings(config: Config | None) -> dict[str, PrefixSettings]:
+    """Each level's :class:`~levers_cli.levers.caching.planned.PrefixSettings` from
+    ``[caching] prefix_ttl_seconds`` and ``prefix_extended_retention``."""
+    if config is None:
+        return {lv: PrefixSettings() for lv in LEVELS}
+    ttl = _per_level(config, "prefix_ttl_seconds")
+    extended = _per_level(config, "prefix_extended_retention")
+    return {lv: PrefixSettings(float(ttl[lv]), bool(extended[lv])) for lv in LEVELS}
+
+
+def semantic_settings(config: Config) -> dict[str, SemanticSettings]:
+    """Each level's :class:`~levers_cli.levers.caching.semantic.SemanticSettings` from
+    ``[caching]``."""
+    values = {
+        key: _per_level(config, key)
+        for key in (
+            "exact_ttl_seconds", "semantic_threshold", "semantic_require_verified",
+            "semantic_min_precision",
         )
-        if "prefix" in parts:
-            new_read = pl.min_horizontal(pl.max_horizontal(read, pl.col(cols[2])), limit)
-            new_write = pl.min_horizontal(
-                pl.max_horizontal(write, pl.col(cols[3])), limit - new_read
-            )
-            read = pl.when(was_free).then(read).otherwise(new_read)
-            write = pl.when(was_free).then(write).otherwise(new_write)
-        changed = [
-            (was_free | hit).alias("plan_free"),
-            read.cast(plan.schema["plan_cache_read"]).alias("plan_cache_read"),
-            write.cast(plan.schema["plan_cache_write"]).alias("plan_cache_write"),
-        ]
-        if "prefix" in parts and extra and "plan_cache_write_1h" in plan.columns:
-            # a call that wrote with the 1-hour TTL keeps it: what the lever adds to its
-            # writes is written for an hour too
-            added = write - pl.col("plan_cache_write")
-            write_1h = (
-                pl.when(pl.col("ttl_1h").fill_null(False) & ~was_free)
-                .then(pl.col("plan_cache_write_1h") + added)
-                .otherwise(pl.col("plan_cache_write_1h"))
-            )
-            changed.append(
-                write_1h.cast(plan.schema["plan_cache_write_1h"]).alias("plan_cache_write_1h")
-            )
-        return joined.with_columns(changed).select(plan.columns)
+    }  # fmt: skip
+    grid = tuple(sorted(float(t) for t in config.get(SECTION, "semantic_sweep")))
+    return {
+        lv: SemanticSettings(
+            float(values["exact_ttl_seconds"][lv]),
+            bool(values["semantic_require_verified"][lv]),
+            CalibrationPolicy(
+                threshold=float(values["semantic_threshold"][lv]),
+                target_precision=float(values["semantic_min_precision"][lv]),
+                min_pairs=int(config.get(SECTION, "semantic_min_pairs")),
+                margin=float(config.get(SECTION, "semantic_disagreement_margin")),
+                assumed_floor=float(config.get(SECTION, "semantic_assumed_noise_floor")),
+                grid=grid,
+            ),
+        )
+        for lv in LEVELS
+    }
 
 
-__all__ = ["ALL_PARTS", "EFFORT_BY_PART", "CachingLever"]
+__all__ = [
+    "ALL_PARTS",
+    "EFFORT_BY_PART",
+    "PAIR_SHEET_COLUMNS",
+    "CachingLever",
+    "PairSheetError",
+    "candidate_pairs",
+    "is_pair_sheet",
+    "load_verdicts",
+    "prefix_settings",
+    "read_verdicts",
+    "semantic_settings",
+]

@@ -43,7 +43,9 @@ _SQL = """SELECT call_id, epoch(ts)::DOUBLE AS t, provider, model, system_prompt
        json_extract(metadata, '$.params')::VARCHAR AS params,
        json_extract_string(metadata, ?) AS label, cost_usd::DOUBLE AS cost_usd,
        coalesce(gateway_cache_hit, false) AS gateway_hit,
-       coalesce(cache_write_1h_tokens, 0) > 0 AS wrote_1h
+       coalesce(cache_write_1h_tokens, 0) > 0 AS wrote_1h, coalesce(is_batch, false) AS batch,
+       conversation_id IS NOT NULL
+           AND count(*) OVER (PARTITION BY conversation_id) > 1 AS in_conversation
 FROM calls ORDER BY ts NULLS LAST, source_file, source_line, call_id"""
 #: Rows per Arrow batch read (bounds the raw message JSON held at once).
 _BATCH_ROWS = 65_536
@@ -74,6 +76,8 @@ class CallTable:
     exact_keys: np.ndarray  # int64 key id per call, -1: not cacheable
     gateway_hit: np.ndarray  # answered by a gateway's own cache: a realized exact hit
     ttl_1h: np.ndarray  # the call wrote its prefix with the 1-hour TTL
+    turns: np.ndarray  # a turn of a conversation of several calls
+    batch: np.ndarray  # sent in a batch job
     eligible: np.ndarray  # single-turn with a query embedding: semantic candidates
     partition: list[Any]
     guards: Sequence[Guard] | LazyGuards
@@ -90,6 +94,13 @@ class CallTable:
                 repeats += h in seen
                 seen.add(h)
         return repeats
+
+    def prefix_groups(self) -> np.ndarray:
+        """Per call, its prompt template for prefix caching: one id per (provider, model,
+        first system prompt)."""
+        ids: dict[tuple[Any, Any, Any], int] = {}
+        keys = zip(self.provider, self.model, self.first_system, strict=True)
+        return np.array([ids.setdefault(key, len(ids)) for key in keys], dtype=np.int64)
 
     def rules_used(self) -> list[dict[str, Any]]:
         """The provider rules the calls fall under, with their sources."""
@@ -253,6 +264,8 @@ def call_rules(
         if (provider, model) not in base:
             base[provider, model] = rule_for(provider, model)
         rule = None if gateway[i] else base[provider, model]
+        if rule is not None and not rule.prefix_caching:
+            rule = None
         if rule is not None and ttl_1h[i]:
             rule = longer.setdefault(
                 id(rule),
@@ -293,6 +306,7 @@ def load_calls(ws: Workspace, label_key: str) -> CallTable:
     n = len(col["call_id"])
     gateway = np.array([bool(v) for v in col["gateway_hit"]], dtype=bool)
     ttl_1h = np.array([bool(v) for v in col["wrote_1h"]], dtype=bool)
+    turns = np.array([bool(v) for v in col["in_conversation"]], dtype=bool)
     rules = call_rules(col["provider"], col["model"], gateway, ttl_1h)
     keys = np.asarray(reduced.keys, dtype=np.int64)
     keys[gateway] = -1  # a gateway's cache answered it: realized, neither a hit nor stored
@@ -335,6 +349,8 @@ def load_calls(ws: Workspace, label_key: str) -> CallTable:
         exact_keys=keys,
         gateway_hit=gateway,
         ttl_1h=ttl_1h,
+        turns=turns,
+        batch=np.array([bool(v) for v in col["batch"]], dtype=bool),
         eligible=eligible,
         partition=[
             (col["model"][i], col["system_prompt"][i], col["params"][i], col[CATEGORY_ID][i])

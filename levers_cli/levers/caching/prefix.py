@@ -7,7 +7,14 @@ three framing tokens per message of OpenAI's cookbook "How to count tokens with 
 as sentinels that match only each other). A call can read from the cache the longest prefix it
 shares with an earlier call of the same model within the provider's TTL, counted only from
 the provider's minimum and in its increments (``provider_rules.toml``). Where the provider
-charges cache writes, the earlier call that others read from writes what they read.
+charges cache writes (Anthropic), a request caches only up to a breakpoint and pays for every
+write, read later or not: the lever places one breakpoint per request — at the end of the
+system prompt for a single call, at the end of the prompt for a conversation turn (the next
+turn then reads the whole history) — so a call reads at most up to its source's breakpoint
+and writes from what it read up to its own.
+
+This module measures the prefixes on the log's prompts; :mod:`~levers_cli.levers.caching.planned`
+prices them on the plan (the prompt and model each earlier lever leaves).
 
 Speed (a million calls): each distinct text is tokenized once, in batches; a call whose text
 cannot reach the provider minimum (a token is at least one UTF-8 byte) is never tokenized; a
@@ -26,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from levers_cli.levers.base import LEVELS
+from levers_cli.levers.base import LEVELS, Level
 from levers_cli.levers.caching.breakers import Breaker, find_breakers, move_volatile_last
 from levers_cli.rules import ProviderRule
 from levers_cli.text.tokens import encoding_for
@@ -110,12 +117,27 @@ def prompt_sequence(prompt: Prompt, model: str | None, tokenizer: Tokenizer) -> 
 
 @dataclass
 class PrefixResult:
-    """Per call, in the order given: cached input tokens read and written (tokens), and the
-    index of the earlier call read from (``-1``: none)."""
+    """Per call, in the order given: cached input tokens read and written (tokens), the
+    index of the earlier call read from (``-1``: none) and the tokens the prompt shares with
+    it (``shared``, before the provider's minimum, increments and breakpoints)."""
 
     read: np.ndarray
     write: np.ndarray
     source: np.ndarray
+    shared: np.ndarray
+
+
+def prefix_ttl(rule: ProviderRule, ttl_override: float = 0.0, extended: bool = False) -> float:
+    """Seconds a prefix of ``rule``'s provider stays cached: the rule's TTL; at least
+    ``ttl_override`` where writes are free (a longer in-memory retention, which OpenAI gives
+    "up to one hour"); at least ``extended_ttl_seconds`` when ``extended`` (OpenAI
+    ``prompt_cache_retention="24h"``, on the models that offer it)."""
+    ttl = float(rule.ttl_seconds)
+    if ttl_override and not rule.writes_charged:
+        ttl = max(ttl, float(ttl_override))
+    if extended and rule.extended_ttl_seconds:
+        ttl = max(ttl, float(rule.extended_ttl_seconds))
+    return ttl
 
 
 def _lcp(a: bytes, b: bytes, start: int) -> int:
@@ -152,29 +174,37 @@ class PrefixCache:
             they give is dropped, which changes nothing when times are known and sorted.
     """
 
-    def __init__(self, times: np.ndarray, ttl_override: float, rules: set[ProviderRule]) -> None:
+    def __init__(
+        self,
+        times: np.ndarray,
+        ttl_override: float,
+        rules: set[ProviderRule],
+        extended: bool = False,
+    ) -> None:
         n = len(times)
-        self.times, self.ttl_override = times, ttl_override
-        self.read, self.need = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        self.times, self.ttl_override, self.extended = times, ttl_override, extended
+        self.shared = np.zeros(n, dtype=np.int64)
         self.source = np.full(n, -1, dtype=np.int64)
-        self.windows: dict[tuple[str | None, bytes], _Window] = {}
+        self.windows: dict[tuple[str | None, bool, bytes], _Window] = {}
         finite = bool(n) and bool(np.isfinite(times).all())
         self.max_ttl = max((self.ttl_of(r) for r in rules), default=0.0)
         self.sweep = finite and bool((np.diff(times) >= 0).all()) and np.isfinite(self.max_ttl)
         self.offers = 0
 
     def ttl_of(self, rule: ProviderRule) -> float:
-        """Seconds a prefix of ``rule``'s provider stays cached (with the override)."""
-        if self.ttl_override and rule.write_multiplier <= 1.0:
-            return max(rule.ttl_seconds, self.ttl_override)
-        return rule.ttl_seconds
+        """Seconds a prefix of ``rule``'s provider stays cached: its TTL, the override where
+        writes are free, its extended retention when asked for (:func:`prefix_ttl`)."""
+        return prefix_ttl(rule, self.ttl_override, self.extended)
 
-    def offer(self, i: int, seq: bytes, model: str | None, rule: ProviderRule) -> None:
+    def offer(
+        self, i: int, seq: bytes, model: str | None, rule: ProviderRule, batch: bool = False
+    ) -> None:
         """Call ``i`` (packed ``seq`` of at least ``rule.min_cacheable_tokens`` tokens) reads
-        the longest prefix it shares with the window, then joins it."""
+        the longest prefix it shares with the window, then joins it; batch-job calls
+        (``batch``) share windows only with each other, never with real-time traffic."""
         t, minimum, ttl = self.times[i], rule.min_cacheable_tokens, self.ttl_of(rule)
         self._maybe_sweep(t)
-        window = self.windows.setdefault((model, seq[: minimum * _WIDTH]), _Window())
+        window = self.windows.setdefault((model, batch, seq[: minimum * _WIDTH]), _Window())
         order, times = window.order, self.times
         while order and t - times[order[0]] > ttl:
             window.drop_oldest()
@@ -185,13 +215,14 @@ class PrefixCache:
             for k in (pos - 1, pos):
                 if 0 <= k < len(ranked):
                     best = max(best, _lcp(seq, ranked[k][0], minimum))
-            # the calls sharing that prefix sit around ``pos``; the earliest one is the source
+            # the calls sharing that prefix sit around ``pos``; the latest one is the source
+            # (the most recent use: the likeliest to share the call's plan model and TTL)
             prefix, k = seq[: best * _WIDTH], pos - 1
             while k >= 0 and ranked[k][0].startswith(prefix):
-                best_j, k = ranked[k][1] if best_j < 0 else min(best_j, ranked[k][1]), k - 1
+                best_j, k = max(best_j, ranked[k][1]), k - 1
             k = pos
             while k < len(ranked) and ranked[k][0].startswith(prefix):
-                best_j, k = ranked[k][1] if best_j < 0 else min(best_j, ranked[k][1]), k + 1
+                best_j, k = max(best_j, ranked[k][1]), k + 1
             if best == 0:
                 best_j = -1
         if len(order) >= MAX_WINDOW:
@@ -200,11 +231,8 @@ class PrefixCache:
         window.seqs[i] = seq
         insort(window.ranked, (seq, i))
         window.last = t
-        cached = best // rule.increment_tokens * rule.increment_tokens
-        if cached >= minimum:
-            self.read[i], self.source[i] = cached, best_j
-            if rule.write_multiplier > 1.0:
-                self.need[best_j] = max(self.need[best_j], cached)
+        if best_j >= 0:
+            self.shared[i], self.source[i] = best, best_j
 
     def _maybe_sweep(self, t: float) -> None:
         self.offers += 1
@@ -213,9 +241,53 @@ class PrefixCache:
             for key in stale:
                 del self.windows[key]
 
-    def result(self) -> PrefixResult:
-        """Reads, writes (what later calls read beyond the writer's own read) and sources."""
-        return PrefixResult(self.read, np.maximum(self.need - self.read, 0), self.source)
+    def result(
+        self,
+        rules: list[ProviderRule | None],
+        stops: np.ndarray | None = None,
+        ends: np.ndarray | None = None,
+    ) -> PrefixResult:
+        """Reads, writes and sources under each call's rule (see :func:`priced_prefixes`)."""
+        return priced_prefixes(self.shared, self.source, rules, stops, ends)
+
+
+def priced_prefixes(
+    shared: np.ndarray,
+    source: np.ndarray,
+    rules: list[ProviderRule | None],
+    stops: np.ndarray | None = None,
+    ends: np.ndarray | None = None,
+) -> PrefixResult:
+    """What each call reads and writes, from the prefix it shares with its source.
+
+    Args:
+        shared: ``(n,)`` tokens shared with the source (0: none).
+        source: ``(n,)`` index of the source call (``-1``: none).
+        rules: each call's provider rule.
+        stops: ``(n,)`` where each call's breakpoint sits (tokens), for providers that charge
+            writes; ``None``: no breakpoint limits the reads, and nothing is written.
+        ends: ``(n,)`` each call's prompt length (tokens), the farthest a read can reach.
+
+    Returns:
+        reads (``rule.cacheable`` of the shared prefix, capped at the source's breakpoint
+        where writes are charged), writes (from the read up to the call's own breakpoint
+        where writes are charged and the breakpoint reaches the minimum; else 0), sources.
+    """
+    n = len(shared)
+    read, write = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    for i, rule in enumerate(rules):
+        if rule is None or not rule.prefix_caching:
+            continue
+        j = int(source[i])
+        reach = int(shared[i]) if j >= 0 else 0
+        if rule.writes_charged and stops is not None and j >= 0:
+            reach = min(reach, int(stops[j]))
+        if ends is not None:
+            reach = min(reach, int(ends[i]))
+        read[i] = rule.cacheable(reach)
+        if rule.writes_charged and stops is not None and stops[i] >= rule.min_cacheable_tokens:
+            write[i] = max(int(stops[i]) - read[i], 0)
+    return PrefixResult(read, write, source.copy(), shared.copy())
 
 
 def cacheable_prefixes(
@@ -237,14 +309,37 @@ def cacheable_prefixes(
             (OpenAI keeps prefixes 5–10 minutes, up to an hour); 0 keeps the rule's TTL.
 
     Returns:
-        the reads (a multiple of the rule's increment, at least its minimum, else 0), the
-        writes (only where ``write_multiplier > 1``) and each read's source call.
+        the reads (a multiple of the rule's increment, at least its minimum, else 0), no
+        writes (:func:`priced_prefixes` places breakpoints) and each read's source call.
     """
     cache = PrefixCache(times, ttl_override, {r for r in rules if r is not None})
     for i, (seq, model, rule) in enumerate(zip(seqs, models, rules, strict=True)):
         if rule is not None and len(seq) >= rule.min_cacheable_tokens:
             cache.offer(i, _pack(seq), model, rule)
-    return cache.result()
+    return cache.result(rules)
+
+
+def system_tokens(prompt: Prompt, model: str | None, tokenizer: Tokenizer) -> int:
+    """Tokens of the prompt's leading system (or developer) messages, framing included:
+    where a breakpoint at the end of the system prompt sits."""
+    total = 0
+    for role, content in prompt:
+        if role not in ("system", "developer"):
+            break
+        total += 3 + len(tokenizer.packed(model, role) + tokenizer.packed(model, content)) // 4
+    return total
+
+
+@dataclass
+class Prefixes:
+    """The prefixes of every call: per level a :class:`PrefixResult`; per call the tokens
+    of its system prompt (``static``) and whether its breakpoint sits at the end of its
+    prompt (``at_end``: a conversation turn) rather than after the system prompt."""
+
+    by_level: dict[Level, PrefixResult]
+    static: np.ndarray
+    at_end: np.ndarray
+    breakers: list[Breaker]
 
 
 def prefix_by_level(
@@ -255,7 +350,10 @@ def prefix_by_level(
     rules: list[ProviderRule | None],
     fix: dict[str, Any],
     ttl: dict[str, Any],
-) -> tuple[dict[str, PrefixResult], list[Breaker]]:
+    turns: np.ndarray | None = None,
+    extended: dict[str, Any] | None = None,
+    batch: np.ndarray | None = None,
+) -> Prefixes:
     """The cacheable prefixes of every call at each level, and the prefix breakers found.
 
     Args:
@@ -265,6 +363,11 @@ def prefix_by_level(
         models, times, rules: per call (see :func:`cacheable_prefixes`).
         fix: per level, whether the breakers' volatile paragraphs move to the end first.
         ttl: per level, the ``ttl_override`` (seconds, 0 = the provider's).
+        turns: per call, whether it is a turn of a conversation of several calls (its
+            breakpoint goes at the end of its prompt); ``None``: none is.
+        extended: per level, whether the provider's extended retention is asked for.
+        batch: per call, whether it was sent in a batch job (batch jobs share a cache only
+            with each other).
     """
     breakers = find_breakers(first_system, models, rules)
     moved: dict[int, Prompt] = {}
@@ -272,9 +375,11 @@ def prefix_by_level(
         for i in b.members:
             text = move_volatile_last(first_system[i] or "", b.char_position, b.suffix_chars)
             moved[i] = ((prompts[i][0][0], text), *prompts[i][1:])
-    settings = sorted({(bool(fix[lv]), float(ttl[lv])) for lv in LEVELS})
+    longer = extended or {}
+    key_of = {lv: (bool(fix[lv]), float(ttl[lv]), bool(longer.get(lv))) for lv in LEVELS}
+    settings = sorted(set(key_of.values()))
     used = {r for r in rules if r is not None}
-    caches = {key: PrefixCache(times, key[1], used) for key in settings}
+    caches = {key: PrefixCache(times, key[1], used, key[2]) for key in settings}
     tokenizer = Tokenizer()
     # calls that may reach their provider's minimum, and their texts tokenized in batches
     live = [
@@ -294,14 +399,20 @@ def prefix_by_level(
                 bucket.update((role, content))
     for model, bucket in texts.items():
         tokenizer.prepare(model, bucket)
+    n = len(prompts)
+    at_end = np.zeros(n, dtype=bool) if turns is None else np.asarray(turns, dtype=bool)
+    static, length = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     for i in live:
         rule, model = rules[i], models[i]
         assert rule is not None
         seq = tokenizer.sequence(prompts[i], model)
+        static[i], length[i] = system_tokens(prompts[i], model, tokenizer), len(seq) // _WIDTH
         fixed = tokenizer.sequence(moved[i], model) if i in moved else seq
-        for (is_fixed, _), cache in caches.items():
+        for (is_fixed, _, _), cache in caches.items():
             use = fixed if is_fixed else seq
             if len(use) // _WIDTH >= rule.min_cacheable_tokens:
-                cache.offer(i, use, model, rule)
-    done = {key: cache.result() for key, cache in caches.items()}
-    return {lv: done[(bool(fix[lv]), float(ttl[lv]))] for lv in LEVELS}, breakers
+                cache.offer(i, use, model, rule, bool(batch is not None and batch[i]))
+    stops = np.where(at_end, length, static)
+    done = {key: cache.result(rules, stops, length) for key, cache in caches.items()}
+    by_level = {lv: done[key_of[lv]] for lv in LEVELS}
+    return Prefixes(by_level, static, at_end, breakers)

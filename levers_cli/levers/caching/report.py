@@ -28,12 +28,14 @@ _TEXT = 80
 
 def part_savings(
     ws: Workspace, config: Config, per_call: pl.DataFrame, apply_parts: Callable[..., Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Each part's saving alone, per level (USD per month, priced as the simulation prices),
-    so a budget solver can take the low-effort part without the medium-effort one."""
+    so a budget solver can take the low-effort part without the medium-effort one; and the
+    prompt templates whose prefix caching the expected level leaves unplanned because its
+    writes would cost more than its reads save (evidence rows)."""
     plan = base_plan(ws)
     if plan.is_empty():
-        return {}
+        return {}, []
     factor = float(config.get("analysis", "days_per_month")) / log_span_days(ws)
     before = float(plan_cost(plan, config).sum())
     parts = {
@@ -44,17 +46,44 @@ def part_savings(
         "all": (("prefix", "exact", "semantic"), None),
     }
     out: dict[str, Any] = {}
+    priced: list[pl.DataFrame] = []
     for part, (names, effort) in parts.items():
         saving = {}
         for level in LEVELS:
-            after = float(plan_cost(apply_parts(plan, per_call, level, names), config).sum())
+            found: list[pl.DataFrame] = []
+            after_plan = apply_parts(plan, per_call, level, names, templates=found)
+            after = float(plan_cost(after_plan, config).sum())
             saving[level] = round((before - after) * factor, 6)
+            if part == "prefix" and level == "expected":
+                priced = found
         out[part] = (
             {"effort": effort, "saving_usd_month": saving}
             if effort
             else {"saving_usd_month": saving}
         )
-    return out
+    return out, _unplanned(priced, factor)
+
+
+def _unplanned(priced: list[pl.DataFrame], factor: float) -> list[dict[str, Any]]:
+    """Evidence rows of the templates whose prefix caching would cost more than it saves."""
+    if not priced or priced[0].is_empty():
+        return []
+    rows = []
+    for r in priced[0].filter(~pl.col("planned")).iter_rows(named=True):
+        rows.append(
+            {
+                "kind": "prefix_not_planned",
+                "provider": r["provider"],
+                "model": r["plan_model"],
+                "calls": r["calls"],
+                "net_usd_month": round(r["net_usd"] * factor, 6),
+                "reason": (
+                    "every cache write is charged, read or not: writing this template's "
+                    "prefix would cost more than its reads save; left as logged"
+                ),
+            }
+        )
+    return rows
 
 
 def gateway_realized(calls: CallTable) -> dict[str, Any]:
@@ -187,7 +216,10 @@ def evidence_rows(
             }
         )
     m = semantic.matches
+    decided = semantic.categories["expected"]
     for i in np.flatnonzero(semantic.gross):
+        same = semantic.same[i]
+        category = decided.get(calls.category[i])
         rows.append(
             {
                 "kind": "semantic",
@@ -195,11 +227,12 @@ def evidence_rows(
                 "cached_query": _cut(calls.query[int(m.source[i])]),
                 "similarity": round(float(m.sim[i]), 4),
                 CATEGORY_ID: calls.category[i],
-                "verdict": "false"
-                if semantic.false[i]
-                else "verified"
-                if semantic.judged[i]
-                else "unverified",
+                "verdict": "unlabelled"
+                if same is None
+                else "labelled same"
+                if same
+                else "labelled different",
+                "category_basis": category.basis if category else None,
                 "saving_usd": round(float(cost[i]), 6) if semantic.net["expected"][i] else 0.0,
             }
         )

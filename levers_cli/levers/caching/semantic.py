@@ -1,5 +1,5 @@
-"""Semantic response caching for the caching lever: matches with guards, the threshold
-sweep and the false-hit estimate (exact hits: :mod:`~levers_cli.levers.caching.calls`).
+"""Semantic response caching for the caching lever: matches with guards, each category's
+decision and the threshold sweep (exact hits: :mod:`~levers_cli.levers.caching.calls`).
 
 Method (../shared/DESIGN.md §5.3c):
 
@@ -10,9 +10,12 @@ Method (../shared/DESIGN.md §5.3c):
   start, of one query present in the other). Every earlier successful call is a candidate
   entry, so a call's best match does not depend on the threshold and one pass gives the whole
   threshold curve.
-- **False hits**: a hit is flagged when the two calls carry different labels (a label mapped
-  into ``metadata``) or, without labels, when the cached answer differs from the answer the
-  call actually got (TF-IDF cosine below a floor). Hits with neither are unverified.
+- **Per category, never per hit**: no hit is judged by the answer the call really got (a
+  real cache cannot see it). :func:`~levers_cli.levers.caching.calibration.category_evidence`
+  decides, per category and level, whether it is cacheable by meaning (its answers differ
+  across near-duplicate queries no more than across exact repeats, the noise floor), at which
+  threshold (labelled pairs calibrate it; else the level's, an assumption) and on what basis.
+  The curve's false-hit rates come from labelled pairs only.
 
 Speed: a call is scored only against its partition's calls within the TTL (a block of the
 float32 product), guards are computed once per distinct query and only for calls that meet a
@@ -31,6 +34,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from levers_cli.levers.base import LEVELS, Level
+from levers_cli.levers.caching.calibration import (
+    CalibrationPolicy,
+    CategoryEvidence,
+    TemplateFills,
+    category_evidence,
+    wilson,
+)
+from levers_cli.levers.caching.calls import exact_hits
 from levers_cli.levers.caching.guards import Guard, LazyGuards, entities_agree
 
 if TYPE_CHECKING:
@@ -167,64 +178,117 @@ def response_similarity(pairs: list[tuple[str, str]]) -> np.ndarray:
     return out
 
 
-def false_flags(
-    matches: Matches, labels: list[str | None], answer_sim: np.ndarray, floor: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which matches are likely false, and which could be judged at all.
+@dataclass(frozen=True, slots=True)
+class SemanticSettings:
+    """A level's semantic-cache settings (``[caching]`` in defaults.toml): the response-cache
+    ``ttl`` (seconds), whether only label-calibrated categories count (``verified``), and
+    its :class:`~levers_cli.levers.caching.calibration.CalibrationPolicy`."""
 
-    A match is judged by labels when both calls have one (false: they differ), else by the
-    answers when both exist (false: similarity below ``floor``).
-
-    Returns:
-        ``(false bool (n,), judged bool (n,))``.
-    """
-    n = len(matches.sim)
-    false, judged = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(matches.source >= 0):
-        j = int(matches.source[i])
-        if labels[i] is not None and labels[j] is not None:
-            judged[i], false[i] = True, labels[i] != labels[j]
-        elif not math.isnan(answer_sim[i]):
-            judged[i], false[i] = True, bool(answer_sim[i] < floor)
-    return false, judged
+    ttl: float
+    verified: bool
+    policy: CalibrationPolicy
 
 
 @dataclass
 class SemanticResult:
-    """Semantic hits per level (net of flagged false hits), the flagged count per level, the
-    expected level's curve, gross hits, matches and flags (for the evidence)."""
+    """Semantic hits per level; per level the hits refused because their category is not
+    cacheable by meaning (``excluded``), the categories' evidence and which hits rest on
+    labelled pairs (``measured``); the expected level's curve, its matches above the
+    threshold before any category was left out (``gross``), and each match's verdict
+    (``same``: True / False where labelled, None where not)."""
 
     net: dict[Level, np.ndarray]
-    flagged: dict[Level, int]
+    excluded: dict[Level, int]
+    categories: dict[Level, dict[Any, CategoryEvidence]]
+    measured: dict[Level, np.ndarray]
     curve: list[dict[str, Any]]
     gross: np.ndarray
     matches: Matches
-    false: np.ndarray
-    judged: np.ndarray
+    same: list[bool | None]
+
+
+def pair_verdicts(
+    calls: CallTable, source: np.ndarray, verdicts: dict[tuple[str, str], bool]
+) -> list[bool | None]:
+    """Each match's verdict: the person's (``verdicts``, keyed by the two queries' hashes in
+    either order) first, else both calls' mapped labels (same label: same answer), else
+    ``None``."""
+    out: list[bool | None] = [None] * len(source)
+    hashes, labels = calls.query_hash, calls.labels
+    for i in np.flatnonzero(source >= 0).tolist():
+        j = int(source[i])
+        a, b = hashes[i] or "", hashes[j] or ""
+        found = verdicts.get((a, b), verdicts.get((b, a)))
+        if found is None and labels[i] is not None and labels[j] is not None:
+            found = labels[i] == labels[j]
+        out[i] = found
+    return out
+
+
+def answers_differ(
+    calls: CallTable, pairs: list[tuple[int, int]], floor: float
+) -> list[bool | None]:
+    """Per ``(call, earlier call)`` pair, whether their answers differ (TF-IDF cosine below
+    ``floor``; one TF-IDF fitted on all pairs' answers); ``None`` where either is empty."""
+    sims = response_similarity([(calls.response[j], calls.response[i]) for i, j in pairs])
+    return [None if np.isnan(x) else bool(x < floor) for x in sims.tolist()]
+
+
+def fill_pairs(
+    calls: CallTable, template_of: np.ndarray, skeletons: dict[int, str]
+) -> list[tuple[int, int]]:
+    """For each call filling a template with a slot, ``(call, earlier call)``: the latest
+    earlier call of the same template with a different query (another slot value)."""
+    slotted = {t for t, skeleton in skeletons.items() if "<*>" in skeleton}
+    recent: dict[int, list[tuple[int, Any]]] = {}  # the last call, and the last unlike it
+    pairs = []
+    for i in range(len(template_of)):
+        t = int(template_of[i])
+        if t not in slotted or not calls.ok[i]:
+            continue
+        h = calls.query_hash[i]
+        seen = recent.setdefault(t, [])
+        other = next((j for j, g in reversed(seen) if g != h), None)
+        if other is not None:
+            pairs.append((i, other))
+        if not seen or seen[-1][1] != h:
+            recent[t] = [*seen[-1:], (i, h)]
+    return pairs
 
 
 def semantic_by_level(
     calls: CallTable,
     exact_hit: dict[str, np.ndarray],
-    settings: dict[Level, dict[str, Any]],
+    settings: dict[str, SemanticSettings],
     grid: list[float],
     answer_floor: float,
+    verdicts: dict[tuple[str, str], bool] | None = None,
+    templates: tuple[np.ndarray, dict[int, str]] | None = None,
 ) -> SemanticResult:
-    """Semantic hits at each level.
+    """Semantic hits at each level, per category as
+    :func:`~levers_cli.levers.caching.calibration.category_evidence` decides.
 
     Args:
         calls: the calls (:class:`~levers_cli.levers.caching.calls.CallTable`).
         exact_hit: per level, the exact hits (never counted again here).
-        settings: per level ``ttl`` (seconds), ``threshold`` (cosine) and ``verified``
-            (count only hits judged true).
-        grid: thresholds of the curve (expected level's TTL).
-        answer_floor: TF-IDF cosine below which a cached answer counts as false.
+        settings: per level (:class:`SemanticSettings`).
+        grid: thresholds of the curve (expected level's TTL), ascending.
+        answer_floor: TF-IDF cosine below which two answers differ.
+        verdicts: a person's same/different verdicts on pairs of queries (by hash).
+        templates: ``((n,) template id per call, -1 none; template id → skeleton)`` from the
+            miner of lever 5, for the template test of content dependence.
     """
-    floor = min([*grid, *(s["threshold"] for s in settings.values())])
-    by_ttl: dict[float, tuple[Matches, np.ndarray, np.ndarray]] = {}
-    net, flagged = {}, {}
+    floor = min([*grid, *(s.policy.threshold for s in settings.values())])
+    repeat_hit, repeat_source = exact_hits(calls.exact_keys, calls.t, calls.ok, float("inf"))
+    repeats = [(int(i), int(repeat_source[i])) for i in np.flatnonzero(repeat_hit)]
+    fills_at = fill_pairs(calls, *templates) if templates is not None else []
+    by_ttl: dict[float, tuple[Matches, list[bool | None], list[bool | None]]] = {}
+    exact_pairs: list[tuple[int, bool]] = []
+    fills: TemplateFills | None = None
+    net, excluded, categories, measured = {}, {}, {}, {}
+    result: SemanticResult | None = None
     for level in LEVELS:
-        ttl = float(settings[level]["ttl"])
+        ttl = float(settings[level].ttl)
         if ttl not in by_ttl:
             m = best_matches(
                 calls.vectors,
@@ -236,61 +300,100 @@ def semantic_by_level(
                 ttl,
                 floor,
             )
-            pairs = [
-                (calls.response[j], calls.response[i]) if j >= 0 else ("", "")
-                for i, j in enumerate(m.source)
-            ]
-            by_ttl[ttl] = (
-                m,
-                *false_flags(m, calls.labels, response_similarity(pairs), answer_floor),
-            )
-        m, false, judged = by_ttl[ttl]
-        candidates = calls.eligible & ~exact_hit[level]
-        hit = candidates & (m.sim >= settings[level]["threshold"])
-        net[level] = hit & ~false & (judged if settings[level]["verified"] else True)
-        flagged[level] = int((hit & false).sum())
+            near = [(int(i), int(m.source[i])) for i in np.flatnonzero(m.source >= 0)]
+            differ = answers_differ(calls, near + repeats + fills_at, answer_floor)
+            cut = len(near) + len(repeats)
+            exact_pairs = [
+                (i, d) for (i, _), d in zip(repeats, differ[len(near) : cut], strict=True)
+                if d is not None
+            ]  # fmt: skip
+            if templates is not None:
+                fills = TemplateFills(
+                    templates[0],
+                    [(i, d) for (i, _), d in zip(fills_at, differ[cut:], strict=True)
+                     if d is not None],
+                    templates[1],
+                )  # fmt: skip
+            near_differ: list[bool | None] = [None] * len(calls.call_id)
+            for (i, _), d in zip(near, differ[: len(near)], strict=True):
+                near_differ[i] = d
+            by_ttl[ttl] = (m, near_differ, pair_verdicts(calls, m.source, verdicts or {}))
+        m, near_differ, same = by_ttl[ttl]
+        policy = settings[level].policy
+        pool = calls.eligible & ~exact_hit[level]
+        candidates = pool & (m.source >= 0)
+        rows = np.flatnonzero(candidates).tolist()
+        found = category_evidence(
+            calls.category,
+            exact_pairs,
+            [(i, float(m.sim[i]), near_differ[i]) for i in rows],
+            [(i, float(m.sim[i]), bool(same[i])) for i in rows if same[i] is not None],
+            policy,
+            fills,
+        )
+        threshold = np.array(
+            [found[c].threshold if c in found else policy.threshold for c in calls.category]
+        )
+        ok = np.array([c in found and found[c].cacheable for c in calls.category], dtype=bool)
+        labelled = np.array(
+            [c in found and found[c].basis == "evidence" for c in calls.category], dtype=bool
+        )
+        above = candidates & (m.sim >= threshold)
+        hit = above & ok & (labelled if settings[level].verified else True)
+        net[level], measured[level], categories[level] = hit, hit & labelled, found
+        excluded[level] = int((candidates & (m.sim >= policy.threshold) & ~ok).sum())
         if level == "expected":
             result = SemanticResult(
-                net, flagged, sweep(m, candidates, false, judged, grid), hit, m, false, judged
-            )
+                net, excluded, categories, measured,
+                sweep(m, pool, ok, same, grid),
+                candidates & (m.sim >= policy.threshold), m, same,
+            )  # fmt: skip
+    assert result is not None
     return result
 
 
 def sweep(
     matches: Matches,
     candidates: np.ndarray,
-    false: np.ndarray,
-    judged: np.ndarray,
+    cacheable: np.ndarray,
+    same: list[bool | None],
     thresholds: list[float],
 ) -> list[dict[str, Any]]:
-    """The hit-rate and false-hit-rate curve over ``thresholds``.
+    """The hit-rate and labelled false-hit-rate curve over ``thresholds``.
 
     Args:
         matches: from :func:`best_matches`.
         candidates: calls that may be semantic hits (eligible, not exact hits).
-        false, judged: from :func:`false_flags`.
+        cacheable: calls whose category may be served by meaning (expected level).
+        same: each match's verdict (:func:`pair_verdicts`).
         thresholds: cosine thresholds, e.g. 0.80…0.99.
 
     Returns:
-        one dict per threshold: ``threshold``, ``hits``, ``hit_rate`` (of candidate calls),
-        ``refused_by_guard`` (above the threshold without guards, not with them), ``judged``,
-        ``false_hits``, ``false_hit_rate`` (of judged hits; ``None`` if none), ``net_hits``.
+        one dict per threshold: ``threshold``, ``hits`` and ``hit_rate`` (of candidate
+        calls), ``hits_cacheable`` (in categories cacheable by meaning), ``refused_by_guard``
+        (above the threshold without guards, not with them), ``judged`` (labelled pairs),
+        ``false_hits`` (labelled different), ``false_hit_rate`` (of judged; ``None`` if none)
+        with its Wilson 95 % interval, ``net_hits`` (hits − labelled false ones).
     """
     total = int(candidates.sum())
+    judged_mask = np.array([v is not None for v in same], dtype=bool)
+    false_mask = np.array([v is False for v in same], dtype=bool)
     curve = []
     for threshold in thresholds:
         hit = candidates & (matches.sim >= threshold)
         refused = candidates & (matches.raw >= threshold) & ~hit
-        n_judged, n_false = int((hit & judged).sum()), int((hit & false).sum())
+        n_judged, n_false = int((hit & judged_mask).sum()), int((hit & false_mask).sum())
         curve.append(
             {
                 "threshold": round(float(threshold), 4),
                 "hits": int(hit.sum()),
                 "hit_rate": round(int(hit.sum()) / total, 4) if total else 0.0,
+                "hits_cacheable": int((hit & cacheable).sum()),
                 "refused_by_guard": int(refused.sum()),
                 "judged": n_judged,
                 "false_hits": n_false,
                 "false_hit_rate": round(n_false / n_judged, 4) if n_judged else None,
+                "false_hit_wilson_95": wilson(n_false, n_judged),
                 "net_hits": int(hit.sum()) - n_false,
             }
         )

@@ -14,7 +14,11 @@ long query whose cosine similarity to every earlier query of its conversation is
 ``fork_similarity``; cached ``embeddings``) are evidence; where ``drop_forks`` is on for the
 level, the history before a fork is dropped. User messages of at least ``doc_min_tokens``
 (pasted documents, RAG context) are prompt-compression candidates kept at ``doc_keep_ratio``.
-Savings (simulation): removed input tokens at the plan's input rates − summary costs.
+Savings (simulation): removed input tokens at the plan's input rates − summary costs. A
+rewritten prompt shares only its head, carried summary and history up to the previous
+question with an earlier one (``prefix_<level>``, :func:`~levers_cli.levers.context.history.walk`):
+that bounds its cached tokens on the plan (``plan_prefix_tokens``), so a summary that breaks a
+cached prefix costs what the cache no longer saves.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from levers_cli.levers.context.calls import (
 )
 from levers_cli.levers.context.history import Policy, table_forks, walk_table
 from levers_cli.levers.context.report import evidence_rows, figures, per_call_frame
+from levers_cli.pricing.prefix import ensure_prefix_columns, limit_to_prefix
 from levers_cli.text.content import plural
 
 if TYPE_CHECKING:
@@ -143,47 +148,49 @@ class ContextLever(Lever):
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level
     ) -> pl.DataFrame:
         """Lower ``plan_input`` by the level's removed tokens (scaled to the plan's current
-        input), ``plan_cache_read`` / ``plan_cache_write`` in proportion (never above the new
-        input), and add the summary costs to ``plan_extra_usd``; ``plan_free`` rows stay."""
+        input) and add the summary costs to ``plan_extra_usd``; ``plan_free`` rows stay.
+
+        A rewritten prompt keeps only its ``prefix_<level>`` tokens in common with an earlier
+        prompt (the system prompt, the carried summary, the history up to the previous
+        question), scaled as the cut is: that becomes the call's ``plan_prefix_tokens``, and
+        its cache reads and writes are bounded by it under the plan model's provider rules
+        (:func:`levers_cli.pricing.prefix.limit_to_prefix`): a shortened prompt below the
+        model's minimum reads nothing from the cache. The caching lever, after this one,
+        prices the prefix the new prompt can share."""
         if finding.per_call is None or finding.per_call.is_empty():
             return plan
+        prefix_col = f"prefix_{level}"
+        extra = [prefix_col] if prefix_col in finding.per_call.columns else []
         cuts = finding.per_call.select(
-            "call_id", pl.col(f"removed_{level}").alias("_cut"), pl.col(f"extra_usd_{level}")
+            "call_id",
+            pl.col(f"removed_{level}").alias("_cut"),
+            pl.col(f"extra_usd_{level}"),
+            *(pl.col(c).alias("_prefix") for c in extra),
         )
-        joined = plan.join(cuts, on="call_id", how="left")
+        if not extra:
+            cuts = cuts.with_columns(pl.lit(None, pl.Int64).alias("_prefix"))
+        joined = ensure_prefix_columns(plan).join(cuts, on="call_id", how="left")
         live = ~pl.col("plan_free") & pl.col("_cut").is_not_null()
         logged = pl.col("input_tokens").cast(pl.Float64)
-        cut = (pl.col("_cut") * pl.col("plan_input") / logged).round().fill_nan(0)
+        scale = pl.col("plan_input") / logged
+        cut = (pl.col("_cut") * scale).round().fill_nan(0)
         new_input = (pl.col("plan_input") - cut).clip(lower_bound=0)
-        ratio = new_input / pl.col("plan_input").cast(pl.Float64)
-        read = pl.min_horizontal(
-            (pl.col("plan_cache_read").fill_null(0) * ratio).round(), new_input
+        shortened = joined.with_columns(
+            pl.when(live & (pl.col("_cut") > 0))
+            .then(new_input)
+            .otherwise(pl.col("plan_input"))
+            .cast(plan.schema["plan_input"])
+            .alias("plan_input"),
+            (pl.col("_prefix") * scale).round().fill_nan(0).cast(pl.Int64).alias("_prefix"),
         )
-        write = pl.min_horizontal(
-            (pl.col("plan_cache_write").fill_null(0) * ratio).round(), new_input - read
-        )
-        dtypes = plan.schema
-        return (
-            joined.with_columns(
-                pl.when(live & (pl.col("_cut") > 0))
-                .then(expr)
-                .otherwise(pl.col(name))
-                .cast(dtypes[name])
-                .alias(name)
-                for name, expr in (
-                    ("plan_input", new_input),
-                    ("plan_cache_read", read),
-                    ("plan_cache_write", write),
-                )
-            )
-            .with_columns(
-                pl.when(live)
-                .then(pl.col("plan_extra_usd") + pl.col(f"extra_usd_{level}"))
-                .otherwise(pl.col("plan_extra_usd"))
-                .alias("plan_extra_usd")
-            )
-            .select(plan.columns)
-        )
+        rewritten = live & pl.col("_prefix").is_not_null()
+        bounded = limit_to_prefix(shortened, rewritten, pl.col("_prefix"))
+        return bounded.with_columns(
+            pl.when(live)
+            .then(pl.col("plan_extra_usd") + pl.col(f"extra_usd_{level}"))
+            .otherwise(pl.col("plan_extra_usd"))
+            .alias("plan_extra_usd")
+        ).select(ensure_prefix_columns(plan).columns)
 
 
 __all__ = ["ContextLever", "level_values", "policies"]

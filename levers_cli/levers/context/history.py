@@ -208,12 +208,17 @@ class Policy:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What the policy does to one call: input tokens removed, summary cost (USD) added on
-    this call, whether it summarized here, whether a fork's history was dropped here."""
+    this call, whether it summarized here, whether a fork's history was dropped here, and
+    ``prefix``: the tokens at the start of its new prompt that the previous call's new prompt
+    (or another conversation's, through the system prompt) can share — the bound on its
+    cacheable prefix (see :func:`walk`); ``-1`` while the conversation's prompts are the
+    logged ones."""
 
     removed: int
     extra_usd: float
     summarized: bool
     dropped_fork: bool
+    prefix: int = -1
 
 
 def find_forks(
@@ -282,8 +287,18 @@ def walk(
     ``max(summary_ratio × history, summary_min_tokens)`` tokens and costs
     ``summary_cost(call, tokens in, tokens out)`` (USD). With ``drop_forks``, a fork starts a
     new thread that carries nothing from before it.
+
+    The new prompt is ``head`` (the messages before the first history message: the system
+    prompt) + the summary + the kept history since the summarized position + the query. Its
+    ``prefix`` (what an earlier new prompt also starts with, so what a prefix cache can
+    serve) is the head alone on a call that makes a new summary or drops a fork's history
+    (the summary is new text; the history it replaced is gone), and otherwise the head, the
+    carried summary and the kept history up to and including the previous call's query,
+    which the previous call's new prompt ended with; never more than the new input. It is
+    reported from the first call the policy changes on.
     """
     summary, start = 0.0, 0
+    previous, changed = -1, False  # the previous call's last user message; a prompt changed
     out: list[Outcome] = []
     for call in conversation:
         positions = np.arange(len(call.tokens))
@@ -302,13 +317,23 @@ def walk(
             policy.every_turns > 0 and exchanges >= policy.every_turns
         )
         extra, summarized = 0.0, False
+        first = np.flatnonzero(call.history)
+        head = float(call.tokens[: first[0] if first.size else max(call.last_user, 0)].sum())
+        shared = head
+        if previous >= 0 and not dropped:
+            through = live & (positions <= previous)
+            shared = head + summary + float(kept[through].sum())
         if call.last_user >= 0 and carried >= policy.min_history_tokens and due:
             new = min(carried, max(policy.summary_ratio * carried, policy.summary_min_tokens))
             extra, summarized = summary_cost(call, carried, new), True
             summary, start = new, call.last_user
             removed = call.history_tokens - new + doc_cut
+            shared = head
         removed = min(max(removed, 0.0), float(call.input_tokens))
-        out.append(Outcome(round(removed), extra, summarized, dropped))
+        changed = changed or removed > 0
+        prefix = round(min(shared, float(call.input_tokens) - removed)) if changed else -1
+        out.append(Outcome(round(removed), extra, summarized, dropped, prefix))
+        previous = call.last_user
     return out
 
 
@@ -325,7 +350,8 @@ def walk_table(
         rates: ``(n, 2)`` USD per input and per output token of each call's summary model.
 
     Returns:
-        Per call: ``removed`` (input tokens, int), ``extra_usd`` (USD), ``summarized`` (bool).
+        Per call: ``removed`` (input tokens, int), ``extra_usd`` (USD), ``summarized`` (bool),
+        ``prefix`` (tokens, int; ``-1`` before the policy changes the conversation).
     """
     t, lu = table.tokens, table.last_user
     kept = np.where((table.roles == USER) & (t >= policy.doc_min_tokens), t * policy.doc_keep, t)
@@ -337,14 +363,22 @@ def walk_table(
     removed, extra, summarized = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
     summary = np.zeros(int(table.conv.max()) + 1 if n else 0)
     start = np.zeros(len(summary), dtype=np.int64)
+    previous = np.full(len(summary), -1, dtype=np.int64)
+    changed = np.zeros(len(summary), dtype=bool)
+    prefix = np.full(n, -1, dtype=np.int64)
     inputs = table.calls["input_tokens"].to_numpy().astype(float)
     window = table.calls["window"].to_numpy().astype(float)
+    head = segment_sums(t, table.offsets[:-1], _head_lengths(table))
     order = np.argsort(table.step, kind="stable")
     for idx in np.split(order, np.flatnonzero(np.diff(table.step[order])) + 1) if n else []:
         cv, last = table.conv[idx], lu[idx]
+        dropped = np.zeros(len(idx), dtype=bool)
         if policy.drop_forks:
-            hit = fork[idx]
-            summary[cv[hit]], start[cv[hit]] = 0.0, np.maximum(last[hit], 0)
+            dropped = fork[idx]
+            summary[cv[dropped]], start[cv[dropped]] = 0.0, np.maximum(last[dropped], 0)
+        before = previous[cv]
+        through = table.history_sums(kept_history, before + 1, start[cv], idx)
+        shared = np.where((before >= 0) & ~dropped, head[idx] + summary[cv] + through, head[idx])
         carried = summary[cv] + table.history_sums(kept_history, last, start[cv], idx)
         exchanges = table.history_count(replies, last, start[cv], idx)
         history = table.history_tokens[idx]
@@ -361,11 +395,29 @@ def walk_table(
         summary[cv[now]], start[cv[now]] = new[now], last[now]
         cut = np.where(now, history - new + doc_cut[idx], cut)
         removed[idx] = np.minimum(np.maximum(cut, 0.0), inputs[idx])
+        shared = np.where(now, head[idx], shared)
+        changed[cv] |= removed[idx] > 0
+        kept_prefix = np.round(np.minimum(shared, inputs[idx] - removed[idx])).astype(np.int64)
+        prefix[idx] = np.where(changed[cv], kept_prefix, -1)
+        previous[cv] = last
     return {
         "removed": np.round(removed).astype(np.int64),
         "extra_usd": extra,
         "summarized": summarized,
+        "prefix": prefix,
     }
+
+
+def _head_lengths(table: CallTable) -> np.ndarray:
+    """Per call, the messages before its first history message (all before its last user
+    message when it has no history): the head the policy never changes."""
+    n = table.calls.height
+    owner = np.repeat(np.arange(n), np.diff(table.offsets))
+    position = np.arange(len(table.tokens)) - table.offsets[owner]
+    first = np.maximum(table.last_user, 0)
+    hist = np.flatnonzero(table.history)
+    np.minimum.at(first, owner[hist], position[hist])
+    return first
 
 
 def _at(values: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -43,7 +43,9 @@ def per_call_frame(
 ) -> pl.DataFrame:
     """One row per loaded call: its history, utilization, pasted-document tokens (its query
     when at least ``doc_min`` tokens), fork flag and each level's ``removed_<level>``
-    (tokens), ``extra_usd_<level>`` (USD) and ``summarized_<level>``."""
+    (tokens), ``extra_usd_<level>`` (USD), ``summarized_<level>`` and ``prefix_<level>``
+    (tokens its new prompt can share with an earlier one; null while the conversation's
+    prompts are the logged ones)."""
     query = table.query_tokens
     calls = table.calls
     return pl.DataFrame(
@@ -63,8 +65,16 @@ def per_call_frame(
                 for level in LEVELS
                 for column in ("removed", "extra_usd", "summarized")
             },
+            **{
+                f"prefix_{level}": pl.Series(outcomes[level]["prefix"], dtype=pl.Int64)
+                for level in LEVELS
+            },
         }
-    )
+    ).with_columns(
+        pl.when(pl.col(f"prefix_{level}") >= 0).then(pl.col(f"prefix_{level}"))
+        .alias(f"prefix_{level}")
+        for level in LEVELS
+    )  # fmt: skip
 
 
 def evidence_rows(per_call: pl.DataFrame, limit: int) -> list[dict[str, Any]]:
