@@ -66,7 +66,8 @@ def invoke(args: list[str]):
         (["check", "--max-uncategorized-share", "1.5"],
          "Invalid value for '--max-uncategorized-share'"),
         (["analyze", "log.jsonl", "--embedder", "bogus", "-o", "out.json"],
-         "error: unknown embedder 'bogus' (--embedder or [embed] embedder); choose one of: auto,"),
+         "error: unknown embedder 'bogus' (--embedder or [embed] embedder): not a registered "
+         "embedder (auto, minilm, static, tfidf), not a model folder"),
     ],
 )  # fmt: skip
 def test_bad_usage_exits_2_with_one_message(tmp_path: Path, args: list[str], message: str) -> None:
