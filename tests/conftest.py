@@ -14,6 +14,7 @@ deterministic product of the installed model, ~30 s), still under pytest's temp 
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,14 @@ from tests.helpers import (
     FakeEmbedder,
     user_files,
 )
+
+# One compute thread per library (torch's OpenMP pool, numba, MKL) unless the caller set
+# it. On a busy 2-core machine (CI's, or one running several suites) waiting OpenMP threads
+# spin: the MiniLM fork test took 155 s with torch's default 2 threads at load average 4 and
+# 25 s with OMP_NUM_THREADS=1 (measured here). Set when pytest loads this file, before any
+# test imports torch (nothing above does); child processes (CLI subprocesses) inherit it.
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 #: Environment variables that would send a library's files somewhere other than ``HOME``.
 _HOME_OVERRIDES = ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
