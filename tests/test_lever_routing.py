@@ -22,18 +22,19 @@ from levers_cli.analysis import analyze
 from levers_cli.config import load_config
 from levers_cli.errors import InputFileError
 from levers_cli.export.label_sheet import export_label_sheet
-from levers_cli.levers import LEVERS
-from levers_cli.levers.routing import RoutingLever
 from levers_cli.export.router_config import export_router_config
-from levers_cli.levers.routing import routing_evidence
+from levers_cli.levers import LEVERS
+from levers_cli.levers.routing import RoutingLever, routing_evidence
 from levers_cli.levers.routing.features import wilson_lower
-from levers_cli.router import Router
 from levers_cli.levers.routing.labels import LabelSheetError, read_labels
 from levers_cli.pricing.models import model_family
 from levers_cli.pricing.plan import base_plan
+from levers_cli.router import Router
 from levers_cli.simulate import run_waterfall
 from levers_cli.store import Workspace
-from tests.helpers import FakeEmbedder, analyzed_sample_copy, openai_pair
+from tests.helpers import ROOT, FakeEmbedder, analyzed_sample_copy, openai_pair
+
+TRUTHS = json.loads((ROOT / "sample_logs" / "truths.json").read_text())
 T0 = 1_790_000_000
 CODE = "\n".join(f"x{i} = {i}" for i in range(20))
 
@@ -233,7 +234,9 @@ def test_reasoning_model_is_a_candidate_and_low_effort_an_option(ws, tmp_path):
     1000 × 1.5e-7 + 100 × 6e-7 = 0.00021 → saving 0.01013 per call. Low effort (half the
     reasoning kept): 1100 out → 0.0011 + 0.00484 = 0.00594 → saving 0.0044 per call.
     c0-c3: gpt-4o coding calls (difficulty 0.25, above every ceiling)."""
-    rows = [_pair(f"r{i}", "o4-mini", f"summarize notes {i}", 1000, 2100, i, 2000) for i in range(4)]
+    rows = [
+        _pair(f"r{i}", "o4-mini", f"summarize notes {i}", 1000, 2100, i, 2000) for i in range(4)
+    ]
     rows += [
         _pair(f"c{i}", "gpt-4o", f"fix bug {i}:\n```python\n{CODE}\n```", 4000, 500, 10 + i)
         for i in range(4)
@@ -258,7 +261,9 @@ def test_reasoning_model_is_a_candidate_and_low_effort_an_option(ws, tmp_path):
     moved = plan.filter(pl.col("call_id").str.starts_with("r"))
     assert set(moved["plan_model"]) == {"gpt-4o-mini"} and set(moved["plan_output"]) == {100}
     # the low-effort option, applied where routing keeps the calls (conservative, switched on)
-    config.set("routing", "low_effort", {"conservative": True, "expected": False, "aggressive": True})
+    config.set(
+        "routing", "low_effort", {"conservative": True, "expected": False, "aggressive": True}
+    )
     finding = RoutingLever().analyze(ws, config)
     plan = RoutingLever().apply(base_plan(ws), finding, config, "conservative")
     kept = plan.filter(pl.col("call_id").str.starts_with("r"))
@@ -346,6 +351,28 @@ def sample(tmp_path_factory):
     path = analyzed_sample_copy(tmp_path_factory)
     with Workspace(path) as ws:
         yield ws, RoutingLever().analyze(ws, load_config())
+
+
+def test_sample_reasoning_calls_eligible_and_router_counts_match(sample, tmp_path):
+    """On the real clusters: every gpt-4o and o4-mini call is dearer than the same request on
+    gpt-4o-mini (truths.json's model counts), and the exported router sends to the cheap tier
+    exactly the eligible calls the simulation routed."""
+    ws, finding = sample
+    models = TRUTHS["models"]
+    eligible = models["gpt-4o-2024-08-06"]["calls"] + models["o4-mini-2025-04-16"]["calls"]
+    assert finding.details["eligible_calls"] == eligible
+    config = load_config()
+    export_router_config(ws, config, str(tmp_path / "router"), embedder=FakeEmbedder())
+    router = Router.load(tmp_path / "router" / "levers-router.json", FakeEmbedder())
+    cheap = {r["name"] for r in router.routes if r["routed_to_cheap_tier"]} | {"keyword-cheap"}
+    calls = ws.con.execute(
+        "SELECT call_id, query FROM calls WHERE model IN ('gpt-4o-2024-08-06', "
+        "'o4-mini-2025-04-16') AND query IS NOT NULL ORDER BY call_id"
+    ).fetchall()
+    matches = router.route_many([q for _, q in calls])
+    by_router = {cid for (cid, _), m in zip(calls, matches, strict=True) if m.route in cheap}
+    assert by_router == _routed(finding, "expected")
+    assert len(by_router) == finding.details["levels"]["expected"]["routed_calls"]
 
 
 def test_sample_curve_and_waterfall_agree(sample):

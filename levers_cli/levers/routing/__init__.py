@@ -265,6 +265,9 @@ class RoutingLever(Lever):
             frame = frame.with_columns((low & pl.lit(low_on)).alias(f"low_effort_{level}"))
             routed = frame.filter(pl.col(f"route_{level}"))
             low_calls = frame.filter(low)
+            saving = float(routed["saving_usd"].sum()) + (
+                float(low_calls["low_effort_saving_usd"].sum()) if low_on else 0.0
+            )
             levels[level] = {
                 "threshold": round(threshold, 4),
                 "strong_share_target": share,
@@ -275,8 +278,10 @@ class RoutingLever(Lever):
                 "routed_categories": sorted(int(c) for c in cheap_cats),
                 "categories_below_threshold": sorted(int(c) for c in below),
                 "label_shares": {str(c): round(s, 4) for c, s in sorted(shares.items())},
-                "saving_usd": round(float(routed["saving_usd"].sum()), 6),
-                "saving_usd_month": round(float(routed["saving_usd"].sum()) * factor, 4),
+                # what the simulation applies: the routed calls, and the low-effort option
+                # where it is switched on
+                "saving_usd": round(saving, 6),
+                "saving_usd_month": round(saving * factor, 4),
                 "low_effort": {
                     "applied": low_on,
                     "calls": low_calls.height,
