@@ -39,7 +39,7 @@ from levers_cli.text.content import plural
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
-    from levers_cli.levers.base import ActionContext, Level
+    from levers_cli.levers.base import ActionContext, Basis, Level
     from levers_cli.store import Workspace
 
 _CONSISTENCY_SOURCE = (
@@ -125,11 +125,12 @@ class MaterializeLever(Lever):
         templated = int((mined.labels >= 0).sum())
         expected_calls = joined.filter(pl.col("script_expected"))
         on_evidence = int(expected_calls["evidence"].sum())
-        script_basis = combine_basis(
-            (["evidence"] if on_evidence else [])
-            + (["assumption"] if expected_calls.height - on_evidence else [])
-            or ["evidence"]
-        )
+        parts: list[Basis] = []
+        if on_evidence:
+            parts.append("evidence")
+        if expected_calls.height - on_evidence:
+            parts.append("assumption")
+        script_basis = combine_basis(parts or ["evidence"])
         figures = [
             Figure("templates", len(mined.skeletons), "templates", "evidence", _MINED),
             Figure("templated_calls", templated, "calls", "evidence", _MINED),

@@ -92,9 +92,11 @@ def build_finding(
     with_evidence = routed.filter(pl.col("evidence")).height
     comparable = evidence.filter(pl.col("comparable")).select(keys)
     comparable_calls = routed.join(comparable, on=keys, how="semi").height
-    basis_list: list[Basis] = (["evidence"] if with_evidence else []) + (
-        ["assumption"] if routed.height - with_evidence else []
-    )
+    basis_list: list[Basis] = []
+    if with_evidence:
+        basis_list.append("evidence")
+    if routed.height - with_evidence:
+        basis_list.append("assumption")
     routed_basis = combine_basis(basis_list or ["assumption"])
     figures = [
         Figure(
