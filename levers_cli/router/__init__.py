@@ -171,8 +171,8 @@ class Router:
         exported router agree call for call."""
         out: list[RouteMatch] = []
         best = self._best(np.nan_to_num(np.asarray(vectors, dtype=np.float32), nan=0.0))
-        nan_rows: np.ndarray = np.isnan(np.asarray(vectors, dtype=np.float32)).any(axis=1)
-        missing = [bool(m) for m in nan_rows]
+        grid = np.asarray(vectors, dtype=np.float32)
+        missing = [bool(np.isnan(grid[row]).any()) for row in range(len(grid))]
         for row, text in enumerate(texts):
             match = self._keyword(text) if text else None
             if match is None:
