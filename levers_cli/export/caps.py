@@ -38,6 +38,7 @@ from levers_cli.export.common import (
     write_json,
     write_yaml,
 )
+from levers_cli.levers.caps import word_budget
 from levers_cli.redact import redact_value
 from levers_cli.schema import CATEGORY_ID
 
@@ -59,7 +60,7 @@ def cap_rows(ws: Workspace, config: Config, level: str) -> list[dict[str, Any]]:
     Raises:
         ExportError: no category has ``[caps] min_calls`` calls.
     """
-    from levers_cli.levers.caps import cap_table, word_budget
+    from levers_cli.levers.caps import cap_table
 
     table = cap_table(ws, config)
     if not table:
