@@ -73,7 +73,7 @@ def run_waterfall(
         cost = float(costs.sum())
         saved = (previous - costs).to_numpy()
         on_evidence = evidence_mask(findings[lever.id], plan["call_id"], level)
-        evidence_usd = float(saved[on_evidence].sum()) * factor
+        evidence_usd = float((saved * on_evidence).sum()) * factor
         sim.steps.append(
             {
                 "id": lever.id,

@@ -95,15 +95,22 @@ def test_figures_and_per_call(tiny):
     assert figures["tokens_above_cap"].basis == "evidence"
     assert figures["truncation_risk"].value["expected"] == 0.05  # 1 of 20 capped calls
     assert figures["truncated_now"].value == 0.05
-    # concise: (2,100 + 200 − above cap) × share: (2,300 − 310) × 0.1 = 199,
-    # (2,300 − 630) × 0.25 = 417.5 → 418
-    assert figures["concise_tokens"].value == {
-        "conservative": 0,
-        "expected": 199,
-        "aggressive": 418,
-    }
+    # the instruction "in at most N words" (N = word budget of the cap: expected 690 × 0.75 =
+    # 517.5 → 515, aggressive 370 × 0.75 = 277.5 → 275; short: 20 × 0.75 = 15) shortens only
+    # answers longer than N words: l9 (1000 tokens = 750 words) alone; 100, 300 and the short
+    # group's 20-token (15-word) answers are not assumed to shrink.
+    # expected: min(1000, 690) × 0.1 = 69; aggressive: 370 × 0.25 = 92.5 → 92 (half to even)
+    assert figures["instructed_calls"].value == {"conservative": 1, "expected": 1, "aggressive": 1}
+    assert figures["concise_tokens"].value == {"conservative": 0, "expected": 69, "aggressive": 92}
     assert figures["concise_reduction"].basis == "assumption" and finding.basis == "mixed"
-    assert finding.calls_affected == 20 and finding.tokens_affected == 20 * 100 + 2_300
+    # two rows per group, two bases: the hard cap (measured) and the instruction (assumed)
+    rows = [(r["category_id"], r["part"], r["basis"]) for r in finding.evidence]
+    assert rows[:2] == [(0, "hard cap", "evidence"), (0, "instruction", "assumption")]
+    assert finding.evidence[1]["words"]["expected"] == 515
+    assert finding.calls_affected == 1 and finding.tokens_affected == 100 + 1000
+    # l9's cut at expected: 310 by the cap (evidence), 69 by the instruction (assumption)
+    shares = dict(finding.per_call.select("call_id", "evidence_expected").rows())
+    assert shares["l9"] == pytest.approx(310 / 379) and shares["l0"] == 1.0
     per_call = dict(finding.per_call.select("call_id", "cap_expected").rows())
     assert per_call["l9"] == 690 and per_call["s0"] == 20 and "f0" not in per_call
 
@@ -113,12 +120,10 @@ def test_figures_and_per_call(tiny):
     [
         # 1000 → 940: 60 tokens × 1e-5
         ("conservative", 60 * 1e-5),
-        # long: 100 → 90 (×8), 300 → 270, 1000 → 690 × 0.9 = 621: 80 + 30 + 379 = 489 tokens;
-        # short: 20 → 18 (×10): 20 tokens × 6e-7
-        ("expected", 489 * 1e-5 + 20 * 6e-7),
-        # long: 100 → 75 (×8), 300 → 225, 1000 → 370 × 0.75 = 277.5 → 278: 200 + 75 + 722;
-        # short: 20 → 15 (×10)
-        ("aggressive", 997 * 1e-5 + 50 * 6e-7),
+        # only l9 is longer than the instruction's 515 words: 1000 → 690 × 0.9 = 621
+        ("expected", 379 * 1e-5),
+        # only l9 is longer than 275 words: 1000 → 370 × 0.75 = 277.5 → 278
+        ("aggressive", 722 * 1e-5),
     ],
 )
 def test_waterfall_saving_by_hand(tiny, level, usd):
@@ -127,6 +132,11 @@ def test_waterfall_saving_by_hand(tiny, level, usd):
     sim = run_waterfall(tiny, [CapsLever()], {4: finding}, config, level)
     assert sim.span_days == 1.0
     assert sim.steps[0]["saving_usd_month"] == pytest.approx(usd * 30, abs=1e-9)
+    # the hard cap's share of l9's cut is evidence: 60 / 60, 310 / 379 of 379 tokens, and
+    # 630 / (630 + 92.5) of the 722 tokens the rounded plan saves at aggressive
+    above = {"conservative": 60, "expected": 310, "aggressive": 722 * 630 / 722.5}[level]
+    evidence = sim.steps[0]["saving_by_basis"]["evidence"]
+    assert evidence == pytest.approx(above * 1e-5 * 30, abs=1e-9)
 
 
 def test_apply_caps_the_current_plan(tiny):
@@ -143,7 +153,7 @@ def test_apply_caps_the_current_plan(tiny):
     out = dict(after.select("call_id", "plan_output").rows())
     assert out["l9"] == 45  # min(50, 690) × 0.9: from the plan's value, not the log's
     assert out["l8"] == 300  # free: untouched
-    assert out["l0"] == 90 and out["f0"] == 50
+    assert out["l0"] == 100 and out["f0"] == 50  # 75 words: under the instruction's 515
     assert after["plan_output"].dtype == plan["plan_output"].dtype
     assert float(plan_cost(after).sum()) < float(plan_cost(plan).sum())
 
@@ -166,7 +176,9 @@ def test_sample_cap_table_matches_numpy(sample):
         "SELECT mode(category_id) FROM calls WHERE call_id IN (SELECT unnest(?))", [notes]
     ).fetchall()[0]
     row = next(
-        r for r in finding.evidence if r["category_id"] == category and r["model"] == "gpt-4o"
+        r
+        for r in finding.evidence
+        if r["category_id"] == category and r["model"] == "gpt-4o" and r["part"] == "hard cap"
     )
     calls = ws.con.execute(
         "SELECT model, output_tokens, finish_reason FROM calls WHERE category_id = ?", [category]
@@ -194,7 +206,8 @@ def test_sample_triage_is_simple_and_levels_order(sample):
             [sorted(triage)],
         ).fetchall()
     }
-    triage_rows = [r for r in finding.evidence if r["category_id"] in cats and r["p95"] <= 10]
+    capped = [r for r in finding.evidence if r["part"] == "hard cap"]
+    triage_rows = [r for r in capped if r["category_id"] in cats and r["p95"] <= 10]
     assert triage_rows and all(r["simple"] and r["cap"]["expected"] <= 10 for r in triage_rows)
     config = load_config()
     alone = [

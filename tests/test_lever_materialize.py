@@ -11,6 +11,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from sklearn.metrics import adjusted_rand_score, v_measure_score
@@ -20,7 +21,7 @@ from levers_cli.config import load_config
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.levers import LEVERS
 from levers_cli.levers.materialize import MaterializeLever, load_calls
-from levers_cli.levers.materialize.candidates import consistency
+from levers_cli.levers.materialize.candidates import Unit, consistency, invariance
 from levers_cli.pricing.plan import base_plan, log_span_days
 from levers_cli.query_templates.mask import mask, tokens
 from levers_cli.query_templates.miner import mine_templates
@@ -131,6 +132,53 @@ def test_consistency_by_hand():
     # below the floor, the quick_ratio bound is returned (here exact: no shared token)
     assert consistency([["x"], ["y"]], floor=0.5) == (0.0, 0)
     assert consistency([["x"]], floor=0.5) == (1.0, 0)
+
+
+def _check(pairs: list[tuple[str, str]]):
+    frame = pl.DataFrame({"query": [q for q, _ in pairs], "response": [a for _, a in pairs]})
+    unit = Unit("template", 0, np.arange(len(pairs)), 1.0, 0)
+    return invariance(frame, unit)
+
+
+def test_invariance_by_hand():
+    # the answer copies the table and column asked about (unmasked words): not a script
+    check = _check(
+        [
+            (
+                "monthly revenue from the orders table, column total",
+                "SELECT SUM(total) FROM orders",
+            ),
+            (
+                "monthly revenue from the sessions table, column amount",
+                "SELECT SUM(amount) FROM sessions",
+            ),
+        ]
+    )
+    assert check.reason is not None and check.content_words == ["amount", "sessions"]
+    # two wordings, the same answer but for its opening: invariant, measured on 2 values
+    check = _check(
+        [
+            ("How do I reset my password?", "Sure! Open Settings and choose Reset password."),
+            (
+                "how can I reset my password",
+                "Happy to help. Open Settings and choose Reset password.",
+            ),
+        ]
+    )
+    assert (check.reason, check.kind, check.values, check.measured) == (None, "invariant", 2, True)
+    # the answer differs only by the query's masked numbers: an answer template of its slots
+    check = _check(
+        [
+            ("Summary for week 12: 340 signups", "Week 12 brought 340 signups in total."),
+            ("Summary for week 13: 410 signups", "Week 13 brought 410 signups in total."),
+        ]
+    )
+    assert (check.reason, check.kind, check.slot_words) == (None, "slot_template", 2)
+    # a one-word label, pasted code: never scripts; one value only: not measured
+    assert _check([("ticket: refund me", "billing"), ("ticket: app crashes", "billing")]).reason
+    assert _check([("why?\n```py\nx = 1\n```", "Because x is one, as the code says.")]).reason
+    one = _check([("What is SSO?", "Single sign-on lets you log in once.")] * 3)
+    assert (one.reason, one.values, one.measured) == (None, 1, False)
 
 
 def test_mine_templates_by_hand():
@@ -293,10 +341,29 @@ def test_sample_waterfall_matches_candidate_spend(sample):
         sim = run_waterfall(ws, [MaterializeLever()], {5: finding}, config, level)
         savings[level] = sim.steps[0]["saving_usd_month"]
         assert savings[level] == pytest.approx(spend * 30 / span, rel=1e-9)
-    # measured: 598 (606 with the same code before the sample planted secrets in 5 tickets
-    # and 2 coding chats, which changes those prompts and the categories around them)
-    assert finding.calls_affected == 598
-    assert savings["conservative"] < savings["expected"] <= savings["aggressive"]
+    assert savings["conservative"] <= savings["expected"] <= savings["aggressive"]
+
+
+def test_sample_candidates_are_the_weekly_report_and_faq_intents(sample):
+    """The planted features (truths.json call_labels): only the weekly report (an answer
+    template filled from its figures) and the support FAQ (the same answer whatever the
+    wording) are scripts; coding answers (pasted code, copied identifiers) and ticket
+    labels (a classification of the content) are not."""
+    _, finding = sample
+    feature = {c: v["feature"] for c, v in TRUTHS["call_labels"].items()}
+    found = {feature[c] for c in finding.per_call["call_id"]}
+    assert found == {"weekly-report", "support-faq"}
+    weekly = [r for r in finding.evidence if r["answers"] == "slot_template"]
+    assert len(weekly) == 1 and weekly[0]["calls"] == len(TRUTHS["weekly_report"]["calls"]) == 4
+    assert weekly[0]["basis"] == "evidence" and weekly[0]["distinct_values"] == 4
+    assert {r["answers"] for r in finding.evidence} == {"slot_template", "invariant"}
+    # a wording asked in one way only was never seen with two values: an assumption
+    assert all(
+        r["basis"] == ("evidence" if r["distinct_values"] >= 2 else "assumption")
+        for r in finding.evidence
+    )
+    rejected = finding.details["rejected"]
+    assert rejected["its queries carry pasted content"] == 74  # the coding first turns
 
 
 # --- ../shared/data/t0-prompt-templates: templates found vs the file names -----------------

@@ -27,7 +27,6 @@ under a header naming the level, the source and what rests on what). Labels are 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from levers_cli.export.common import (
     write_json,
     write_yaml,
 )
+from levers_cli.levers.caps import word_budget
 from levers_cli.redact import redact_value
 from levers_cli.schema import CATEGORY_ID
 
@@ -52,22 +52,6 @@ COLUMNS = (
     "instruction", "reasoning_effort", "expected_truncation_share", "truncated_share_now",
     "p50", "p95", "p99", "max_tokens_now",
 )  # fmt: skip
-
-
-def word_budget(cap_tokens: int, visible_share: float, words_per_token: float) -> int:
-    """Words an answer may take to fit under ``cap_tokens``.
-
-    Args:
-        cap_tokens: the cap (output tokens, reasoning included).
-        visible_share: share of the group's output tokens that are not reasoning (0–1].
-        words_per_token: English words per token (about 0.75).
-
-    Returns:
-        ``floor(cap × visible_share × words_per_token)``, at least 1; from 10 words on,
-        rounded down to a multiple of 5 (e.g. cap 400, share 1, 0.75 → 300).
-    """
-    words = max(1, math.floor(cap_tokens * visible_share * words_per_token))
-    return words - words % 5 if words >= 10 else words
 
 
 def cap_rows(ws: Workspace, config: Config, level: str) -> list[dict[str, Any]]:

@@ -19,27 +19,21 @@ semantic-router and for LiteLLM's proxy.
   auto router LiteLLM marks deprecated, kept for existing deployments
   (:mod:`levers_cli.export.litellm_router`).
 
-Utterances: per category, 5–20 training members chosen by maximal marginal relevance
-(Carbonell & Goldstein, SIGIR 1998): each next pick maximizes λ·sim(centroid) −
-(1−λ)·max sim(picked). Held out: ``[export] router_holdout_share`` of each category's
-distinct queries (by hash order, so the split is stable), never used as utterances or for
-thresholds; the route accuracy is the share of them routed to their own category.
-``score_threshold``: the ``router_threshold_quantile`` quantile of the category's other
-training members' scores against its utterances.
+Routes, utterances and thresholds: :mod:`levers_cli.router.build`; which routes target the
+cheap tier: the routing lever's decision at the chosen level (the same router the simulation
+routed the logged calls with). The route accuracy is the share of held-out queries routed to
+their own category.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import re
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from levers_cli.embed import embedder_name, name_of_key
+from levers_cli.embed import name_of_key
 from levers_cli.export.common import (
     ExportError,
     ExportResult,
@@ -56,7 +50,7 @@ from levers_cli.export.litellm_router import (
     readme,
     semantic_config,
 )
-from levers_cli.redact import redact, redact_value
+from levers_cli.redact import redact_value
 from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
@@ -64,8 +58,6 @@ if TYPE_CHECKING:
     from levers_cli.embed.base import Embedder
     from levers_cli.store import Workspace
 
-#: Decimals kept of each vector component in levers-router.json.
-VECTOR_DECIMALS = 4
 #: Held-out queries routed one at a time to measure latency.
 LATENCY_QUERIES = 200
 FILES = (
@@ -80,72 +72,11 @@ FILES = (
 )
 
 
-def _slug(label: str, used: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "route"
-    name, n = base, 2
-    while name in used:
-        name, n = f"{base}-{n}", n + 1
-    used.add(name)
-    return name
-
-
-def mmr(vectors: np.ndarray, centroid: np.ndarray, k: int, lam: float) -> list[int]:
-    """Indices of ``k`` rows of ``vectors`` ((n, d), L2-normalized) by maximal marginal
-    relevance to ``centroid`` ((d,)): relevance weight ``lam``, diversity ``1 - lam``."""
-    relevance = vectors @ centroid
-    picked = [int(np.argmax(relevance))]
-    closest = vectors @ vectors[picked[0]]
-    while len(picked) < min(k, len(vectors)):
-        score = lam * relevance - (1 - lam) * closest
-        score[picked] = -np.inf
-        nxt = int(np.argmax(score))
-        picked.append(nxt)
-        closest = np.maximum(closest, vectors @ vectors[nxt])
-    return picked
-
-
-def _members(ws: Workspace) -> tuple[dict[int, dict[str, Any]], str]:
-    cats = ws.con.execute(
-        """SELECT category_id, label, embedder, centroid FROM categories
-           WHERE category_id >= 0 AND centroid IS NOT NULL
-             AND category_id NOT IN (SELECT parent_id FROM categories WHERE parent_id IS NOT NULL)
-           ORDER BY category_id"""
-    ).fetchall()
-    if not cats:
-        raise ExportError("no categories with centroids in the workspace; run `levers analyze`")
-    key = cats[0][2]
-    rows = ws.con.execute(
-        """SELECT q.category_id, q.query, e.vector, q.model FROM (
-             SELECT category_id, query_hash, any_value(query) AS query, mode(model) AS model
-             FROM calls WHERE category_id >= 0 AND query IS NOT NULL GROUP BY ALL) q
-           JOIN embeddings e ON e.query_hash = q.query_hash AND e.embedder = ?""",
-        [key],
-    ).fetchall()
-    out: dict[int, dict[str, Any]] = {
-        cid: {"label": redact(label or "").text, "centroid": np.asarray(c, dtype=np.float32),
-              "queries": [], "vectors": [], "models": []}
-        for cid, label, _, c in cats
-    }  # fmt: skip
-    for cid, query, vector, model in rows:
-        if cid in out:
-            out[cid]["queries"].append(query)
-            out[cid]["vectors"].append(vector)
-            out[cid]["models"].append(model)
-    return {c: v for c, v in out.items() if v["queries"]}, key
-
-
-def _target(models: list[str], routed: bool, config: Config) -> str:
-    model = max(set(models), key=models.count)
-    if not routed:
-        return model
-    provider = (
-        "anthropic" if model.startswith("claude") else "google" if "gemini" in model else "openai"
-    )
-    return config.get("tiers", "cheap").get(provider, model)
-
-
 def build_router(ws: Workspace, config: Config, level: str = "expected") -> tuple[dict, dict]:
-    """The native router config and the held-out queries per route name.
+    """The native router config and the held-out queries per route name: exactly the router
+    the routing lever's simulation decided the logged calls with at ``level``
+    (:func:`levers_cli.levers.routing.route_decision`), so it routes the calls the
+    simulation counted.
 
     Returns:
         ``(config_dict, held_out)``: the ``levers-router.json`` content and
@@ -156,73 +87,11 @@ def build_router(ws: Workspace, config: Config, level: str = "expected") -> tupl
     """
     from levers_cli.levers.routing import RoutingLever
 
-    cats, key = _members(ws)
-    finding = RoutingLever().analyze(ws, config)
-    levels = finding.details.get("levels", {}).get(level, {})
-    routed = set(levels.get("routed_categories", []))
-    holdout = float(config.get("export", "router_holdout_share"))
-    lam = float(config.get("export", "router_mmr_lambda"))
-    quantile = float(config.get("export", "router_threshold_quantile"))
-    used: set[str] = {"default"}  # the default route's name
-    routes, held_out = [], {}
-    for cid, cat in cats.items():
-        order = sorted(
-            range(len(cat["queries"])),
-            key=lambda i: hashlib.md5(cat["queries"][i].encode()).hexdigest(),
-        )
-        n_hold = math.floor(len(order) * holdout) if len(order) >= 5 else 0
-        hold, train = order[:n_hold], order[n_hold:]
-        vecs = np.asarray([cat["vectors"][i] for i in train], dtype=np.float32)
-        k = max(5, min(20, round(math.sqrt(len(train)) * 2)))
-        picks = mmr(vecs, cat["centroid"], k, lam)
-        utter = vecs[picks]
-        rest = np.delete(vecs, picks, axis=0)
-        if len(rest):
-            scores = (rest @ utter.T).max(axis=1)
-        elif len(utter) > 1:
-            sims = utter @ utter.T
-            np.fill_diagonal(sims, -1)
-            scores = sims.max(axis=1)
-        else:
-            scores = np.array([float(config.get("export", "router_min_threshold"))])
-        threshold = max(
-            float(np.quantile(scores, quantile)),
-            float(config.get("export", "router_min_threshold")),
-        )
-        name = _slug(cat["label"] or f"category-{cid}", used)
-        routes.append({
-            "name": name, CATEGORY_ID: cid, "label": cat["label"],
-            "model": _target(cat["models"], cid in routed, config),
-            "routed_to_cheap_tier": cid in routed,
-            "utterances": [cat["queries"][train[i]] for i in picks],
-            # 4 decimals: a cosine with a unit query moves by at most √384 × 5e-5 ≈ 0.001,
-            # and the file is about half the size 6 decimals made
-            "utterance_vectors": np.round(utter, VECTOR_DECIMALS).tolist(),
-            "centroid": np.round(cat["centroid"], VECTOR_DECIMALS).tolist(),
-            "score_threshold": round(threshold, 4),
-            "members": len(order), "held_out": n_hold,
-        })  # fmt: skip
-        held_out[name] = [cat["queries"][i] for i in hold]
-    tiers = config.get("tiers", "strong")
-    overrides = {
-        word: {
-            "route": f"keyword-{tier}",
-            "model": config.get("tiers", tier).get("openai", tiers.get("openai")),
-        }
-        for word, tier in config.get("routing", "keyword_overrides").items()
-    }
-    default_model = config.get("export", "router_default_model")
-    return {
-        "format": "levers-router/1",
-        "embedder": {
-            "name": embedder_name(key),
-            "key": key,
-            "dimension": len(routes[0]["centroid"]),
-        },
-        "default_route": {"name": "default", "model": default_model},
-        "keyword_overrides": overrides,
-        "routes": routes,
-    }, held_out
+    lever = RoutingLever()
+    lever.analyze(ws, config)
+    if level not in lever.routers:
+        raise ExportError("no categories with centroids in the workspace; run `levers analyze`")
+    return lever.routers[level], lever.held_out
 
 
 def measure(

@@ -197,11 +197,13 @@ def basis_of_split(split: dict[str, float], tolerance: float = 0.01) -> Basis | 
 
 
 def evidence_mask(finding: Finding, call_ids: pl.Series, level: Level) -> np.ndarray:
-    """Which calls' saving from this lever rests on evidence in the logs.
+    """Which share of each call's saving from this lever rests on evidence in the logs.
 
-    Reads the finding's ``per_call`` column ``evidence_<level>`` (or ``evidence``); a lever
-    without one counts wholly as its ``basis`` says (``mixed`` without a column counts as
-    assumption, the cautious reading).
+    Reads the finding's ``per_call`` column ``evidence_<level>`` (or ``evidence``): a boolean
+    (the whole saving or none) or a float share in [0, 1] (a lever whose saving on one call has
+    a measured and an assumed part, as caps' hard cap and instruction); a lever without one
+    counts wholly as its ``basis`` says (``mixed`` without a column counts as assumption, the
+    cautious reading).
 
     Args:
         finding: the lever's finding.
@@ -209,7 +211,7 @@ def evidence_mask(finding: Finding, call_ids: pl.Series, level: Level) -> np.nda
         level: the simulation level.
 
     Returns:
-        ``(len(call_ids),)`` bool array in plan order.
+        ``(len(call_ids),)`` float array of shares (0–1) in plan order.
     """
     import numpy as np
     import polars as pl
@@ -220,11 +222,12 @@ def evidence_mask(finding: Finding, call_ids: pl.Series, level: Level) -> np.nda
         None,
     )
     if column is None or frame is None:
-        return np.full(len(call_ids), finding.basis == "evidence", dtype=bool)
-    flags = (
+        return np.full(len(call_ids), float(finding.basis == "evidence"))
+    shares = (
         pl.DataFrame({"call_id": call_ids})
         .join(frame.select("call_id", column), on="call_id", how="left", maintain_order="left")
         .get_column(column)
-        .fill_null(False)
+        .cast(pl.Float64)
+        .fill_null(0.0)
     )
-    return flags.to_numpy().astype(bool)
+    return shares.to_numpy().clip(0.0, 1.0)

@@ -5,13 +5,18 @@ Method (../shared/DESIGN.md §5.4), per cap group — a category and the model f
 would cut the reasoning model off; a departure from DESIGN's "per category"):
 output-token p50/p90/p95/p99 (numpy's linear percentile), the share already truncated
 (``finish_reason = 'length'``), reasoning tokens. Cap = the level's ``[caps] percentile``
-rounded up to a multiple of ``[caps] round_up_to``. Two estimates: the hard cap removes the
-tokens above it (risk: the share of calls above the cap, or cut at it already, which it would
-truncate), and a concise instruction removes ``[caps] concise_reduction`` of what is left
-(assumed). Groups
-whose p95 output is at most ``[caps] simple_max_output`` tokens are "simple": they get
+rounded up to a multiple of ``[caps] round_up_to``. Two parts, two bases:
+
+- the hard cap (measured): it removes the tokens above it, read from the logs' outputs, with
+  the share of calls it would truncate (above the cap, or cut at it already) as the risk;
+- the instruction (assumed): "Answer directly in at most N words." (N: :func:`word_budget`
+  of the cap) removes ``[caps] concise_reduction`` of what the cap leaves, and only from
+  answers longer than N words (an answer already shorter is not assumed to shrink).
+
+Groups whose p95 output is at most ``[caps] simple_max_output`` tokens are "simple": they get
 "answer directly" and low reasoning effort. ``apply``: plan_output = min(plan_output, cap) ×
-(1 − concise reduction), rounded to whole tokens.
+(1 − concise reduction where it applies), rounded to whole tokens; the simulation counts the
+hard cap's share of each call's cut as evidence and the instruction's as assumption.
 """
 
 from __future__ import annotations
@@ -36,6 +41,24 @@ PERCENTILES = (50, 90, 95, 99)
 DIRECT = "Answer directly, without preamble or restating the question."
 CONCISE = "Be concise: no preamble, no restating the question, no closing summary."
 _CONCISE_SOURCE = "[caps] concise_reduction (assumption after Renze & Guven 2024, arXiv:2401.05618)"
+
+
+def word_budget(cap_tokens: int, visible_share: float, words_per_token: float) -> int:
+    """Words an answer may take to fit under ``cap_tokens``.
+
+    Args:
+        cap_tokens: the cap (output tokens, reasoning included).
+        visible_share: share of the group's output tokens that are not reasoning (0–1].
+        words_per_token: English words per token (about 0.75; ``[export]
+            caps_words_per_token``, OpenAI Help Center "What are tokens and how to count
+            them?").
+
+    Returns:
+        ``floor(cap × visible_share × words_per_token)``, at least 1; from 10 words on,
+        rounded down to a multiple of 5 (e.g. cap 400, share 1, 0.75 → 300).
+    """
+    words = max(1, math.floor(cap_tokens * visible_share * words_per_token))
+    return words - words % 5 if words >= 10 else words
 
 
 def _calls(ws: Workspace) -> pl.DataFrame:
@@ -68,6 +91,7 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
     cfg = lambda key: config.get("caps", key)  # noqa: E731
     step, min_calls = int(cfg("round_up_to")), int(cfg("min_calls"))
     simple_max = float(cfg("simple_max_output"))
+    per_word = float(config.get("export", "caps_words_per_token"))
     rows: list[dict[str, Any]] = []
     for (cid, family), group in frame.group_by(CATEGORY_ID, "family", maintain_order=True):
         if group.height < min_calls:
@@ -83,6 +107,11 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
             for lv in LEVELS
         }
         simple = pct[95] <= simple_max
+        reasoning = group["reasoning_tokens"].to_numpy().astype(float)
+        visible = 1.0 - reasoning.sum() / out.sum() if out.sum() else 1.0
+        words = {lv: word_budget(caps[lv], max(visible, 0.05), per_word) for lv in LEVELS}
+        # the instruction can only shorten answers longer than the words it allows
+        longer = {lv: (out - reasoning) * per_word > words[lv] for lv in LEVELS}
         rows.append(
             {
                 CATEGORY_ID: int(cid),
@@ -105,6 +134,12 @@ def _cap_rows(frame: pl.DataFrame, config: Config) -> list[dict[str, Any]]:
                 "tokens_above_cap": {
                     lv: int(np.clip(out - caps[lv], 0, None).sum()) for lv in LEVELS
                 },
+                "words": words,
+                "instruction_calls": {lv: int(longer[lv].sum()) for lv in LEVELS},
+                "instruction_base_tokens": {
+                    lv: int(np.minimum(out, caps[lv])[longer[lv]].sum()) for lv in LEVELS
+                },
+                "call_instructed": {lv: longer[lv].tolist() for lv in LEVELS},
                 "simple": simple,
                 "instruction": DIRECT if simple else CONCISE,
                 "reasoning_effort": "low" if simple else None,
@@ -136,23 +171,51 @@ class CapsLever(Lever):
         frame = _calls(ws)
         table = _cap_rows(frame, config)
         ids: list[str] = []
+        outs: list[int] = []
         caps: dict[Level, list[int]] = {lv: [] for lv in LEVELS}
+        told: dict[Level, list[bool]] = {lv: [] for lv in LEVELS}
+        output = dict(frame.select("call_id", "output_tokens").iter_rows())
         for row in table:
             ids += row["call_ids"]
+            outs += [int(output[c]) for c in row["call_ids"]]
             for lv in LEVELS:
                 caps[lv] += [row["cap"][lv]] * len(row["call_ids"])
+                told[lv] += row["call_instructed"][lv]
         per_call = pl.DataFrame(
             {
                 "call_id": pl.Series(ids, dtype=pl.String),
+                "_out": pl.Series(outs, dtype=pl.Float64),
                 **{f"cap_{lv}": pl.Series(caps[lv], dtype=pl.Int64) for lv in LEVELS},
-                **{f"concise_{lv}": pl.Series([reduction[lv]] * len(ids)) for lv in LEVELS},
+                **{
+                    f"concise_{lv}": pl.Series(
+                        [reduction[lv] if t else 0.0 for t in told[lv]], dtype=pl.Float64
+                    )
+                    for lv in LEVELS
+                },
             }
         )
+        # per call, the share of its cut that the hard cap makes (measured); the rest is the
+        # instruction's (assumed)
+        per_call = per_call.with_columns(
+            (
+                (pl.col("_out") - pl.col(f"cap_{lv}")).clip(lower_bound=0)
+                / (
+                    (pl.col("_out") - pl.col(f"cap_{lv}")).clip(lower_bound=0)
+                    + pl.min_horizontal("_out", f"cap_{lv}") * pl.col(f"concise_{lv}")
+                )
+            )
+            .fill_nan(1.0)
+            .alias(f"evidence_{lv}")
+            for lv in LEVELS
+        ).drop("_out")
         calls = sum(r["calls"] for r in table)
-        out_total = sum(r["mean_output"] * r["calls"] for r in table)
         above = {lv: sum(r["tokens_above_cap"][lv] for r in table) for lv in LEVELS}
         cut = {lv: sum(r["cut_share"][lv] * r["calls"] for r in table) for lv in LEVELS}
-        concise = {lv: round((out_total - above[lv]) * reduction[lv]) for lv in LEVELS}
+        concise = {
+            lv: round(sum(r["instruction_base_tokens"][lv] for r in table) * reduction[lv])
+            for lv in LEVELS
+        }
+        instructed = {lv: sum(r["instruction_calls"][lv] for r in table) for lv in LEVELS}
         truncated = sum(r["truncated_share"] * r["calls"] for r in table)
         figures = [
             Figure(
@@ -167,7 +230,8 @@ class CapsLever(Lever):
                 above,
                 "tokens",
                 "evidence",
-                "output tokens above each group's cap ([caps] percentile) in the logs",
+                "hard cap (measured): output tokens above each group's cap ([caps] percentile) "
+                "in the logs",
             ),
             Figure(
                 "truncation_risk",
@@ -185,14 +249,44 @@ class CapsLever(Lever):
             ),
             Figure("concise_reduction", reduction, "share", "assumption", _CONCISE_SOURCE),
             Figure(
+                "instructed_calls",
+                instructed,
+                "calls",
+                "evidence",
+                "capped calls whose answer is longer than the instruction's word budget "
+                "(the only ones the instruction is assumed to shorten)",
+            ),
+            Figure(
                 "concise_tokens",
                 concise,
                 "tokens",
                 "assumption",
-                f"output left under the caps × {_CONCISE_SOURCE}",
+                f"instruction (assumed): output left under the caps of the instructed calls × "
+                f"{_CONCISE_SOURCE}",
             ),
         ]
-        evidence = [{k: v for k, v in r.items() if k != "call_ids"} for r in table]
+        hidden = ("call_ids", "call_instructed", "instruction_calls", "instruction_base_tokens")
+        evidence: list[dict[str, Any]] = []
+        for r in table:
+            base = {k: v for k, v in r.items() if k not in hidden}
+            evidence.append({"part": "hard cap", "basis": "evidence", **base})
+            evidence.append(
+                {
+                    "part": "instruction",
+                    "basis": "assumption",
+                    CATEGORY_ID: r[CATEGORY_ID],
+                    "label": r["label"],
+                    "model": r["model"],
+                    "calls": r["calls"],
+                    "instruction": r["instruction"],
+                    "words": r["words"],
+                    "instructed_calls": r["instruction_calls"],
+                    "concise_tokens": {
+                        lv: round(r["instruction_base_tokens"][lv] * reduction[lv]) for lv in LEVELS
+                    },
+                    "reasoning_effort": r["reasoning_effort"],
+                }
+            )
         changed = frame.join(per_call, on="call_id", how="inner").filter(
             (pl.col("output_tokens") > pl.col("cap_expected")) | (pl.col("concise_expected") > 0)
         )
@@ -217,7 +311,7 @@ class CapsLever(Lever):
 
     def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
         """Set max_tokens per category and model, with the top row as an example."""
-        rows = result["evidence"]
+        rows = [r for r in result["evidence"] if r.get("part", "hard cap") == "hard cap"]
         example = ""
         if rows:
             r = rows[0]
@@ -244,4 +338,4 @@ class CapsLever(Lever):
         ).drop("_cap", "_r")
 
 
-__all__ = ["CONCISE", "DIRECT", "PERCENTILES", "CapsLever", "cap_table"]
+__all__ = ["CONCISE", "DIRECT", "PERCENTILES", "CapsLever", "cap_table", "word_budget"]

@@ -35,7 +35,6 @@ def usd(value: Any) -> str:
     return "$" + text + "0" * max(0, 2 - len(text.split(".")[1]))  # at least two decimals
 
 
-
 def basis_label(lever: dict[str, Any], level: str = "expected") -> str:
     """``evidence``, ``assumption`` or ``mixed N %`` (N = the share of the lever's saving at
     ``level`` measured on evidence), from a lever of ``levers simulate --json``."""

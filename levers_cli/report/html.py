@@ -39,9 +39,7 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(
-        usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=plural
-    )
+    env.filters.update(usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=plural)
     return env
 
 

@@ -63,16 +63,10 @@ class Router:
             self.thresholds = np.array([r["score_threshold"] for r in self.routes])
         except (KeyError, TypeError) as exc:
             raise LeversError(f"router config lacks the field {exc}; re-export it") from None
-        if embedder is None:
-            from levers_cli.embed import get_embedder
-
-            embedder = get_embedder(meta["name"])
-        if int(embedder.dimension) != int(meta["dimension"]):
-            raise LeversError(
-                f"router config was built with {meta['name']} ({meta['dimension']} dimensions); "
-                f"the embedder has {embedder.dimension}"
-            )
-        self.embedder = embedder
+        self._meta = meta
+        self._embedder: Embedder | None = None
+        if embedder is not None:
+            self._check(embedder)
         # one contiguous float32 (utterances, d) matrix, each route's rows together in route
         # order: a query's per-route best is one matrix-vector product and one reduceat
         dim = int(meta["dimension"])
@@ -92,6 +86,29 @@ class Router:
             self._rules.setdefault(
                 word.lower(), RouteMatch(rule["route"], 1.0, rule["model"], "keyword")
             )
+
+    def _check(self, embedder: Embedder) -> None:
+        meta = self._meta
+        if int(embedder.dimension) != int(meta["dimension"]):
+            raise LeversError(
+                f"router config was built with {meta['name']} ({meta['dimension']} dimensions); "
+                f"the embedder has {embedder.dimension}"
+            )
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder queries are encoded with: the one given, else the one the config
+        names, loaded on first use (routing stored vectors needs none).
+
+        Raises:
+            LeversError: its dimension differs from the config's."""
+        if self._embedder is None:
+            from levers_cli.embed import get_embedder
+
+            self._check(get_embedder(self._meta["name"]))
+        assert self._embedder is not None
+        return self._embedder
 
     @classmethod
     def load(cls, path: str | Path, embedder: Embedder | None = None) -> Router:
@@ -145,6 +162,26 @@ class Router:
             for row, scores in zip(todo, best, strict=True):
                 out[row] = self._pick(scores)
         return out  # type: ignore[return-value]  # every row is filled above
+
+    def route_vectors(self, texts: list[str | None], vectors: np.ndarray) -> list[RouteMatch]:
+        """Route each text whose unit embedding is already known (``vectors``: (n, d), the
+        embedder the config names; a row of NaN for a text without one goes to the default
+        route unless a keyword claims it). The same rules as :meth:`route`, no encoding:
+        the routing lever decides the logged calls with it, so the simulation and the
+        exported router agree call for call."""
+        out: list[RouteMatch] = []
+        best = self._best(np.nan_to_num(np.asarray(vectors, dtype=np.float32), nan=0.0))
+        grid = np.asarray(vectors, dtype=np.float32)
+        missing = [bool(np.isnan(grid[row]).any()) for row in range(len(grid))]
+        for row, text in enumerate(texts):
+            match = self._keyword(text) if text else None
+            if match is None:
+                if missing[row]:
+                    match = RouteMatch(self.default["name"], 0.0, self.default["model"], "default")
+                else:
+                    match = self._pick(best[row])
+            out.append(match)
+        return out
 
     def route(self, text: str) -> RouteMatch:
         """Route one text (a keyword override skips the embedding)."""

@@ -17,7 +17,11 @@ carry the template, three example queries and the stable answer (the medoid resp
 Departures from DESIGN: only first turns count (``first_turn_only``: a later turn's answer
 depends on the conversation, which the template does not carry); the candidates inside
 varying templates are an addition (an FAQ bot is one template whose answer depends on the
-question). ``apply``: the calls of candidates at least as consistent as the level's
+question). A group with stable answers is a candidate only if its answers do not depend on
+what its slots hold — the same answer whatever the values, or an answer template filled from
+the query's masked slots (:func:`levers_cli.levers.materialize.candidates.invariance`); a
+candidate's basis is evidence only when that was seen on at least two distinct slot values.
+``apply``: the calls of candidates at least as consistent as the level's
 ``min_consistency`` are served by a script (``plan_free``); writing the script is a one-time
 effort, not USD.
 """
@@ -29,13 +33,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Figure, Finding, Lever, combine_basis, quoted_names
-from levers_cli.levers.materialize.candidates import evidence_row, find_units
+from levers_cli.levers.materialize.candidates import evidence_row, find_units, invariance
 from levers_cli.query_templates.miner import MINING_KEYS, mine_templates
 from levers_cli.text.content import plural
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
-    from levers_cli.levers.base import ActionContext, Level
+    from levers_cli.levers.base import ActionContext, Basis, Level
     from levers_cli.store import Workspace
 
 _CONSISTENCY_SOURCE = (
@@ -85,27 +89,32 @@ class MaterializeLever(Lever):
         thresholds = {lv: float(cfg("min_consistency")[lv]) for lv in LEVELS}
         frame = load_calls(ws, bool(cfg("first_turn_only")))
         mined = mine_templates(frame["prompt"].to_list(), **{k: cfg(k) for k in MINING_KEYS})
-        units = find_units(frame, mined, config) if frame.height else []
-        ids, index, values = [], [], []
-        for i, unit in enumerate(units):
+        found = find_units(frame, mined, config) if frame.height else []
+        checks = [invariance(frame, unit) for unit in found]
+        units = [u for u, c in zip(found, checks, strict=True) if c.reason is None]
+        kept = [c for c in checks if c.reason is None]
+        rejected: dict[str, int] = {}
+        for unit, check in zip(found, checks, strict=True):
+            if check.reason is not None:
+                key = check.reason.split(" (")[0]
+                rejected[key] = rejected.get(key, 0) + len(unit.rows)
+        ids, index, values, measured = [], [], [], []
+        for i, (unit, check) in enumerate(zip(units, kept, strict=True)):
             ids += frame["call_id"].gather(unit.rows).to_list()
             index += [i] * len(unit.rows)
             values += [unit.consistency] * len(unit.rows)
-        per_call = (
-            pl.DataFrame(
-                {
-                    "call_id": pl.Series(ids, dtype=pl.String),
-                    "candidate": pl.Series(index, dtype=pl.Int64),
-                    "consistency": pl.Series(values, dtype=pl.Float64),
-                }
-            )
-            .with_columns(
-                (pl.col("consistency") >= thresholds[lv]).alias(f"script_{lv}") for lv in LEVELS
-            )
-            .with_columns(
-                # repeats with stable answers, observed in the logs
-                pl.lit(True).alias("evidence")
-            )
+            measured += [check.measured] * len(unit.rows)
+        per_call = pl.DataFrame(
+            {
+                "call_id": pl.Series(ids, dtype=pl.String),
+                "candidate": pl.Series(index, dtype=pl.Int64),
+                "consistency": pl.Series(values, dtype=pl.Float64),
+                # evidence: the answers were seen not to depend on the slots, on at least two
+                # distinct slot values; else the script is an assumption
+                "evidence": pl.Series(measured, dtype=pl.Boolean),
+            }
+        ).with_columns(
+            (pl.col("consistency") >= thresholds[lv]).alias(f"script_{lv}") for lv in LEVELS
         )
         joined = frame.join(per_call, on="call_id")
         calls = {lv: int(joined[f"script_{lv}"].sum()) for lv in LEVELS}
@@ -114,12 +123,22 @@ class MaterializeLever(Lever):
             for lv in LEVELS
         }
         templated = int((mined.labels >= 0).sum())
+        expected_calls = joined.filter(pl.col("script_expected"))
+        on_evidence = int(expected_calls["evidence"].sum())
+        parts: list[Basis] = []
+        if on_evidence:
+            parts.append("evidence")
+        if expected_calls.height - on_evidence:
+            parts.append("assumption")
+        script_basis = combine_basis(parts or ["evidence"])
         figures = [
             Figure("templates", len(mined.skeletons), "templates", "evidence", _MINED),
             Figure("templated_calls", templated, "calls", "evidence", _MINED),
             Figure("workflow_candidates", len(units), "candidates", "evidence", _CANDIDATES),
-            Figure("script_calls", calls, "calls", "evidence", _CANDIDATES),
-            Figure("script_spend_usd", spend, "USD", "evidence", f"{_CANDIDATES} (log span)"),
+            Figure("script_calls", calls, "calls", script_basis, _CANDIDATES),
+            Figure("script_spend_usd", spend, "USD", script_basis, f"{_CANDIDATES} (log span)"),
+            Figure("script_calls_measured", on_evidence, "calls", "evidence", _MEASURED),
+            Figure("rejected_calls", sum(rejected.values()), "calls", "evidence", _REJECTED),
             Figure("min_consistency", thresholds, "share", "assumption", _CONSISTENCY_SOURCE),
         ]
         expected = joined.filter(pl.col("script_expected"))
@@ -130,13 +149,22 @@ class MaterializeLever(Lever):
             tokens_affected=int(expected["tokens"].sum()),
             basis=combine_basis([f.basis for f in figures]),
             figures=figures,
-            evidence=[evidence_row(frame, mined, u, thresholds, int(cfg("ngram"))) for u in units],
+            evidence=[
+                {
+                    **evidence_row(frame, mined, u, thresholds, int(cfg("ngram"))),
+                    "answers": c.kind,
+                    "distinct_values": c.values,
+                    "basis": "evidence" if c.measured else "assumption",
+                }
+                for u, c in zip(units, kept, strict=True)
+            ],
             per_call=per_call,
             details={
                 "templates": len(mined.skeletons),
                 "templated_calls": templated,
                 "calls_considered": frame.height,
                 "candidates": len(units),
+                "rejected": rejected,
                 "per_level": {
                     lv: {
                         "candidates": sum(u.consistency >= thresholds[lv] for u in units),
@@ -177,5 +205,13 @@ class MaterializeLever(Lever):
 
 _MINED = "first-turn prompts (system + last user message) mined for templates, slots masked"
 _CANDIDATES = "calls of candidates whose masked answers are at least [materialize] min_consistency"
+_MEASURED = (
+    "candidate calls whose answers were seen not to depend on the slots on at least two "
+    "distinct slot values"
+)
+_REJECTED = (
+    "calls of stable-answer groups whose answers depend on what the query holds (pasted "
+    "content, labels, copied content): not scripts"
+)
 
 __all__ = ["MaterializeLever", "load_calls"]

@@ -9,6 +9,7 @@ medoid response. See :mod:`levers_cli.levers.materialize` for how candidates are
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from levers_cli.levers.base import LEVELS, Level
-from levers_cli.query_templates.mask import tokens
+from levers_cli.query_templates.mask import mask, tokens
 from levers_cli.query_templates.miner import Templates, common_skeleton
 
 if TYPE_CHECKING:
@@ -225,6 +226,91 @@ def find_units(frame: pl.DataFrame, mined: Templates, config: Config) -> list[Un
     return units
 
 
+_WORD = re.compile(r"[a-z0-9_]+")
+_FENCE = re.compile(r"```")
+#: Copied words shorter than this are not counted (``i``, ``is``, ``can``: wording, not content).
+COPIED_MIN_CHARS = 4
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _normal(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+@dataclass
+class Invariance:
+    """Whether a candidate's answers do not depend on what its slots hold.
+
+    Attributes:
+        values: distinct slot fills measured: distinct queries once case, spacing and
+            punctuation are ignored (the masked slots and the wording around them).
+        slot_words: words of the answers' differences that each call copied from its own
+            query's masked slots (numbers, dates, names, ids, quoted values).
+        content_words: words (at least :data:`COPIED_MIN_CHARS` characters) of the answers'
+            differences copied from the rest of their own query (unmasked content).
+        kind: ``invariant`` (the answers are the same whatever the slots hold) or
+            ``slot_template`` (an answer template filled from the query's slots).
+        reason: why it is not a script (``None`` when it is).
+    """
+
+    values: int
+    slot_words: int
+    content_words: list[str]
+    kind: str
+    reason: str | None
+
+    @property
+    def measured(self) -> bool:
+        """Invariance measured on at least two distinct slot values (basis evidence)."""
+        return self.reason is None and self.values >= 2
+
+
+def invariance(frame: pl.DataFrame, unit: Unit) -> Invariance:
+    """Whether ``unit``'s answers depend on what its slots hold (DESIGN §5.5, issue 16).
+
+    Per call, the words where its answer differs from the stable answer (the medoid's) are
+    compared with the words where its query differs from the medoid's query. Not a script:
+
+    - queries carrying pasted content (a fenced block: code, a document): the answer is about
+      that content;
+    - a short label answer (fewer than :data:`MERGE_MIN_TOKENS` tokens): a classification of
+      the content (a repeat of one labelled query is a cache hit, not a workflow);
+    - answers whose differences copy more unmasked words from their own query than half the
+      words they copy from its masked slots (``SUM(mrr) FROM subscriptions`` for the query
+      about ``subscriptions (mrr, …)``): the answer depends on the content, and the stable
+      answer would be wrong for every other value.
+
+    Otherwise the answers are ``invariant`` (no copied words) or a ``slot_template`` (filled
+    from the query's masked slots, as a weekly report from its figures).
+    """
+    rows = [int(r) for r in unit.rows]
+    queries = frame["query"].gather(rows).to_list()
+    answers = frame["response"].gather(rows).to_list()
+    values = len({_normal(q) for q in queries})
+    if any(_FENCE.search(q) for q in queries):
+        return Invariance(values, 0, [], "invariant", "its queries carry pasted content")
+    if len(tokens(frame["response"][unit.medoid])) < MERGE_MIN_TOKENS:
+        return Invariance(values, 0, [], "invariant", "a label: a classification of the content")
+    stable_q, stable_a = _words(frame["query"][unit.medoid]), _words(frame["response"][unit.medoid])
+    slot_words: set[str] = set()
+    content: set[str] = set()
+    for query, answer in zip(queries, answers, strict=True):
+        own = _words(query)
+        copied = (_words(answer) - stable_a) & (own - stable_q)
+        slots = own - _words(mask(query))
+        slot_words |= copied & slots
+        content |= {w for w in copied - slots if len(w) >= COPIED_MIN_CHARS}
+    kind = "slot_template" if slot_words else "invariant"
+    if len(content) > max(1, len(slot_words) / 2):
+        shown = ", ".join(sorted(content)[:4])
+        reason = f"its answers copy what its queries hold ({shown})"
+        return Invariance(values, len(slot_words), sorted(content), kind, reason)
+    return Invariance(values, len(slot_words), sorted(content), kind, None)
+
+
 def _short(text: str, limit: int = _SHOWN_CHARS) -> str:
     return text if len(text) <= limit else text[: limit // 3] + " … " + text[-2 * limit // 3 :]
 
@@ -264,11 +350,14 @@ def evidence_row(
 
 
 __all__ = [
+    "COPIED_MIN_CHARS",
     "EXAMPLES",
     "MERGE_MIN_TOKENS",
+    "Invariance",
     "Unit",
     "consistency",
     "evidence_row",
     "find_units",
+    "invariance",
     "similarity",
 ]

@@ -1,31 +1,34 @@
 """Routing helpers: model tiers, per-call difficulty features and the per-category table.
 
-Difficulty (../shared/DESIGN.md §5.1) is read from what the log shows about each call: input
-tokens, code lines (fenced blocks in the query and the answer), conversation depth (turn − 1),
-reasoning tokens spent and output tokens. Each feature x scores x / (x + scale) — 0 for none,
-0.5 at ``[routing] feature_scale``, approaching 1 — and the call's score is their
-``[routing] feature_weights`` average. A category's difficulty is the
-``[routing] category_quantile`` of its calls' scores, discounted by its historical model mix:
-× (1 − ``[routing] mix_weight`` × the share of its calls already served by the cheap tier).
+Difficulty (../shared/DESIGN.md §5.1) is read only from what a router sees *before* the call,
+the request: input tokens (its length), code lines (fenced blocks in the query), conversation
+depth (turn − 1) and tool messages in the request (``role: tool`` messages and assistant
+``tool_calls``). Output and reasoning tokens exist only after the call and are never features.
+Each feature x scores x / (x + scale) — 0 for none, 0.5 at ``[routing] feature_scale``,
+approaching 1 — and the call's score is their ``[routing] feature_weights`` average. A
+category's difficulty is the ``[routing] category_quantile`` of its calls' scores (the model
+that happened to serve a category's calls does not lower it: that would be reading the
+answer's side, and one cheap FAQ answer is no evidence for a coding category).
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from levers_cli.pricing.models import same_model
-from levers_cli.pricing.rates import rate_card
 from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
     from levers_cli.config import Config
     from levers_cli.store import Workspace
 
-FEATURES = ("input_tokens", "code_lines", "depth", "reasoning_tokens", "output_tokens")
+FEATURES = ("input_tokens", "code_lines", "depth", "tools")
+#: Tool messages in a request's ``messages`` JSON: a tool result or an assistant's tool call.
+_TOOLS_SQL = """len(regexp_extract_all(coalesce(messages::VARCHAR, ''),
+    '"role"\\s*:\\s*"tool"|"tool_calls"\\s*:\\s*\\[\\s*\\{'))"""
 
 
 def tier_model(config: Config, tier: str, provider: str | None) -> str | None:
@@ -39,41 +42,43 @@ def is_cheap(config: Config, provider: str | None, model: str | None) -> bool:
     return same_model(model, tier_model(config, "cheap", provider))
 
 
-def is_strong_or_pricier(config: Config, provider: str | None, model: str | None) -> bool:
-    """Whether routing may move a call off ``model``: it is the provider's ``[tiers] strong``
-    model, or costs at least as much per input and per output token (genai-prices rate cards).
-
-    Models without a price, and the cheap tier itself, are never routed (no "upgrades")."""
-    strong = tier_model(config, "strong", provider)
-    if not strong or not model or is_cheap(config, provider, model):
-        return False
-    if same_model(model, strong):
-        return True
-    card, ref = rate_card(provider, model), rate_card(provider, strong)
-    return bool(card and ref and card.input >= ref.input and card.output >= ref.output)
-
-
 _CODE_LINES_SQL = """list_sum(list_transform(
     regexp_extract_all(coalesce({col}, ''), '(?s)```.*?```'),
     lambda x: greatest(len(string_split(trim(x), chr(10))) - 2, 0)))"""
+
+
+def group_keys(ws: Workspace) -> list[str]:
+    """The columns a category is keyed by: ``["feature", "category_id"]`` when ``calls`` has
+    a ``feature`` column (categories live within an app feature, DESIGN §4.5), else
+    ``["category_id"]``."""
+    names = {
+        r[0]
+        for r in ws.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'calls'"
+        ).fetchall()
+    }
+    return ["feature", CATEGORY_ID] if "feature" in names else [CATEGORY_ID]
 
 
 def call_features(ws: Workspace) -> pl.DataFrame:
     """One row per call: ids, model, status, token counts and the difficulty features.
 
     Returns:
-        A frame with ``call_id``, ``category_id``, ``provider``, ``model``, ``query_hash``,
-        ``query``, ``status``, ``finish_reason``, ``priced`` and the :data:`FEATURES` (tokens,
-        lines, turns; never null).
+        A frame with ``call_id``, ``category_id`` (and ``feature`` where ``calls`` has it),
+        ``provider``, ``model``, ``query_hash``, ``query``, ``status``, ``finish_reason``,
+        ``priced``, ``output_tokens`` and ``reasoning_tokens`` (for pricing only, never
+        features) and the :data:`FEATURES` (tokens, lines, turns, tool messages; never null).
     """
+    feature = "feature, " if "feature" in group_keys(ws) else ""
     frame = pl.from_arrow(
         ws.con.sql(
-            f"""SELECT call_id, coalesce(category_id, -1) AS category_id, provider, model,
-                      query_hash, query, status, finish_reason, cost_usd IS NOT NULL AS priced,
+            f"""SELECT call_id, {feature}coalesce(category_id, -1) AS category_id, provider,
+                      model, query_hash, query, status, finish_reason,
+                      cost_usd IS NOT NULL AS priced,
                       coalesce(input_tokens, 0)::DOUBLE AS input_tokens,
-                      coalesce({_CODE_LINES_SQL.format(col="query")}, 0)
-                        + coalesce({_CODE_LINES_SQL.format(col="response")}, 0) AS code_lines,
+                      coalesce({_CODE_LINES_SQL.format(col="query")}, 0) AS code_lines,
                       greatest(coalesce(turn, 1) - 1, 0)::DOUBLE AS depth,
+                      {_TOOLS_SQL}::DOUBLE AS tools,
                       coalesce(reasoning_tokens, 0)::DOUBLE AS reasoning_tokens,
                       coalesce(output_tokens, 0)::DOUBLE AS output_tokens
                FROM calls ORDER BY call_id"""
@@ -97,71 +102,37 @@ def score_calls(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
 
 
 def mark_models(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Add ``cheap`` (served by the cheap tier), ``eligible`` (priced and strong-or-pricier:
-    routing may move it) and ``route_model`` (the provider's cheap model)."""
+    """Add ``cheap`` (served by the provider's ``[tiers] cheap`` model) and ``route_model``
+    (that cheap model; null where the provider has none). Whether routing may move a call
+    is decided per call on its cost (:mod:`levers_cli.levers.routing`), not here."""
     pairs = frame.select("provider", "model").unique().rows()
-    rows = [
-        (
-            p,
-            m,
-            is_cheap(config, p, m),
-            is_strong_or_pricier(config, p, m),
-            tier_model(config, "cheap", p),
-        )
-        for p, m in pairs
-    ]
+    rows = [(p, m, is_cheap(config, p, m), tier_model(config, "cheap", p)) for p, m in pairs]
     lookup = pl.DataFrame(
         rows,
         schema={
             "provider": frame.schema["provider"],
             "model": frame.schema["model"],
             "cheap": pl.Boolean,
-            "strong": pl.Boolean,
             "route_model": pl.String,
         },
         orient="row",
     )
-    marked = frame.join(lookup, on=["provider", "model"], how="left", nulls_equal=True)
-    return marked.with_columns(
-        (pl.col("strong") & pl.col("priced") & pl.col("route_model").is_not_null()).alias(
-            "eligible"
-        )
-    ).drop("strong")
+    return frame.join(lookup, on=["provider", "model"], how="left", nulls_equal=True)
 
 
-def keyword_tiers(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Add ``forced``: ``strong`` / ``cheap`` where the query contains a
-    ``[routing] keyword_overrides`` keyword (whole word, any case; the first listed wins)."""
-    forced = pl.lit(None, dtype=pl.String)
-    overrides: dict[str, str] = config.get("routing", "keyword_overrides")
-    for keyword, tier in reversed(list(overrides.items())):
-        pattern = rf"(?i)\b{re.escape(keyword)}\b"
-        forced = pl.when(pl.col("query").str.contains(pattern)).then(pl.lit(tier)).otherwise(forced)
-    return frame.with_columns(forced.alias("forced"))
-
-
-def category_table(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Per categorized call group: calls, eligible calls, feature means, model mix, cheap-tier
-    answers (with status / finish_reason) and ``difficulty`` (see the module docstring)."""
+def category_table(frame: pl.DataFrame, config: Config, keys: list[str]) -> pl.DataFrame:
+    """Per categorized group (``keys``): calls, eligible calls, feature means and
+    ``difficulty``, the ``[routing] category_quantile`` of its calls' request scores (sorted
+    by difficulty)."""
     q = float(config.get("routing", "category_quantile"))
-    w = float(config.get("routing", "mix_weight"))
     cats = frame.filter(pl.col(CATEGORY_ID) >= 0)
-    ok = (pl.col("status").fill_null("ok") == "ok") & (
-        pl.col("finish_reason").fill_null("") != "length"
-    )
-    table = cats.group_by(CATEGORY_ID).agg(
+    table = cats.group_by(keys).agg(
         pl.len().alias("calls"),
         pl.col("eligible").sum().alias("eligible_calls"),
-        pl.col("score").quantile(q, interpolation="linear").alias("feature_score"),
+        pl.col("score").quantile(q, interpolation="linear").alias("difficulty"),
         *[pl.col(f).mean().round(1).alias(f"mean_{f}") for f in FEATURES],
-        pl.col("cheap").mean().alias("cheap_share"),
-        pl.col("cheap").sum().alias("cheap_answers"),
-        (pl.col("cheap") & ok).sum().alias("cheap_ok"),
-        (pl.col("cheap") & (pl.col("finish_reason") == "length")).sum().alias("cheap_truncated"),
-        (pl.col("cheap") & (pl.col("status") == "error")).sum().alias("cheap_errors"),
     )
-    difficulty = pl.col("feature_score") * (1 - w * pl.col("cheap_share"))
-    return table.with_columns(difficulty.alias("difficulty")).sort("difficulty", CATEGORY_ID)
+    return table.sort("difficulty", CATEGORY_ID)
 
 
 def wilson_lower(successes: int, n: int, z: float) -> float:

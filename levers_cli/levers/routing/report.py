@@ -15,24 +15,40 @@ if TYPE_CHECKING:
     from levers_cli.levers.base import Basis
     from levers_cli.store import Workspace
 
-SOURCE_SHARE = "[routing] strong_share (RouteLLM, Ong et al. 2024, arXiv:2406.18665)"
+#: What ``[routing] strong_share`` is: a setting, not a measured result. RouteLLM (Ong et al.
+#: 2024, arXiv:2406.18665) reports the strong share its *trained* routers need for a quality
+#: it measured on benchmarks; this router is a difficulty heuristic whose quality is unmeasured.
+SOURCE_SHARE = (
+    "[routing] strong_share: an assumed share of eligible calls kept on the strong tier "
+    "(not RouteLLM's result: theirs is a trained router whose quality was measured)"
+)
+SOURCE_LOW_EFFORT = (
+    "[routing] low_effort_reasoning_share: assumed share of reasoning tokens a lower "
+    "reasoning_effort keeps"
+)
 
 
 def build_finding(
     ws: Workspace,
     frame: pl.DataFrame,
     cats: pl.DataFrame,
+    evidence: pl.DataFrame,
     labelled: dict[int, dict[str, Any]],
     label_cats: set[int],
     levels: dict[str, Any],
     pool: int,
     factor: float,
+    keys: list[str],
 ) -> Finding:
     """The routing :class:`Finding`: per-category evidence rows (routed first, by saving),
-    figures with their basis, the share-routed → USD-saved curve and per-level details."""
+    figures with their basis, the share-routed → USD-saved curve and per-level details.
+
+    ``evidence`` is :func:`levers_cli.levers.routing.evidence.routing_evidence`'s table; a
+    routed call's saving rests on evidence only where its own category's basis is not
+    ``assumed``."""
     per_cat = (
         frame.filter(pl.col(CATEGORY_ID) >= 0)
-        .group_by(CATEGORY_ID)
+        .group_by(keys)
         .agg(
             *[pl.col(f"route_{lv}").sum().alias(f"routed_{lv}") for lv in LEVELS],
             pl.col("saving_usd").filter(pl.col("route_expected")).sum().alias("saving_usd"),
@@ -40,41 +56,48 @@ def build_finding(
     )
     names = dict(ws.con.execute("SELECT category_id, label FROM categories").fetchall())
     rows: list[dict[str, Any]] = []
-    for row in cats.join(per_cat, on=CATEGORY_ID, how="left").iter_rows(named=True):
+    table = cats.join(per_cat, on=keys, how="left").join(evidence, on=keys, how="left")
+    for row in table.iter_rows(named=True):
         cid = int(row[CATEGORY_ID])
         if not row["eligible_calls"] and not row["routed_expected"]:
             continue
-        basis = "labels" if cid in label_cats else "evidence" if row["cheap_answers"] else "assumed"
         rows.append(
             {
+                **({"feature": row["feature"]} if "feature" in keys else {}),
                 CATEGORY_ID: cid,
                 "label": names.get(cid),
                 "calls": row["calls"],
                 "eligible_calls": row["eligible_calls"],
                 "difficulty": round(row["difficulty"], 4),
-                "feature_score": round(row["feature_score"], 4),
-                "cheap_share": round(row["cheap_share"], 4),
                 **{f"mean_{f}": row[f"mean_{f}"] for f in FEATURES},
                 "routed_calls": {lv: int(row[f"routed_{lv}"] or 0) for lv in LEVELS},
-                "basis": basis,
-                "cheap_answers": row["cheap_answers"],
-                "cheap_ok": row["cheap_ok"],
-                "cheap_truncated": row["cheap_truncated"],
-                "cheap_errors": row["cheap_errors"],
+                "basis": row["basis"] or "assumed",
+                "cheap_answers": row["cheap_answers"] or 0,
+                "cheap_ok": row["cheap_ok"] or 0,
+                "cheap_truncated": row["cheap_truncated"] or 0,
+                "cheap_errors": row["cheap_errors"] or 0,
+                "strong_answers": row["strong_answers"] or 0,
+                "comparable": bool(row["comparable"]),
+                "measured_pairs": row["measured_pairs"] or 0,
                 **({"labelled": labelled[cid]} if cid in labelled else {}),
                 "saving_usd": round(row["saving_usd"] or 0.0, 6),
             }
         )
     rows.sort(key=lambda r: (not r["routed_calls"]["expected"], -r["saving_usd"], r["difficulty"]))
+    supported = evidence.filter(pl.col("basis") != "assumed").select(keys)
+    frame = frame.join(
+        supported.with_columns(pl.lit(True).alias("evidence")), on=keys, how="left"
+    ).with_columns(pl.col("evidence").fill_null(False))
     routed = frame.filter(pl.col("route_expected"))
-    with_evidence = routed.filter(
-        pl.col(CATEGORY_ID).is_in([r[CATEGORY_ID] for r in rows if r["basis"] != "assumed"])
-    ).height
-    cheap_rows = [r for r in rows if r["routed_calls"]["expected"] and r["cheap_answers"]]
-    answers = sum(r["cheap_answers"] for r in cheap_rows)
-    evidence: list[Basis] = ["evidence"] if with_evidence else []
-    assumed: list[Basis] = ["assumption"] if routed.height - with_evidence else []
-    routed_basis = combine_basis(evidence + assumed)
+    with_evidence = routed.filter(pl.col("evidence")).height
+    comparable = evidence.filter(pl.col("comparable")).select(keys)
+    comparable_calls = routed.join(comparable, on=keys, how="semi").height
+    basis_list: list[Basis] = []
+    if with_evidence:
+        basis_list.append("evidence")
+    if routed.height - with_evidence:
+        basis_list.append("assumption")
+    routed_basis = combine_basis(basis_list or ["assumption"])
     figures = [
         Figure(
             "strong_share_target",
@@ -95,39 +118,43 @@ def build_finding(
             {lv: levels[lv]["routed_calls"] for lv in LEVELS},
             "calls",
             routed_basis,
-            "eligible calls in routed categories (logs) at the calibrated threshold",
+            "eligible calls the exported router (levers export router-config) sends to the "
+            "cheap tier",
         ),
         Figure(
             "routed_calls_with_evidence",
             with_evidence,
             "calls",
             "evidence",
-            "routed calls whose category has cheap-tier answers or tier labels in the logs",
+            "routed calls whose own feature and category has measured cheap/strong quality "
+            "pairs or tier labels",
+        ),
+        Figure(
+            "routed_calls_comparable",
+            comparable_calls,
+            "calls",
+            "evidence",
+            "routed calls whose feature and category hold answers of both tiers (a quality "
+            "comparison can be built there; not yet measured)",
         ),
         Figure(
             "routed_calls_assumed",
             routed.height - with_evidence,
             "calls",
             "assumption",
-            f"routed calls whose category has no cheap-tier answer: {SOURCE_SHARE}",
+            f"routed calls without measured quality in their category: {SOURCE_SHARE}",
+        ),
+        Figure(
+            "low_effort_saving_usd_month",
+            {lv: levels[lv]["low_effort"]["saving_usd_month"] for lv in LEVELS},
+            "USD/month",
+            "assumption",
+            "reasoning calls kept on their model at a lower reasoning_effort (applied where "
+            f"[routing] low_effort is on): {SOURCE_LOW_EFFORT}",
         ),
     ]
-    if answers:
-        ok = sum(r["cheap_ok"] for r in cheap_rows)
-        figures.append(
-            Figure(
-                "cheap_answers_ok_share",
-                round(ok / answers, 4),
-                "share",
-                "evidence",
-                f"{ok} of {answers} cheap-tier answers in routed "
-                "categories with status ok and not truncated",
-            )
-        )
     curve, cum_calls, cum_usd = [], 0, 0.0
-    movable = frame.filter(
-        pl.col("eligible") & pl.col("forced").is_null() & pl.col("label").is_null()
-    )
+    movable = frame.filter(pl.col("eligible") & pl.col("forced").is_null())
     by_cat = movable.group_by(CATEGORY_ID).agg(pl.len(), pl.col("saving_usd").sum())
     saving = {cid: (n, usd) for cid, n, usd in by_cat.iter_rows()}
     for cid, difficulty in (
@@ -148,12 +175,11 @@ def build_finding(
                 "saving_usd_month": round(cum_usd * factor, 4),
             }
         )
-    keep = ["call_id", "score", "forced", "route_model", *[f"route_{lv}" for lv in LEVELS]]
-    # the saving of a routed call rests on evidence when its category has cheap-model answers
-    # in the logs or human tier labels; otherwise on the assumption that the cheap tier copes
-    supported = [r[CATEGORY_ID] for r in rows if r["basis"] != "assumed"]
-    frame = frame.with_columns(pl.col(CATEGORY_ID).is_in(supported).alias("evidence"))
-    keep.append("evidence")
+    keep = [
+        "call_id", "score", "forced", "route_model", pl.col("model").alias("from_model"),
+        "reasoning_tokens", "router_category", "evidence",
+        *[f"route_{lv}" for lv in LEVELS], *[f"low_effort_{lv}" for lv in LEVELS],
+    ]  # fmt: skip
     return Finding(
         lever_id=1,
         name="routing",
@@ -166,6 +192,7 @@ def build_finding(
         details={
             "eligible_calls": int(frame["eligible"].sum()),
             "keyword_forced": {t: int((frame["forced"] == t).sum()) for t in ("strong", "cheap")},
+            "group_keys": keys,
             "levels": levels,
             "curve": curve,
             "labelled_queries": int(
