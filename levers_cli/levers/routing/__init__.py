@@ -41,6 +41,7 @@ from levers_cli.levers.routing.labels import (
 )
 from levers_cli.levers.routing.report import build_finding
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
+from levers_cli.quality import BELOW, category_decisions
 from levers_cli.schema import CATEGORY_ID
 from levers_cli.text.content import plural
 
@@ -118,6 +119,17 @@ class RoutingLever(Lever):
         frame = frame.join(_savings(ws, frame, config), on="call_id", how="left").with_columns(
             pl.col("saving_usd").fill_null(0.0)
         )
+        # measured quality (levers quality): a category whose judged acceptability is below
+        # the bar for its target model is not routed at the conservative and expected levels
+        measured = category_decisions(ws, config, "routing")
+        below = [(c, m) for (c, m), d in measured.items() if d["decision"] == BELOW]
+        keys = [f"{c}\x1f{m}" for c, m in below]
+        frame = frame.with_columns(
+            (pl.col(CATEGORY_ID).cast(pl.String) + "\x1f" + pl.col("route_model"))
+            .is_in(keys)
+            .fill_null(False)
+            .alias("quality_below")
+        )
         cats = category_table(frame, config)
         labelled = label_shares(frame, labels)
         label_cats = {c for c, v in labelled.items() if v["labelled"] >= int(cfg("min_labels"))}
@@ -163,6 +175,10 @@ class RoutingLever(Lever):
                     | _route_labelled(frame, shares)
                 )
             )
+            if level != "aggressive":
+                route = route & ~(
+                    pl.col("quality_below") & pl.col("forced").is_null() & pl.col("label").is_null()
+                )
             frame = frame.with_columns(route.alias(f"route_{level}"))
             routed = frame.filter(pl.col(f"route_{level}"))
             levels[level] = {
@@ -178,7 +194,14 @@ class RoutingLever(Lever):
                 "saving_usd": round(float(routed["saving_usd"].sum()), 6),
                 "saving_usd_month": round(float(routed["saving_usd"].sum()) * factor, 4),
             }
-        return build_finding(ws, frame, cats, labelled, label_cats, levels, pool, factor)
+        quality = {
+            f"{c}:{m}": d for (c, m), d in sorted(measured.items(), key=lambda kv: str(kv[0]))
+        }
+        finding = build_finding(
+            ws, frame, cats, labelled, label_cats, levels, pool, factor, quality=measured
+        )
+        finding.details["quality"] = quality
+        return finding
 
     def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
         """Route N calls in K categories to the cheap tier (the models named), with examples."""

@@ -27,6 +27,7 @@ def build_finding(
     levels: dict[str, Any],
     pool: int,
     factor: float,
+    quality: dict[tuple[int, str], dict[str, Any]] | None = None,
 ) -> Finding:
     """The routing :class:`Finding`: per-category evidence rows (routed first, by saving),
     figures with their basis, the share-routed → USD-saved curve and per-level details."""
@@ -44,7 +45,16 @@ def build_finding(
         cid = int(row[CATEGORY_ID])
         if not row["eligible_calls"] and not row["routed_expected"]:
             continue
-        basis = "labels" if cid in label_cats else "evidence" if row["cheap_answers"] else "assumed"
+        judged = [d for (c, _), d in (quality or {}).items() if c == cid]
+        basis = (
+            "labels"
+            if cid in label_cats
+            else "quality"
+            if judged and all(d["decision"] == "meets" for d in judged)
+            else "evidence"
+            if row["cheap_answers"]
+            else "assumed"
+        )
         rows.append(
             {
                 CATEGORY_ID: cid,
@@ -63,6 +73,7 @@ def build_finding(
                 "cheap_errors": row["cheap_errors"],
                 **({"labelled": labelled[cid]} if cid in labelled else {}),
                 "saving_usd": round(row["saving_usd"] or 0.0, 6),
+                **({"quality": judged} if judged else {}),
             }
         )
     rows.sort(key=lambda r: (not r["routed_calls"]["expected"], -r["saving_usd"], r["difficulty"]))
