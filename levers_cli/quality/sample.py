@@ -58,9 +58,7 @@ def allocate(
     return out
 
 
-def draw(
-    strata: Mapping[Any, Sequence[str]], counts: Mapping[Any, int], seed: int
-) -> list[str]:
+def draw(strata: Mapping[Any, Sequence[str]], counts: Mapping[Any, int], seed: int) -> list[str]:
     """A seeded sample of ``counts[k]`` ids from each stratum (ids sorted first, so the same
     workspace and seed give the same sample); returned sorted."""
     rng = np.random.default_rng(seed)

@@ -68,15 +68,17 @@ FEATURE_SQL = (
 def _upsert(
     ws: Workspace, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> int:
-    """Insert or replace ``rows`` (a later row of one key replaces the earlier)."""
+    """Insert or replace ``rows`` keyed by their first column (a later row of one key
+    replaces the earlier), in one bulk load (``executemany`` inserts row by row)."""
     if not rows:
         return 0
-    marks = ", ".join("?" for _ in columns)
-    ws.con.executemany(
-        f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-        [list(r) for r in rows],
-    )
-    return len(rows)
+    last = {row[0]: row for row in rows}
+    values = list(last.values())
+    ws.load_temp("_q_rows", {c: [r[i] for r in values] for i, c in enumerate(columns)})
+    names = ", ".join(columns)
+    ws.con.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM _q_rows")
+    ws.con.execute("DROP TABLE _q_rows")
+    return len(values)
 
 
 def register_requests(ws: Workspace, rows: Sequence[dict[str, Any]]) -> int:
