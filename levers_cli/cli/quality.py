@@ -66,7 +66,8 @@ def quality(
         return
     table = Table(
         title=f"quality: judged grade ≥ {bar['min_grade']:g} in ≥ {bar['min_acceptable']:.0%} "
-        f"of calls (lower bound of the {bar['confidence']:.0%} Wilson interval; {bar['source']})",
+        f"of calls (lower bound of the {bar['confidence']:.0%} Wilson interval; "
+        f"{escape(bar['source'])})",
         title_justify="left",
     )
     for name in ("feature › category", "lever → model", "pairs", "judged"):
