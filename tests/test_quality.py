@@ -360,3 +360,57 @@ def test_pairwise_judging_needs_both_orders(mt_loop, tmp_path: Path) -> None:
     verdicts = pair_verdicts(ws, config)
     coding = [v for v in verdicts if v["category"] == "coding"]
     assert len(coding) == 20 and all(v["judged"] is True for v in coding)  # +1 −1 → tie → ok
+
+
+def test_quality_json_rows_and_shadow_after_the_gate(mt_loop, tmp_path: Path) -> None:
+    """`levers quality --json`: one row per (feature, category, lever, target model) and a
+    total per lever; export shadow still samples the calls the gate kept back."""
+    from typer.testing import CliRunner
+
+    from levers_cli.cli import app
+
+    ws, config = mt_loop["ws"], mt_loop["config"]
+    ws.con.execute("CHECKPOINT")
+    res = CliRunner().invoke(app, ["quality", "-w", str(mt_loop["root"] / "w.duckdb"),
+                                   "--no-proxies", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    rows = data["rows"]
+    assert {"lever", "target_model", "pairs", "judged", "proxy"} <= set(rows[0])
+    assert set(rows[0]["judged"]) == {"n", "acceptable", "rate", "low", "high"}
+    assert set(rows[0]["proxy"]) == {"exact_match", "json_fields", "similarity", "length_ratio"}
+    totals = [r for r in rows if r["total"]]
+    assert len(totals) == 1 and totals[0]["pairs"] == 160 == sum(r["pairs"] for r in rows) - 160
+    assert data["bar"]["min_acceptable"] == 0.95 and "defaults.toml" in data["bar"]["source"]
+    again = export_shadow(ws, config, str(tmp_path), lever="routing", per_category=1, redact=False)
+    assert again.counts["strata"] == 8  # math, blocked at expected, is still sampled
+
+
+def test_sample_shadow_generator_is_seeded_and_in_the_batch_format(tmp_path: Path) -> None:
+    import hashlib
+    import importlib.util
+
+    from tests.helpers import ROOT, SAMPLE_LOGS
+
+    before = hashlib.sha256(SAMPLE_LOGS.read_bytes()).hexdigest()
+    spec = importlib.util.spec_from_file_location(
+        "shadow_batch", ROOT / "sample_logs" / "shadow_batch.py"
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    request = {"custom_id": "shadow-routing-1", "method": "POST", "url": "/v1/chat/completions",
+               "body": {"model": "gpt-4o-mini", "messages": [
+                   {"role": "system", "content": "You are DevPilot, the coding assistant."},
+                   {"role": "user", "content": "Why do merges duplicate rows?"}]}}  # fmt: skip
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps(request) + "\n")
+    one, two = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    truth = module.shadow([str(inp)], one)
+    module.shadow([str(inp)], two)
+    assert one.read_bytes() == two.read_bytes()
+    line = json.loads(one.read_text())
+    assert set(line) == {"id", "custom_id", "response", "error"} and line["error"] is None
+    assert set(line["response"]) == {"status_code", "request_id", "body"}
+    assert line["response"]["body"]["object"] == "chat.completion"
+    assert truth["coding-assistant"]["requests"] == 1
+    assert hashlib.sha256(SAMPLE_LOGS.read_bytes()).hexdigest() == before

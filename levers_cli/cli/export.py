@@ -313,10 +313,13 @@ def _run(
 ) -> None:
     """Run the exporter of ``kind`` on the workspace and print what it wrote."""
     from levers_cli.config import load_config
-    from levers_cli.export import run_export
+    from levers_cli.export import get_exporter, run_export
     from levers_cli.store import Workspace
 
     options = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
+    if "announce" in inspect.signature(get_exporter(kind)).parameters and not json_out:
+        # what the export will cost (export shadow), shown before anything is written
+        options["announce"] = lambda text: err_console.print(text, markup=False, highlight=False)
     cfg = load_config(config)
     with Workspace(workspace, create=False) as ws:
         result = run_export(kind, ws, cfg, out_dir=out, redact=not no_redact, **options)

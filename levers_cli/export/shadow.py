@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -76,7 +77,9 @@ def changed_calls(
         per_call = RoutingLever().analyze(ws, config).per_call
         if per_call is None or per_call.is_empty():
             return pl.DataFrame(schema={"call_id": pl.String, "target_model": pl.String})
-        moved = per_call.filter(pl.col(f"route_{level}") & pl.col("route_model").is_not_null())
+        # the calls routing would move before measured quality kept any category back
+        column = f"ungated_{level}" if f"ungated_{level}" in per_call.columns else f"route_{level}"
+        moved = per_call.filter(pl.col(column) & pl.col("route_model").is_not_null())
         to = pl.lit(target) if target else pl.col("route_model")
         return moved.select(
             "call_id",
@@ -180,6 +183,7 @@ def export_shadow(
     confidence: float | None = None,
     margin: float | None = None,
     redact: bool = True,
+    announce: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Write ``shadow/`` under ``out_dir`` (see the module docstring).
 
@@ -192,6 +196,8 @@ def export_shadow(
         confidence, margin: per-stratum size when neither ``n`` nor ``per_category`` is
             given (default ``[quality] sample_confidence`` / ``sample_margin``).
         redact: redact the text (:mod:`levers_cli.redact`).
+        announce: called with the run's cost line before anything is written (the CLI
+            prints it); without it the line is the result's first note.
 
     Returns:
         An :class:`ExportResult`; ``counts`` adds ``sampled``, ``changed_calls``,
@@ -238,7 +244,6 @@ def export_shadow(
         request["custom_id"] = shadow_custom_id(call["call_id"], lever, change["variant"])
         request["_variant"] = change["variant"]
         requests.append(request)
-    out = prepare_out_dir(out_dir, [FOLDER], force)
     how = (
         f"--n {n}"
         if n is not None
@@ -246,12 +251,18 @@ def export_shadow(
         if per_category is not None
         else f"confidence {conf:g}, margin {marg:g} per stratum"
     )
+    cost_line = (
+        f"shadow run: {len(requests)} requests, about ${cost:,.4f} at batch prices "
+        f"(the sampled calls' logged tokens at the target's rates)"
+    )
+    if announce is not None:
+        announce(cost_line)
+    out = prepare_out_dir(out_dir, [FOLDER], force)
     result = ExportResult(
         "shadow",
         str(out),
         notes=[
-            f"shadow run: {len(requests)} requests, about ${cost:,.4f} at batch prices "
-            f"(the sampled calls' tokens at the target's rates)",
+            *([] if announce is not None else [cost_line]),
             f"sample: {len(sampled)} of {changes.height} calls the {lever} lever changes at "
             f"the {level} level, {len(groups)} feature › category strata ({how})",
         ],

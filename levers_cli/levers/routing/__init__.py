@@ -110,7 +110,9 @@ class RoutingLever(Lever):
 
         Returns:
             A :class:`Finding` whose ``per_call`` holds ``call_id``, ``score``,
-            ``route_model`` and ``route_<level>`` (bool) for every call.
+            ``route_model``, ``route_<level>`` (bool) and ``ungated_<level>`` (routed before
+            measured quality kept a category back: what ``export shadow`` samples) for
+            every call.
         """
         cfg = lambda key: config.get("routing", key)  # noqa: E731
         frame = keyword_tiers(mark_models(score_calls(call_features(ws), config), config), config)
@@ -175,6 +177,8 @@ class RoutingLever(Lever):
                     | _route_labelled(frame, shares)
                 )
             )
+            # before the quality gate: what `export shadow` samples to measure (again)
+            frame = frame.with_columns(route.alias(f"ungated_{level}"))
             if level != "aggressive":
                 route = route & ~(
                     pl.col("quality_below") & pl.col("forced").is_null() & pl.col("label").is_null()

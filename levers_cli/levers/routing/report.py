@@ -160,6 +160,7 @@ def build_finding(
             }
         )
     keep = ["call_id", "score", "forced", "route_model", *[f"route_{lv}" for lv in LEVELS]]
+    keep += [f"ungated_{lv}" for lv in LEVELS]
     # the saving of a routed call rests on evidence when its category has cheap-model answers
     # in the logs or human tier labels; otherwise on the assumption that the cheap tier copes
     supported = [r[CATEGORY_ID] for r in rows if r["basis"] != "assumed"]
