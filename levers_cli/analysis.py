@@ -218,6 +218,8 @@ def _quality_outputs(
     """Read the files among ``paths`` that are batch output of a shadow or judge export
     (their ``custom_id``\\ s were registered by it) as variants and grades
     (:mod:`levers_cli.quality.results`); ``None`` when there is none."""
+    if not paths or not ws.count("quality_requests"):
+        return None
     found = [p for p in paths if p != "-" and os.path.isfile(p) and is_quality_output(ws, p)]
     if not found:
         return None

@@ -414,3 +414,14 @@ def test_sample_shadow_generator_is_seeded_and_in_the_batch_format(tmp_path: Pat
     assert line["response"]["body"]["object"] == "chat.completion"
     assert truth["coding-assistant"]["requests"] == 1
     assert hashlib.sha256(SAMPLE_LOGS.read_bytes()).hexdigest() == before
+
+
+def test_analyze_reads_a_shadow_output_without_touching_the_calls(mt_loop) -> None:
+    from levers_cli.analysis import analyze
+
+    ws = mt_loop["ws"]
+    output = mt_loop["root"] / "shadow_output.jsonl"
+    result = analyze(ws, [str(output)], config=mt_loop["config"])
+    assert result.summary["quality_results"]["variants"] == 160
+    assert result.summary["quality_results"]["only"] is True
+    assert ws.count("calls") == 160 and ws.count("variants") == 160  # read again: replaced
