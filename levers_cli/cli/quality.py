@@ -72,8 +72,7 @@ def quality(
     )
     for name in ("feature › category", "lever → model", "pairs", "judged"):
         table.add_column(name, justify="right" if name == "pairs" else "left")
-    for proxy in data["proxies"]:
-        table.add_column(f"{proxy} (proxy)")
+    table.add_column("proxies (never decide)")
     table.add_column("decision")
     for row in data["rows"]:
         where = (
@@ -87,7 +86,10 @@ def quality(
             f"{row['pairs']:,}",
             _share(row["judged"]),
         ]
-        cells += [_share(row["proxy"][p]) for p in data["proxies"]]
+        proxies = [
+            f"{p}: {_share(row['proxy'][p])}" for p in data["proxies"] if row["proxy"][p]["n"]
+        ]
+        cells.append(escape("\n".join(proxies)) or "—")
         cells.append(row["decision"])
         table.add_row(*cells, style="bold" if row["total"] else None)
     out_console.print(table)
