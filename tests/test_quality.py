@@ -70,6 +70,16 @@ def test_sample_size_is_cochran_with_the_finite_correction() -> None:
     assert sample_size(0.9, 0.1, 0) == 0
 
 
+def test_min_pairs_to_meet_the_bar_is_z2_bar_over_one_minus_bar() -> None:
+    from levers_cli.quality.stats import min_pairs
+
+    # all acceptable: the lower bound is n / (n + z²) ≥ bar ⇔ n ≥ z² · bar / (1 − bar)
+    assert min_pairs(0.95, 0.95) == math.ceil(Z95**2 * 19) == 73
+    assert wilson_by_hand(73, 73)[0] >= 0.95 > wilson_by_hand(72, 72)[0]
+    assert min_pairs(0.8, 0.95) == math.ceil(Z95**2 * 4) == 16
+    assert min_pairs(1.0, 0.95) is None
+
+
 def test_allocate_splits_a_total_in_proportion_one_each_first() -> None:
     # 10 over sizes 50/30/20: 1 each, then 7 by largest remainder of 7×(49,29,19)/97
     assert allocate({"a": 50, "b": 30, "c": 20}, total=10) == {"a": 5, "b": 3, "c": 2}

@@ -33,6 +33,7 @@ from levers_cli.export.common import ExportError, ExportResult, prepare_out_dir,
 from levers_cli.ingest.fields import provider_for_model
 from levers_cli.pricing.plan import base_plan, plan_cost
 from levers_cli.quality import FEATURE_SQL, allocate, draw, register_requests
+from levers_cli.quality.stats import min_pairs
 from levers_cli.schema import CATEGORY_ID
 
 if TYPE_CHECKING:
@@ -300,6 +301,15 @@ def export_shadow(
         ],
     )
     result.counts.update(sampled=len(rows), changed_calls=changes.height, strata=len(groups))
+    bar, conf_bar = (float(config.get("quality", k)) for k in ("min_acceptable", "confidence"))
+    need = min_pairs(bar, conf_bar)
+    short = sum(1 for k in groups if need is None or counts.get(k, 0) < need)
+    if short:
+        result.notes.append(
+            f"{short} of {len(groups)} strata have fewer than {need} pairs, the fewest that can "
+            f"meet the bar ([quality] min_acceptable {bar:g} on the {conf_bar:.0%} Wilson lower "
+            "bound, all acceptable): there they can only be measured below it"
+        )
     result.details["cost_usd_batch"] = round(cost, 6)
     result.notes.append(
         "then: levers analyze <batch output> (--batch-input <this input>) "

@@ -91,3 +91,17 @@ def sample_size(confidence: float, margin: float, population: int | None = None)
     if population <= 0:
         return 0
     return min(population, math.ceil(n0 / (1 + (n0 - 1) / population)))
+
+
+def min_pairs(bar: float, confidence: float, limit: int = 100_000) -> int | None:
+    """The fewest pairs, all acceptable, whose Wilson lower bound at ``confidence`` reaches
+    ``bar``: the smallest n with n / (n + z²) ≥ bar (the lower bound at k = n), i.e.
+    n ≥ z² · bar / (1 − bar); ``None`` when ``bar`` ≥ 1 (never reached)."""
+    if bar >= 1:
+        return None
+    if bar <= 0:
+        return 1
+    from scipy.stats import norm
+
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    return min(limit, max(1, math.ceil(z * z * bar / (1 - bar) - 1e-9)))
