@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from levers_cli.errors import UsageError, WorkspaceError
 from levers_cli.ingest.jsonpath import FieldPath
 from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.ingest.result import IngestResult
+from levers_cli.quality.results import QualityResults, is_quality_output, read_quality_outputs
+from levers_cli.schema import CATEGORY_ID
 from levers_cli.store import Workspace
 from levers_cli.summary import summarize
 
@@ -145,6 +148,18 @@ def analyze(
         LeversError: any input, format, mapping, config or model-loading problem.
     """
     config = config or load_config()
+    quality = _quality_outputs(ws, paths, options)
+    if quality is not None:
+        done = set(p for p in (f["path"] for f in quality.files))
+        paths = [p for p in paths if p not in done]
+        if not paths and ws.count("calls") and not ws.count("calls", f"{CATEGORY_ID} IS NULL"):
+            # only shadow/judge results: no call changed, the analysis stands as it is
+            summary = summarize(
+                ws, config, since=since, ingest=IngestResult(run_id=0).as_dict(),
+                categorization={"skipped": "only quality result files were read"},
+            )  # fmt: skip
+            summary["quality_results"] = {**quality.as_dict(), "only": True}
+            return AnalysisResult(IngestResult(run_id=0), summary)
     if paths:
         ingest_progress = (lambda stage, n: progress(stage, n, 0)) if progress else None
         ingested = ingest_files(
@@ -192,4 +207,23 @@ def analyze(
         prices=pricing.as_dict(),
         categorization={**asdict(categorized), "embedder_choice": asdict(choice)},
     )
+    if quality is not None:
+        summary["quality_results"] = quality.as_dict()
     return AnalysisResult(ingested, summary)
+
+
+def _quality_outputs(
+    ws: Workspace, paths: list[str], options: dict[str, Any] | None
+) -> QualityResults | None:
+    """Read the files among ``paths`` that are batch output of a shadow or judge export
+    (their ``custom_id``\\ s were registered by it) as variants and grades
+    (:mod:`levers_cli.quality.results`); ``None`` when there is none."""
+    if not paths or not ws.count("quality_requests"):
+        return None
+    found = [p for p in paths if p != "-" and os.path.isfile(p) and is_quality_output(ws, p)]
+    if not found:
+        return None
+    batch_input = (options or {}).get("batch_input") or []
+    if isinstance(batch_input, str):
+        batch_input = [batch_input]
+    return read_quality_outputs(ws, found, [str(p) for p in batch_input])

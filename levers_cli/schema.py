@@ -101,6 +101,27 @@ DDL: Final[tuple[str, ...]] = (
         exemplars VARCHAR[], size BIGINT, distinct_queries BIGINT, spend_usd DECIMAL(18,9),
         embedder VARCHAR, centroid FLOAT[]
     )""",
+    # the quality loop (levers_cli/quality): requests levers wrote for a shadow or judge run,
+    # keyed by the custom_id the provider's batch output repeats, so analyze recognizes them
+    """CREATE TABLE IF NOT EXISTS quality_requests (
+        custom_id VARCHAR PRIMARY KEY, kind VARCHAR, call_id VARCHAR, lever VARCHAR,
+        variant VARCHAR, target_model VARCHAR, variant_id VARCHAR, mode VARCHAR,
+        swapped BOOLEAN, judge_model VARCHAR, exported_at TIMESTAMPTZ
+    )""",
+    # shadow answers paired with the original call: never production traffic (no spend,
+    # category or run rate is read from here)
+    """CREATE TABLE IF NOT EXISTS variants (
+        variant_id VARCHAR PRIMARY KEY, call_id VARCHAR, lever VARCHAR, variant VARCHAR,
+        target_model VARCHAR, provider VARCHAR, response VARCHAR, input_tokens BIGINT,
+        output_tokens BIGINT, status VARCHAR, error VARCHAR, source_file VARCHAR,
+        source_line BIGINT, run_id INTEGER
+    )""",
+    # a judge's grade of a variant: single (score 1-10) or pairwise (one order each)
+    """CREATE TABLE IF NOT EXISTS grades (
+        custom_id VARCHAR PRIMARY KEY, variant_id VARCHAR, call_id VARCHAR, mode VARCHAR,
+        swapped BOOLEAN, judge_model VARCHAR, score DOUBLE, verdict VARCHAR,
+        judgment VARCHAR, source_file VARCHAR, source_line BIGINT, run_id INTEGER
+    )""",
 )
 
 #: Longest raw record text kept in ``rejects.raw`` (characters).

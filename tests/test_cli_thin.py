@@ -76,7 +76,12 @@ def test_the_cli_holds_no_sql_and_no_redaction() -> None:
 def test_every_exporter_has_a_command_with_the_shared_options() -> None:
     group = get_command(app).commands["export"]  # type: ignore[attr-defined]
     shared = {"--workspace", "--config", "--out", "--force", "--level", "--no-redact", "--json"}
-    own = {"batch": {"--select"}, "lora": {"--category"}}
+    own = {
+        "batch": {"--select"},
+        "lora": {"--category"},
+        "shadow": {"--lever", "--n", "--per-category", "--target", "--confidence", "--margin"},
+        "judge": {"--mode", "--judge-model"},
+    }
     for kind in EXPORTERS:
         command = group.commands[kind]
         options = {opt for p in command.params for opt in p.opts if opt.startswith("--")}

@@ -15,6 +15,7 @@ import typer
 from levers_cli.cli import analyze as analyze_commands
 from levers_cli.cli import export as export_commands
 from levers_cli.cli import labels as label_commands
+from levers_cli.cli import quality as quality_commands
 from levers_cli.cli import report as report_commands
 from levers_cli.cli import route as route_commands
 from levers_cli.cli import simulate as simulate_commands
@@ -34,6 +35,7 @@ app.command("ingest")(analyze_commands.ingest)
 app.command("formats")(analyze_commands.formats)
 app.command("rejects")(analyze_commands.rejects)
 app.command("simulate")(simulate_commands.simulate)
+app.command("quality")(quality_commands.quality)
 app.command("report")(report_commands.report)
 app.command("check")(report_commands.check)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)

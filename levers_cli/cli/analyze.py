@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -210,12 +210,19 @@ def analyze(
         )  # fmt: skip
         raise typer.Exit(130) from None
     summary = result.summary
+    if summary.get("quality_results", {}).get("only"):
+        # only shadow/judge results were read: no call changed, the summary stands
+        _print_quality(summary["quality_results"])
+        if json_out:
+            typer.echo(json.dumps(summary["quality_results"], indent=2, ensure_ascii=False))
+        return
     try:
         with open(out, "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2, ensure_ascii=False)
     except OSError as exc:
         fail(f"{out}: cannot write the summary ({exc.strerror})")
     _print_run(summary["ingest"])
+    _print_quality(summary.get("quality_results"))
     choice = summary["categorization"].get("embedder_choice")
     if choice:
         err_console.print(
@@ -227,6 +234,17 @@ def analyze(
         render_summary(out_console, summary)
         out_console.print(f"[dim]summary written to {escape(out)}[/dim]")
     _report_rejects(summary["ingest"], max_rejects)
+
+
+def _print_quality(results: dict[str, Any] | None) -> None:
+    """One line per shadow/judge result file read (variants and grades stored, rejects)."""
+    for row in (results or {}).get("files", []):
+        err_console.print(
+            f"{row['path']}: {row['kind']} results: {plural(row['variants'], 'variant')}, "
+            f"{plural(row['grades'], 'grade')} stored, {row['rejected']:,} rejected "
+            "(never counted as traffic; see `levers quality`, `levers rejects`)",
+            markup=False, highlight=False,
+        )  # fmt: skip
 
 
 def ingest(

@@ -51,6 +51,20 @@ class Selection(StrEnum):
     all = "all"
 
 
+class ShadowLever(StrEnum):
+    """``levers export shadow --lever``: the lever whose changed calls are replayed."""
+
+    routing = "routing"
+    caps = "caps"
+
+
+class JudgeMode(StrEnum):
+    """``levers export judge --mode``: single-answer grading or pairwise comparison."""
+
+    single = "single"
+    pairwise = "pairwise"
+
+
 def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=annotation)  # fmt: skip
@@ -152,6 +166,123 @@ EXPORT_COMMANDS: dict[str, tuple[str, tuple[inspect.Parameter, ...]]] = {
             ),
         ),
     ),
+    "shadow": (
+        """Write shadow batch requests: a sample of the calls a lever changes, changed.
+
+        A stratified sample (feature › category) of the calls the lever changes at
+        --level, with the change applied (routing: the same messages to the cheaper model;
+        caps: with the cap and the concise instruction), as OpenAI Batch JSONL and
+        Anthropic Message Batches JSON, with custom_ids.csv (custom_id, call_id, lever,
+        variant). Prints what the shadow run costs at batch prices. Run the files through
+        the provider's batch API, then `levers analyze <output> --batch-input <input>`
+        stores the answers as variants paired with the original calls (never as traffic).
+
+        Example: levers export shadow --lever routing --per-category 20 --out reports
+        """,
+        (
+            _option(
+                "lever",
+                Annotated[
+                    ShadowLever,
+                    typer.Option("--lever", help="The lever whose changed calls to replay."),
+                ],
+                ShadowLever.routing,
+            ),
+            _option(
+                "n",
+                Annotated[
+                    int | None,
+                    typer.Option(
+                        "--n",
+                        help="Requests in all, split over feature › category "
+                        "strata in proportion to their calls.",
+                    ),
+                ],
+                None,
+            ),
+            _option(
+                "per_category",
+                Annotated[
+                    int | None,
+                    typer.Option("--per-category", help="Requests per feature › category."),
+                ],
+                None,
+            ),
+            _option(
+                "target",
+                Annotated[
+                    str | None,
+                    typer.Option(
+                        "--target",
+                        help="Send the requests to this model "
+                        "(default: the model the lever moves each call to).",
+                    ),
+                ],
+                None,
+            ),
+            _option(
+                "confidence",
+                Annotated[
+                    float | None,
+                    typer.Option(
+                        "--confidence",
+                        help="Confidence of the per-stratum sample "
+                        "size when --n/--per-category are not given "
+                        "(default [quality] sample_confidence, 0.9).",
+                    ),
+                ],
+                None,
+            ),
+            _option(
+                "margin",
+                Annotated[
+                    float | None,
+                    typer.Option(
+                        "--margin",
+                        help="Margin (± share) of the per-stratum sample "
+                        "size (default [quality] sample_margin, 0.1).",
+                    ),
+                ],
+                None,
+            ),
+        ),
+    ),
+    "judge": (
+        """Write judge batch requests that grade every variant without a grade.
+
+        single: the judge grades the variant's answer against the original answer as
+        reference and ends "Rating: [[n]]" (1-10; MT-Bench's reference-guided prompt).
+        pairwise: the judge compares both answers twice, once in each order, and ends with
+        [[A>>B]], [[A>B]], [[A=B]], [[B>A]] or [[B>>A]] (Arena-Hard's verdicts). Run them
+        through the batch API, then `levers analyze <output>` parses the grades.
+
+        Example: levers export judge --mode single --judge-model gpt-4o --out reports
+        """,
+        (
+            _option(
+                "mode",
+                Annotated[
+                    JudgeMode,
+                    typer.Option(
+                        "--mode",
+                        help="single (graded against the original) or pairwise (both orders).",
+                    ),
+                ],
+                JudgeMode.single,
+            ),
+            _option(
+                "judge_model",
+                Annotated[
+                    str,
+                    typer.Option(
+                        "--judge-model",
+                        help="The judge model (its provider's batch format is written).",
+                    ),
+                ],
+                "gpt-4o",
+            ),
+        ),
+    ),
 }
 
 
@@ -182,10 +313,13 @@ def _run(
 ) -> None:
     """Run the exporter of ``kind`` on the workspace and print what it wrote."""
     from levers_cli.config import load_config
-    from levers_cli.export import run_export
+    from levers_cli.export import get_exporter, run_export
     from levers_cli.store import Workspace
 
     options = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
+    if "announce" in inspect.signature(get_exporter(kind)).parameters and not json_out:
+        # what the export will cost (export shadow), shown before anything is written
+        options["announce"] = lambda text: err_console.print(text, markup=False, highlight=False)
     cfg = load_config(config)
     with Workspace(workspace, create=False) as ws:
         result = run_export(kind, ws, cfg, out_dir=out, redact=not no_redact, **options)

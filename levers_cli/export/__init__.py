@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 EXPORTERS: dict[str, tuple[str, str]] = {
     "batch": ("levers_cli.export.batch", "export_batch"),
     "caps": ("levers_cli.export.caps", "export_caps"),
+    "judge": ("levers_cli.export.judge", "export_judge"),
     "lora": ("levers_cli.export.lora", "export_lora"),
     "router-config": ("levers_cli.export.router_config", "export_router_config"),
+    "shadow": ("levers_cli.export.shadow", "export_shadow"),
     "workflows": ("levers_cli.export.workflows", "export_workflows"),
 }
 

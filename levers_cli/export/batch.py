@@ -44,6 +44,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -139,7 +140,9 @@ def select_calls(
     return sorted(per_call["call_id"].to_list()), why
 
 
-def _load(ws: Workspace, call_ids: list[str]) -> list[dict[str, Any]]:
+def load_calls(ws: Workspace, call_ids: list[str]) -> list[dict[str, Any]]:
+    """The calls of `call_ids` as request rows (call_id, provider, model, format, messages,
+    query, max_tokens, metadata, params), by time."""
     ws.load_temp("_export_ids", {"call_id": call_ids})
     rows = ws.con.execute(
         """SELECT c.call_id, c.provider, c.model, c.format, c.messages::VARCHAR, c.query,
@@ -223,42 +226,99 @@ def export_batch(
         wider = [s for s in ("candidates", "all") if s != selection and selection != "all"]
         hint = "; try " + " or ".join(f"--select {s}" for s in wider) if wider else ""
         raise ExportError(f"nothing to export: {why}{hint}")
-    calls = _load(ws, ids)
+    calls = load_calls(ws, ids)
     out = prepare_out_dir(out_dir, ["batch"], force)
     folder = out / "batch"
+    result = ExportResult("batch", str(out), notes=[f"selection: {why}"])
+    for call, cid in zip(calls, custom_ids([c["call_id"] for c in calls]), strict=True):
+        call["custom_id"] = cid
+    written = write_requests(
+        folder, calls, config, result, redact=redact,
+        openai_limits=openai_limits, anthropic_limits=anthropic_limits,
+    )  # fmt: skip
+    map_path = folder / "custom_ids.csv"
+    rows = [
+        (c["custom_id"], c["call_id"], *written.provider_of[c["custom_id"]][:2],
+         written.file_of[c["custom_id"]], written.provider_of[c["custom_id"]][2])
+        for c in calls
+        if c["custom_id"] in written.file_of
+    ]  # fmt: skip
+    write_csv(map_path, ("custom_id", "call_id", "provider", "model", "file", "endpoint"), rows)
+    result.add_file(map_path, len(rows))
+    return result
+
+
+@dataclass
+class WrittenRequests:
+    """What :func:`write_requests` wrote: custom_id → file name, custom_id → (provider,
+    model, endpoint), and the requests per OpenAI endpoint and for Anthropic."""
+
+    file_of: dict[str, str]
+    provider_of: dict[str, tuple[str, str, str]]
+    openai_by_endpoint: Counter[str]
+    anthropic: int
+
+
+def request_line(call: dict[str, Any], config: Config) -> tuple[str, str, dict[str, Any]] | None:
+    """``(provider, endpoint, batch line)`` of one request: OpenAI ``{custom_id, method, url,
+    body}``, Anthropic ``{custom_id, params}``; ``None`` for another provider. ``call`` is a
+    :func:`load_calls` row with its ``custom_id`` (text not redacted here)."""
+    provider = (call["provider"] or "").lower()
+    cid = call["custom_id"]
+    if provider == "openai":
+        endpoint = openai_endpoint(call)
+        body = openai_body(call, endpoint)
+        return provider, endpoint, {"custom_id": cid, "method": "POST", "url": endpoint,
+                                    "body": body}  # fmt: skip
+    if provider == "anthropic":
+        params = anthropic_params(call, int(config.get("export", "anthropic_default_max_tokens")))
+        return provider, ANTHROPIC_ENDPOINT, {"custom_id": cid, "params": params}
+    return None
+
+
+def write_requests(
+    folder: Path,
+    calls: list[dict[str, Any]],
+    config: Config,
+    result: ExportResult,
+    *,
+    redact: bool = True,
+    openai_limits: tuple[int, int] = OPENAI_LIMITS,
+    anthropic_limits: tuple[int, int] = ANTHROPIC_LIMITS,
+) -> WrittenRequests:
+    """Write ``calls`` (:func:`load_calls` rows, each with a valid unique ``custom_id``) into
+    ``folder`` (emptied first) as OpenAI JSONL per (endpoint, model) and Anthropic requests
+    JSON within the limits, with ``manifest.json``; fill ``result``'s files, counts, details,
+    redactions and notes. Shared by ``export batch``, ``export shadow`` and ``export judge``.
+
+    Raises:
+        ExportError: no call of a provider with a batch API, or a request over a limit.
+    """
     if folder.exists():
         shutil.rmtree(folder)
-    folder.mkdir()
-    result = ExportResult("batch", str(out), notes=[f"selection: {why}"])
+    folder.mkdir(parents=True)
     redactions: Counter[str] = Counter()
-    default_max = int(config.get("export", "anthropic_default_max_tokens"))
-    id_of = dict(
-        zip([c["call_id"] for c in calls], custom_ids([c["call_id"] for c in calls]), strict=True)
-    )
     openai_lines: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
     anthropic_lines: list[tuple[str, str, int]] = []
     skipped: Counter[str] = Counter()
     provider_of: dict[str, tuple[str, str, str]] = {}
     for call in calls:
-        cid = id_of[call["call_id"]]
-        provider = (call["provider"] or "").lower()
+        made = request_line(call, config)
+        if made is None:
+            skipped[(call["provider"] or "").lower() or "(unknown)"] += 1
+            continue
+        provider, endpoint, line = made
+        cid = call["custom_id"]
+        key = "body" if provider == "openai" else "params"
+        if redact:
+            line[key] = redact_value(line[key], redactions)
         if provider == "openai":
-            endpoint = openai_endpoint(call)
-            body = openai_body(call, endpoint)
-            body = redact_value(body, redactions) if redact else body
-            line = {"custom_id": cid, "method": "POST", "url": endpoint, "body": body}
-            weight = len(body["input"]) if endpoint == EMBEDDINGS else 1
+            weight = len(line["body"]["input"]) if endpoint == EMBEDDINGS else 1
             openai_lines.setdefault((endpoint, call["model"]), []).append(
                 (cid, _line(line), weight)
             )
-        elif provider == "anthropic":
-            endpoint = ANTHROPIC_ENDPOINT
-            params = anthropic_params(call, default_max)
-            params = redact_value(params, redactions) if redact else params
-            anthropic_lines.append((cid, _line({"custom_id": cid, "params": params}), 1))
         else:
-            skipped[provider or "(unknown)"] += 1
-            continue
+            anthropic_lines.append((cid, _line(line), 1))
         provider_of[cid] = (provider, call["model"], endpoint)
     file_of = _write_openai(folder, openai_lines, openai_limits, result)
     wrapper = len('{"requests":[]}\n')
@@ -279,14 +339,6 @@ def export_batch(
     batch_files = list(result.files)
     _write_manifest(folder / MANIFEST, batch_files)
     result.add_file(folder / MANIFEST, len(batch_files))
-    map_path = folder / "custom_ids.csv"
-    rows = [
-        (cid, call_id, *provider_of[cid][:2], file_of[cid], provider_of[cid][2])
-        for call_id, cid in id_of.items()
-        if cid in file_of
-    ]
-    write_csv(map_path, ("custom_id", "call_id", "provider", "model", "file", "endpoint"), rows)
-    result.add_file(map_path, len(rows))
     by_endpoint: Counter[str] = Counter()
     for (endpoint, _), items in openai_lines.items():
         by_endpoint[endpoint] += len(items)
@@ -316,7 +368,7 @@ def export_batch(
     if anthropic_lines:
         result.notes.append(f"Anthropic: POST each .json to {ANTHROPIC_ENDPOINT}")
     result.notes.append("redaction on" if redact else "redaction off (--no-redact)")
-    return result
+    return WrittenRequests(file_of, provider_of, by_endpoint, len(anthropic_lines))
 
 
 def _write_openai(

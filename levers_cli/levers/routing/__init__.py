@@ -58,6 +58,7 @@ from levers_cli.levers.routing.labels import (
 )
 from levers_cli.levers.routing.report import build_finding
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
+from levers_cli.quality import BELOW, MEETS, category_decisions
 from levers_cli.router import Router
 from levers_cli.router.build import NoRoutesError, base_router, with_targets
 from levers_cli.schema import CATEGORY_ID
@@ -97,6 +98,33 @@ def _savings(ws: Workspace, frame: pl.DataFrame, config: Config) -> pl.DataFrame
         (now - plan_cost(cheap, config)).alias("saving_usd"),
         (now - plan_cost(low, config)).alias("low_effort_saving_usd"),
     )
+
+
+def _quality_frame(
+    frame: pl.DataFrame, keys: list[str], measured: dict[tuple[int, str], dict[str, Any]]
+) -> pl.DataFrame | None:
+    """The judged quality pairs per group of ``keys`` for :func:`routing_evidence`: ``pairs``
+    (judged pairs over the category's target models), ``cheap_as_good`` (judged acceptable)
+    and ``meets`` (every target model's Wilson lower bound meets ``[quality]
+    min_acceptable``). ``None`` when nothing was measured (``levers quality``)."""
+    if not measured:
+        return None
+    per_cat: dict[int, list[dict[str, Any]]] = {}
+    for (cat, _), decision in measured.items():
+        per_cat.setdefault(int(cat), []).append(decision)
+    table = pl.DataFrame(
+        {
+            CATEGORY_ID: list(per_cat),
+            "pairs": [sum(int(d["n"]) for d in ds) for ds in per_cat.values()],
+            "cheap_as_good": [sum(int(d["acceptable"]) for d in ds) for ds in per_cat.values()],
+            "meets": [all(d["decision"] == MEETS for d in ds) for ds in per_cat.values()],
+        },
+        schema_overrides={CATEGORY_ID: frame.schema[CATEGORY_ID]},
+    )
+    if keys != [CATEGORY_ID]:
+        owners = frame.select(keys).unique(subset=[CATEGORY_ID])
+        table = table.join(owners, on=CATEGORY_ID, how="inner")
+    return table
 
 
 def _calibrate(cats: pl.DataFrame, total: int, strong_share: float, ceiling: float) -> float:
@@ -180,7 +208,9 @@ class RoutingLever(Lever):
         Returns:
             A :class:`Finding` whose ``per_call`` holds ``call_id``, ``score``, ``forced``,
             ``route_model``, ``from_model``, ``reasoning_tokens``, ``evidence`` and per level
-            ``route_<level>`` and ``low_effort_<level>`` (bool) for every call.
+            ``route_<level>``, ``low_effort_<level>`` and ``ungated_<level>`` (bool; routed
+            before measured quality kept a category back: what ``export shadow`` samples)
+            for every call.
         """
         cfg = lambda key: config.get("routing", key)  # noqa: E731
         keys = group_keys(ws)
@@ -214,9 +244,15 @@ class RoutingLever(Lever):
             pl.Series("forced", forced, dtype=pl.String),
         )
         cats = category_table(frame, config, keys)
+        # measured quality (levers quality, DESIGN §9): per (category, target model) the judged
+        # decision at the bar; a category below it is kept on the strong model at the
+        # conservative and expected levels, one that meets it is evidence
+        measured = category_decisions(ws, config, "routing")
+        held_back = {c for (c, _), d in measured.items() if d["decision"] == BELOW}
+        quality = _quality_frame(frame, keys, measured)
         labelled = label_shares(frame, labels)
         label_cats = {c for c, v in labelled.items() if v["labelled"] >= int(cfg("min_labels"))}
-        evidence = routing_evidence(frame, keys, label_cats)
+        evidence = routing_evidence(frame, keys, label_cats, quality)
         movable = (
             frame.filter(pl.col("eligible") & pl.col("forced").is_null())
             .group_by(CATEGORY_ID)
@@ -248,13 +284,24 @@ class RoutingLever(Lever):
             cheap_cats = {int(c) for c in below} | {
                 c for c, s in shares.items() if s >= LABEL_MAJORITY
             }
+            gated = cheap_cats - held_back if level != "aggressive" else cheap_cats
             if base is not None and vectors is not None:
-                native = with_targets(base, cheap_cats)
+                queries = frame["query"].to_list()
+                native = with_targets(base, gated)
                 self.routers[level] = native
-                to_cheap, _, _ = route_decision(Router(native), frame["query"].to_list(), vectors)
+                to_cheap, _, _ = route_decision(Router(native), queries, vectors)
+                ungated = (
+                    route_decision(Router(with_targets(base, cheap_cats)), queries, vectors)[0]
+                    if gated != cheap_cats
+                    else to_cheap
+                )
             else:
-                to_cheap = [False] * frame.height
+                to_cheap = ungated = [False] * frame.height
             route = pl.Series(f"route_{level}", to_cheap, dtype=pl.Boolean) & frame["eligible"]
+            frame = frame.with_columns(
+                pl.Series(f"ungated_{level}", ungated, dtype=pl.Boolean) & frame["eligible"]
+            )
+            cheap_cats = gated
             frame = frame.with_columns(route.alias(f"route_{level}"))
             low_on = bool(cfg("low_effort")[level])
             low = (
@@ -290,9 +337,14 @@ class RoutingLever(Lever):
                     ),
                 },
             }
-        return build_finding(
-            ws, frame, cats, evidence, labelled, label_cats, levels, pool, factor, keys
+        finding = build_finding(
+            ws, frame, cats, evidence, labelled, label_cats, levels, pool, factor, keys,
+            quality=measured,
         )
+        finding.details["quality"] = {
+            f"{c}:{m}": d for (c, m), d in sorted(measured.items(), key=lambda kv: str(kv[0]))
+        }
+        return finding
 
     def next_action(self, result: dict[str, Any], context: ActionContext) -> str:
         """Route N calls in K categories to the cheap tier (the models named), with examples."""

@@ -46,18 +46,21 @@ def routing_evidence(
         keys: the group columns (see :func:`levers_cli.levers.routing.features.group_keys`).
         label_categories: categories whose decision human tier labels make (basis
             ``labels``).
-        quality: measured quality pairs per group, when someone has measured them: ``keys``,
-            ``pairs`` (cheap and strong answers to the same or same-group queries, judged)
-            and ``cheap_as_good`` (pairs where the cheap answer was judged as good). ``None``
-            today: no comparison is built yet.
+        quality: measured quality pairs per group, when someone has measured them
+            (``levers quality``: shadow answers of the cheap tier judged against the logged
+            answers): ``keys``, ``pairs`` (judged pairs), ``cheap_as_good`` (pairs where the
+            cheap answer was judged acceptable) and ``meets`` (the Wilson lower bound of that
+            share meets ``[quality] min_acceptable`` for every target model; taken as met when
+            the column is absent). ``None`` when nothing was measured.
 
     Returns:
         ``keys`` + :data:`EVIDENCE_COLUMNS`: counts of cheap-tier answers in the group (all,
         ok and not truncated, truncated, errors), of answers by models routing may move
         (``strong_answers``), ``comparable`` (both > 0: a comparison can be built there),
         ``measured_pairs`` and ``cheap_as_good_share`` (from ``quality``; 0 and null
-        without it) and ``basis``: ``labels``, ``evidence`` (comparable and measured
-        pairs), else ``assumed``. A cheap answer in another feature or category never counts.
+        without it) and ``basis``: ``labels``, ``evidence`` (judged pairs whose interval
+        meets the bar), else ``assumed``. A cheap answer in another feature or category
+        never counts.
     """
     ok = (pl.col("status").fill_null("ok") == "ok") & (
         pl.col("finish_reason").fill_null("") != "length"
@@ -86,20 +89,22 @@ def routing_evidence(
         table = table.with_columns(
             pl.lit(0, pl.Int64).alias("measured_pairs"),
             pl.lit(None, pl.Float64).alias("cheap_as_good_share"),
+            pl.lit(False).alias("meets"),
         )
     else:
         measured = quality.select(
             *keys,
             pl.col("pairs").cast(pl.Int64).alias("measured_pairs"),
             (pl.col("cheap_as_good") / pl.col("pairs")).alias("cheap_as_good_share"),
+            (pl.col("meets") if "meets" in quality.columns else pl.lit(True)).alias("meets"),
         )
         table = table.join(measured, on=keys, how="left").with_columns(
-            pl.col("measured_pairs").fill_null(0)
+            pl.col("measured_pairs").fill_null(0), pl.col("meets").fill_null(False)
         )
     basis = (
         pl.when(pl.col(CATEGORY_ID).is_in(sorted(label_categories)))
         .then(pl.lit("labels"))
-        .when(pl.col("comparable") & (pl.col("measured_pairs") > 0))
+        .when((pl.col("measured_pairs") > 0) & pl.col("meets"))
         .then(pl.lit("evidence"))
         .otherwise(pl.lit("assumed"))
     )

@@ -39,6 +39,7 @@ def build_finding(
     pool: int,
     factor: float,
     keys: list[str],
+    quality: dict[tuple[int, str], dict[str, Any]] | None = None,
 ) -> Finding:
     """The routing :class:`Finding`: per-category evidence rows (routed first, by saving),
     figures with their basis, the share-routed → USD-saved curve and per-level details.
@@ -61,6 +62,7 @@ def build_finding(
         cid = int(row[CATEGORY_ID])
         if not row["eligible_calls"] and not row["routed_expected"]:
             continue
+        judged = [d for (c, _), d in (quality or {}).items() if c == cid]
         rows.append(
             {
                 **({"feature": row["feature"]} if "feature" in keys else {}),
@@ -81,6 +83,7 @@ def build_finding(
                 "measured_pairs": row["measured_pairs"] or 0,
                 **({"labelled": labelled[cid]} if cid in labelled else {}),
                 "saving_usd": round(row["saving_usd"] or 0.0, 6),
+                **({"quality": judged} if judged else {}),
             }
         )
     rows.sort(key=lambda r: (not r["routed_calls"]["expected"], -r["saving_usd"], r["difficulty"]))
@@ -179,6 +182,7 @@ def build_finding(
         "call_id", "score", "forced", "route_model", pl.col("model").alias("from_model"),
         "reasoning_tokens", "router_category", "evidence",
         *[f"route_{lv}" for lv in LEVELS], *[f"low_effort_{lv}" for lv in LEVELS],
+        *[f"ungated_{lv}" for lv in LEVELS],
     ]  # fmt: skip
     return Finding(
         lever_id=1,
