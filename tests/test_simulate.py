@@ -432,3 +432,61 @@ def test_every_cached_token_on_the_simulated_sample_is_reachable(tmp_path_factor
             assert read <= min(bound, row["plan_input"]), (level, row["call_id"], read, bound)
             total += read
         assert total == int(plan["plan_cache_read"].sum()) > 0
+
+
+def test_standalone_measures_and_claims_by_hand(two_calls):
+    """Each lever alone on the two gpt-4o calls (1,000 in, 100 out: 2,500 + 1,000 µ$ each).
+    Routing alone moves both to gpt-4o-mini (150 + 60 = 210 µ$): 2 of 2 calls, 3,500 / 210 =
+    16.67× cheaper, 94 % of their cost and of their input cost (2,500 → 150 µ$), output
+    unchanged. The cache alone frees X: 1 of 2 calls, all of its cost, input and output.
+    Together they leave 0.0063 of 0.21 a month: 97 % saved. The claims of claims.toml set
+    beside them: routing's two (65 % of queries, 3.75×), and the levers together."""
+    from levers_cli.simulate import load_claims
+
+    config = load_config(None)
+    result = simulate(two_calls, config, [RouteAll(), CacheX()], levels=("expected",))
+    routing = result.measures["routing"]["expected"]
+    assert routing == pytest.approx(
+        {
+            "calls_share": 1.0,
+            "cost_share": 0.94,
+            "cost_ratio": 3500 / 210,
+            "cut_on_changed": 0.94,
+            "input_cut": 0.94,
+            "output_cut": 0.0,
+        }
+    )
+    caching = result.measures["caching"]["expected"]
+    assert caching == {
+        "calls_share": 0.5,
+        "cost_share": pytest.approx(0.5),
+        "cost_ratio": None,  # free: no finite ratio
+        "cut_on_changed": pytest.approx(1.0),
+        "input_cut": pytest.approx(1.0),
+        "output_cut": pytest.approx(1.0),
+    }
+    data = json.loads(json.dumps(result.as_dict()))
+    assert data["claims_source"] == load_claims()["source"] == "the article levers grew from"
+    rows = [
+        (c["lever"], c["metric"], c["claimed"], c["measured"]["expected"]) for c in data["claims"]
+    ]
+    assert rows == [
+        ("routing", "calls_share", [0.65, 0.65], 1.0),
+        ("routing", "cost_ratio", [3.75, 3.75], pytest.approx(3500 / 210)),
+        ("together", "cost_share", [0.8, 0.95], pytest.approx(0.97)),
+    ]
+
+
+def test_every_claim_names_a_lever_and_a_metric():
+    from levers_cli.levers import all_levers
+    from levers_cli.simulate import CLAIM_METRICS, load_claims
+
+    claims = load_claims()["claim"]
+    named = {c["lever"] for c in claims}
+    labels = {"together"}
+    for lever in all_levers():  # caching's claims are of its parts (prefix; exact+semantic)
+        own = {lever.name, *(option.label for option in lever.budget_options())}
+        assert own & named, lever.name
+        labels |= own
+    assert named <= labels
+    assert all(c["metric"] in CLAIM_METRICS and c["low"] <= c["high"] for c in claims)

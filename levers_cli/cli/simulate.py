@@ -11,7 +11,7 @@ from rich.table import Table
 
 from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, WorkspaceOpt, finite
 from levers_cli.cli.output import err_console, fail, out_console
-from levers_cli.report.fmt import basis_label, usd
+from levers_cli.report.fmt import basis_label, claim_value, usd
 
 #: Exit code when ``--budget`` cannot be reached.
 OUT_OF_REACH = 3
@@ -108,25 +108,32 @@ def simulate(
 
 def _render(data: dict[str, Any]) -> None:
     levels = list(data["monthly_cost_after"])
+    reference = "expected" if "expected" in levels else levels[0]
     table = Table(
-        title="Waterfall: monthly saving of each lever given those before it", title_justify="left"
+        title="Waterfall: monthly saving of each lever given those before it (marginal), and "
+        f"of the lever alone on the logged plan ({reference})",
+        title_justify="left",
     )
     table.add_column("#", justify="right")
     table.add_column("lever")
     for name in levels:
         table.add_column(name, justify="right")
+    table.add_column(f"alone ({reference})", justify="right")
     table.add_column("basis")
-    reference = "expected" if "expected" in levels else levels[0]
-    table.add_row("", "cost now", *[usd(data["monthly_cost_before"])] * len(levels), "evidence")
+    now = usd(data["monthly_cost_before"])
+    table.add_row("", "cost now", *[now] * len(levels), "", "evidence")
     for lever in data["levers"]:
         table.add_row(
             str(lever["id"]),
             lever["name"],
             *[usd(-lever["saving_usd_month"].get(name, 0.0)) for name in levels],
+            usd(-lever["standalone_usd_month"].get(reference, 0.0)),
             basis_label(lever, reference),
         )
-    table.add_row("", "cost after", *[usd(data["monthly_cost_after"][n]) for n in levels], "")
+    after_row = [usd(data["monthly_cost_after"][n]) for n in levels]
+    table.add_row("", "cost after", *after_row, "", "")
     out_console.print(table)
+    _render_claims(data, reference)
     before = data["monthly_cost_before"]
     after = data["monthly_cost_after"]
     low, high = min(after.values()), max(after.values())
@@ -176,6 +183,33 @@ def _render(data: dict[str, Any]) -> None:
             + (f"; {share * 100:.0f} % of calls change model" if share else ""),
             highlight=False,
         )
+
+
+def _render_claims(data: dict[str, Any], reference: str) -> None:
+    """The article's claims beside what levers measured with each lever alone."""
+    rows = data.get("claims") or []
+    if not rows:
+        return
+    table = Table(
+        title=f"Claims of {data['claims_source']} beside what levers measured on these logs "
+        f"(each lever alone, {reference})",
+        title_justify="left",
+    )
+    for column in ("lever", "claim", "measured here", "what was measured"):
+        align = "right" if column == "measured here" else "left"
+        table.add_column(column, overflow="fold", justify=align)
+    for row in rows:
+        table.add_row(
+            escape(row["lever"]),
+            escape(row["wording"]),
+            claim_value(
+                row["metric"],
+                row["measured"].get(reference),
+                row["changed_calls_share"].get(reference),
+            ),
+            escape(row["metric_meaning"]),
+        )
+    out_console.print(table)
 
 
 def _cell(value: Any) -> str:

@@ -39,9 +39,8 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(
-        usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=plural
-    )
+    env.filters.update(usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=plural)
+    env.globals["claim_value"] = fmt.claim_value
     return env
 
 
