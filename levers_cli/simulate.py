@@ -28,13 +28,12 @@ from levers_cli.store import Workspace
 #: alone on the logged plan against the logged plan, over the calls whose cost it changes
 #: unless said otherwise).
 CLAIM_METRICS = {
-    "calls_share": "share of all calls whose cost the lever changes",
-    "cost_ratio": "cost before ÷ cost after, on the calls it changes",
-    "cut_on_changed": "share of their cost saved, on the calls it changes",
-    "input_cut": "share of their input cost saved (net of what the lever adds), on the calls "
-    "it changes",
-    "output_cut": "share of their output tokens removed, on the calls it changes",
-    "cost_share": "share of the whole log's cost saved",
+    "calls_share": "calls it changes, of all calls",
+    "cost_ratio": "cost before ÷ after, on the calls it changes",
+    "cut_on_changed": "cost saved on the calls it changes",
+    "input_cut": "input cost saved on the calls it changes (net of what it adds)",
+    "output_cut": "output tokens removed on the calls it changes",
+    "cost_share": "cost saved, of the whole log's",
 }
 #: The claims of the article levers grew from, in its wording (``claims.toml``).
 CLAIMS_FILE = "claims.toml"
@@ -134,6 +133,7 @@ def measure_alone(sim: Simulation, config: Config) -> dict[str, float | None]:
         return float(plan_cost(rows.with_columns(none), config).sum()) if rows.height else 0.0
 
     in_before, in_after = inputs(sim.base), inputs(sim.plan)
+
     def outputs(plan: pl.DataFrame) -> float:  # a call served free generates nothing
         made = pl.when(pl.col("plan_free")).then(0).otherwise(pl.col("plan_output"))
         return float(plan.filter(changed).select(made.sum()).item() or 0)

@@ -222,22 +222,42 @@ def _cell(value: Any) -> str:
 
 def _render_backtest(data: dict[str, Any]) -> None:
     table = Table(
-        title=f"Backtest: per-category savings fitted on the first {data['fraction']:.0%} of the "
-        f"span ({data['fit_days']:.1f} days) forecast the rest ({data['test_days']:.1f} days); "
-        "realized = the levers measured on the rest",
+        title=f"Backtest: fitted on the first {data['fraction']:.0%} of the span "
+        f"({data['fit_days']:.1f} days), forecast for the rest ({data['test_days']:.1f} days); "
+        "USD per month of the later part, expected level",
         title_justify="left",
     )
-    for column in ("#", "lever", "predicted/month", "realized/month", "error"):
-        table.add_column(column, justify="left" if column == "lever" else "right")
+    columns = ("#", "lever", "forecast", "realized", "error", "error %", "realized from")
+    for column in columns:
+        left = column in ("lever", "realized from")
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
     for row in data["levers"]:
+        share = row["error_share"]
+        source = row["realized_from"]
+        if row["signal"] != "out of sample":
+            source = f"{row['signal']}; {source}"
         table.add_row(
             str(row["id"]),
             row["name"],
             usd(row["predicted_usd_month"]),
             usd(row["realized_usd_month"]),
             usd(row["error_usd_month"]),
+            "" if share is None else f"{share * 100:+.0f} %",
+            escape(source),
         )
     out_console.print(table)
+    after = data["monthly_cost_after"]
+    out_console.print(
+        f"later part: {usd(data['monthly_cost_before'])}/month → forecast "
+        f"{usd(after['predicted'])}, realized {usd(after['realized'])}",
+        highlight=False,
+    )
+    out_console.print(
+        f"[dim]forecast: each lever's saving per category on the first part, as a share of the "
+        f"category's cost, × the later part's cost per category. Categories: "
+        f"{escape(data['categories'])}. Still fitted on the whole log: "
+        f"{escape(data['fitted_on_whole_log'])}.[/dim]"
+    )
 
 
 def config_show(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
