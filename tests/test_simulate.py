@@ -490,3 +490,100 @@ def test_every_claim_names_a_lever_and_a_metric():
         labels |= own
     assert named <= labels
     assert all(c["metric"] in CLAIM_METRICS and c["low"] <= c["high"] for c in claims)
+
+
+def _asked(call_id: str, query: str, created: int) -> dict:
+    record = _pair(call_id, created)
+    record["request"]["messages"][0]["content"] = query
+    return record
+
+
+def test_backtest_fits_categories_on_the_first_part_only(ws, tmp_path, monkeypatch):
+    """Queries x and y before the cutoff (day 1 of a 2-day span), x, z and w after it. The
+    clustering sees x and y only (x → category 0, y → 1); in the later part x keeps 0, z
+    (cosine 0.994 with x's centroid, ≥ 0.55) joins 0, w (cosine 0) stays uncategorized.
+
+    Routing (toy lever) saves 94 % of categories 0 and 1 in the first part, so the forecast
+    covers the later x and z (2 × 3,290 µ$) but not w; all three are routed (3 × 3,290 µ$).
+    The later calls share one timestamp, counted as an hour: × 720 a month. Forecast $4.7376,
+    realized $7.1064, error $2.3688 = +50 %."""
+    import numpy as np
+
+    from levers_cli.budget import backtest
+    from levers_cli.cluster.assign import FitResult
+
+    start = 1_767_225_600
+    rows = [("a", "x", start), ("b", "y", start + DAY // 2), ("c", "x", start + 2 * DAY)]
+    rows += [("d", "z", start + 2 * DAY), ("e", "w", start + 2 * DAY)]
+    path = tmp_path / "five.jsonl"
+    path.write_text("".join(json.dumps(_asked(*row)) + "\n" for row in rows))
+    ingest_files(ws, [str(path)])
+    price_calls(ws, load_config(None))
+    ws.con.execute("UPDATE calls SET category_id = -1")
+    unit = {"x": [1.0, 0.0, 0.0], "y": [0.0, 1.0, 0.0], "w": [0.0, 0.0, 1.0]}
+    unit["z"] = list(np.array([0.9, 0.0, 0.1]) / np.linalg.norm([0.9, 0.0, 0.1]))
+    for query, vector in unit.items():
+        ws.con.execute(
+            "INSERT INTO embeddings SELECT any_value(query_hash), 'fake:3', ? FROM calls "
+            "WHERE query = ?",
+            [vector, query],
+        )
+    ws.con.execute(
+        "INSERT INTO categories VALUES (0, NULL, 'all', [], [], 5, 4, 0, 'fake:3', [1, 0, 0])"
+    )
+    seen = []
+
+    def fit(vectors, weights, params, progress=None, texts=None):
+        seen.extend(texts)
+        return FitResult(np.where(vectors[:, 0] > 0.5, 0, 1), "fake fit", None, len(vectors))
+
+    monkeypatch.setattr("levers_cli.cluster.assign.fit_and_assign", fit)
+    result = backtest(ws, load_config(None), [RouteAll(), CacheX()], 0.5)
+    assert sorted(seen) == ["x", "y"]  # the later part's queries were never fitted on
+    assert result["categories"].startswith("fake fit; 2 queries new in the later part")
+    routing = result["levers"][0]
+    assert routing["predicted_usd_month"] == pytest.approx(4.7376)
+    assert routing["realized_usd_month"] == pytest.approx(7.1064)
+    assert routing["error_usd_month"] == pytest.approx(2.3688)
+    assert routing["error_share"] == pytest.approx(0.5)
+    assert routing["signal"] == "out of sample"
+
+
+def test_backtest_carries_caps_and_scripted_templates_to_the_later_calls():
+    """Caps: the first part capped category 0 on gpt-4o at 300 tokens (call a); the later
+    call c (category 0, gpt-4o-2024-08-06: the same family) gets that cap, d (gpt-4o-mini)
+    and e (category 1, never capped) none. Materialize: the masked prompt of the scripted
+    call a ("order <NUM> status" once masked) recurs in the later call c only."""
+    from levers_cli.budget import _transfer
+    from levers_cli.levers.caps import CapsLever
+    from levers_cli.levers.materialize import MaterializeLever
+
+    fit = pl.DataFrame(
+        {
+            "call_id": ["a", "b"],
+            "category_id": [0, 1],
+            "model": ["gpt-4o", "gpt-4o"],
+            "masked": ["order <NUM> status", "hello"],
+        }
+    )
+    later = pl.DataFrame(
+        {
+            "call_id": ["c", "d", "e"],
+            "category_id": [0, 0, 1],
+            "model": ["gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4o"],
+            "masked": ["order <NUM> status", "order <NUM> status?", None],
+        }
+    )
+    caps = pl.DataFrame(
+        {"call_id": ["a"], **{f"cap_{lv}": [300] for lv in LEVELS}}
+        | {f"concise_{lv}": [0.1] for lv in LEVELS}
+    )
+    moved = _transfer(CapsLever(), Finding(4, "caps", per_call=caps), fit, later)
+    assert moved.per_call.to_dicts() == [
+        {"call_id": "c", **{f"cap_{lv}": 300 for lv in LEVELS}}
+        | {f"concise_{lv}": 0.1 for lv in LEVELS}
+    ]
+    scripts = pl.DataFrame({"call_id": ["a"], **{f"script_{lv}": [True] for lv in LEVELS}})
+    moved = _transfer(MaterializeLever(), Finding(5, "materialize", per_call=scripts), fit, later)
+    assert moved.per_call["call_id"].to_list() == ["c"]
+    assert moved.per_call.row(0, named=True)["script_expected"] is True
