@@ -210,7 +210,8 @@ def _fitted_categories(ws: Workspace, config: Config, cutoff: Any) -> tuple[Any 
         "bt_category": np.concatenate([fit.labels, assigned]).astype(np.int32),
     }
     method = (
-        f"{fit.method}; {int(new.sum()):,} queries new in the later part joined the nearest "
+        f"fitted on the first part's {len(hashes):,} distinct queries ({fit.method}); "
+        f"{int(new.sum()):,} queries new in the later part joined the nearest "
         f"fitted category (cosine ≥ {params.assign_min_similarity})"
     )
     return frame, method

@@ -540,7 +540,9 @@ def test_backtest_fits_categories_on_the_first_part_only(ws, tmp_path, monkeypat
     monkeypatch.setattr("levers_cli.cluster.assign.fit_and_assign", fit)
     result = backtest(ws, load_config(None), [RouteAll(), CacheX()], 0.5)
     assert sorted(seen) == ["x", "y"]  # the later part's queries were never fitted on
-    assert result["categories"].startswith("fake fit; 2 queries new in the later part")
+    assert result["categories"].startswith(
+        "fitted on the first part's 2 distinct queries (fake fit); 2 queries new in the later"
+    )
     routing = result["levers"][0]
     assert routing["predicted_usd_month"] == pytest.approx(4.7376)
     assert routing["realized_usd_month"] == pytest.approx(7.1064)

@@ -196,8 +196,10 @@ def _render_claims(data: dict[str, Any], reference: str) -> None:
         title_justify="left",
     )
     for column in ("lever", "claim", "measured here", "what was measured"):
-        align = "right" if column == "measured here" else "left"
-        table.add_column(column, overflow="fold", justify=align)
+        if column == "measured here":
+            table.add_column(column, overflow="fold", justify="right")
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             escape(row["lever"]),
@@ -227,7 +229,8 @@ def _render_backtest(data: dict[str, Any]) -> None:
         "USD per month of the later part, expected level",
         title_justify="left",
     )
-    columns = ("#", "lever", "forecast", "realized", "error", "error %", "realized from")
+    columns = ("#", "lever", "forecast", "realized", "error", "error %", "in sample")
+    columns += ("realized from",)
     for column in columns:
         left = column in ("lever", "realized from")
         table.add_column(column, justify="left" if left else "right", overflow="fold")
@@ -242,7 +245,8 @@ def _render_backtest(data: dict[str, Any]) -> None:
             usd(row["predicted_usd_month"]),
             usd(row["realized_usd_month"]),
             usd(row["error_usd_month"]),
-            "" if share is None else f"{share * 100:+.0f} %",
+            "" if share is None else f"{share * 100:+.0f} %".replace("-", "−"),
+            usd(row["remeasured_usd_month"]),
             escape(source),
         )
     out_console.print(table)
@@ -254,7 +258,8 @@ def _render_backtest(data: dict[str, Any]) -> None:
     )
     out_console.print(
         f"[dim]forecast: each lever's saving per category on the first part, as a share of the "
-        f"category's cost, × the later part's cost per category. Categories: "
+        f"category's cost, × the later part's cost per category. in sample: the lever "
+        f"re-analyzed on the later part itself. Categories: "
         f"{escape(data['categories'])}. Still fitted on the whole log: "
         f"{escape(data['fitted_on_whole_log'])}.[/dim]"
     )
