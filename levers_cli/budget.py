@@ -9,6 +9,7 @@ whose expected monthly cost after the waterfall is within the budget wins.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
@@ -144,8 +145,8 @@ def _routed_share(plan: Any) -> float | None:
 #: What each lever's realized saving in the backtest rests on (see :func:`backtest`).
 _TRANSFERRED = {
     "caps": "the first part's cap per (category, model family), applied to the later calls",
-    "materialize": "the first part's scripted templates (masked prompts), applied to the later "
-    "calls whose masked prompt is one of them",
+    "materialize": "the first part's scripted templates and prompts (slots masked), applied "
+    "to the later calls they match",
 }
 _REMEASURED = (
     "re-measured on the later part with the same settings (its own {what} are found there: "
@@ -218,19 +219,18 @@ def _fitted_categories(ws: Workspace, config: Config, cutoff: Any) -> tuple[Any 
 
 
 def _transfer(
-    lever: Lever, fit_finding: Finding, fit_frame: Any, test_frame: Any
+    lever: Lever, fit_finding: Finding, fit_frame: Any, test_frame: Any, config: Config
 ) -> Finding | None:
     """The later part's finding for ``lever`` made from the first part's decisions (see
     :data:`_TRANSFERRED`), or ``None`` when the lever's decisions are not carried over.
 
     ``fit_frame`` / ``test_frame``: polars frames of each part's calls with ``call_id``,
-    ``category_id``, ``model`` and ``masked`` (the masked full prompt of a first-turn call with
-    a query, else null)."""
+    ``category_id``, ``model``, ``prompt`` and ``masked`` (the full prompt of a first-turn
+    call with a query and its masked tokens joined by spaces, else null)."""
     import dataclasses
 
     import polars as pl
 
-    from levers_cli.levers.base import LEVELS
     from levers_cli.pricing.models import model_family
 
     per_call = fit_finding.per_call
@@ -250,19 +250,74 @@ def _transfer(
             test_frame.with_columns(family=family).join(rules, on=keys).select("call_id", *columns)
         )
     else:  # materialize
-        flags = [f"script_{lv}" for lv in LEVELS]
-        scripted = (
-            fit_frame.join(per_call, on="call_id")
-            .filter(pl.col("masked").is_not_null())
-            .group_by("masked")
-            .agg(pl.col(f).any() for f in flags)
-        )
-        moved = (
-            test_frame.join(scripted, on="masked")
-            .select("call_id", *flags)
-            .with_columns(pl.lit(True).alias("evidence"))
+        get = lambda key: int(config.get("materialize", key))  # noqa: E731
+        moved = _scripted_later(
+            fit_finding, fit_frame, test_frame, get("ngram"), get("min_fixed_tokens")
         )
     return dataclasses.replace(fit_finding, per_call=moved, calls_affected=moved.height)
+
+
+def _glob(skeleton: str) -> re.Pattern[str]:
+    """A mined skeleton (tokens joined by spaces, ``<*>`` = one or more tokens) as a regular
+    expression over a prompt's tokens joined by spaces, a space at both ends (as the miner
+    matches skeletons: :mod:`levers_cli.query_templates.miner`)."""
+    from levers_cli.query_templates.mask import STAR
+
+    parts = [r"(?:\S+ )+" if t == STAR else re.escape(t) + " " for t in skeleton.split(" ")]
+    return re.compile("^ " + "".join(parts) + "$")
+
+
+def _scripted_later(
+    fit_finding: Finding, fit_frame: Any, test_frame: Any, ngram: int = 4, min_fixed: int = 4
+) -> Any:
+    """The later calls the first part's workflow candidates would script, per level: a
+    ``template`` candidate (its answers stable over the whole template) takes each later
+    first-turn prompt its skeleton (the text its first-part prompts share, slots masked:
+    :func:`levers_cli.query_templates.miner.common_skeleton`) matches; a ``prompt`` or
+    ``intent`` candidate (stable answers to some exact prompts) takes the later prompts equal
+    to one of its own once masked, as does a template whose skeleton keeps fewer than
+    ``min_fixed`` fixed tokens (``[materialize] min_fixed_tokens``; ``ngram``: ``[materialize]
+    ngram``), which would match nearly anything. Returns ``call_id``, ``script_<level>``,
+    ``evidence``."""
+    import polars as pl
+
+    from levers_cli.levers.base import LEVELS
+    from levers_cli.query_templates.mask import STAR
+    from levers_cli.query_templates.miner import common_skeleton
+
+    flags = [f"script_{lv}" for lv in LEVELS]
+    per_call = fit_finding.per_call
+    assert per_call is not None
+    kinds = [row.get("kind") for row in fit_finding.evidence]
+    fitted = fit_frame.join(per_call, on="call_id").filter(pl.col("masked").is_not_null())
+    later = test_frame.filter(pl.col("masked").is_not_null())
+    texts = [f" {t} " for t in later["masked"].to_list()]
+    taken: dict[str, dict[str, bool]] = {}
+    for (candidate,), group in fitted.group_by(["candidate"], maintain_order=True):
+        levels = {f: bool(group[f].any()) for f in flags}
+        if not any(levels.values()):
+            continue
+        own = group["masked"].to_list()
+        skeleton = ""
+        if candidate < len(kinds) and kinds[candidate] == "template":
+            skeleton = common_skeleton(group["prompt"].to_list(), ngram)
+        if len([t for t in skeleton.split(" ") if t and t != STAR]) >= min_fixed:
+            pattern = _glob(skeleton)
+            hits = [i for i, text in enumerate(texts) if pattern.match(text)]
+        else:
+            wanted = set(own)
+            hits = [i for i, text in enumerate(texts) if text[1:-1] in wanted]
+        for i in hits:
+            row = taken.setdefault(later["call_id"][i], dict.fromkeys(flags, False))
+            for f in flags:
+                row[f] = row[f] or levels[f]
+    return pl.DataFrame(
+        {
+            "call_id": pl.Series(list(taken), dtype=pl.String),
+            **{f: pl.Series([row[f] for row in taken.values()], dtype=pl.Boolean) for f in flags},
+            "evidence": pl.Series([True] * len(taken), dtype=pl.Boolean),
+        }
+    )
 
 
 def _part_frame(ws: Workspace) -> Any:
@@ -270,7 +325,7 @@ def _part_frame(ws: Workspace) -> Any:
     import polars as pl
 
     from levers_cli.levers.materialize import load_calls
-    from levers_cli.query_templates.mask import mask
+    from levers_cli.query_templates.mask import tokens
 
     calls = pl.from_arrow(
         ws.con.sql(f"SELECT call_id, {CATEGORY_ID}, model FROM calls").to_arrow_table()
@@ -278,8 +333,10 @@ def _part_frame(ws: Workspace) -> Any:
     assert isinstance(calls, pl.DataFrame)
     prompts = load_calls(ws, True).select("call_id", "prompt")
     masked = prompts.with_columns(
-        pl.col("prompt").map_elements(mask, return_dtype=pl.String).alias("masked")
-    ).select("call_id", "masked")
+        pl.col("prompt")
+        .map_elements(lambda text: " ".join(tokens(text)), return_dtype=pl.String)
+        .alias("masked")
+    )
     return calls.join(masked, on="call_id", how="left")
 
 
@@ -361,7 +418,11 @@ def backtest(ws: Workspace, config: Config, levers: list[Lever], fraction: float
                     found = dict(parts["test"].findings)
                     for lever in levers:
                         moved = _transfer(
-                            lever, parts["fit"].findings[lever.id], frames["fit"], frames[part]
+                            lever,
+                            parts["fit"].findings[lever.id],
+                            frames["fit"],
+                            frames[part],
+                            config,
                         )
                         if moved is not None:
                             found[lever.id] = moved

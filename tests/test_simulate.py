@@ -554,38 +554,66 @@ def test_backtest_fits_categories_on_the_first_part_only(ws, tmp_path, monkeypat
 def test_backtest_carries_caps_and_scripted_templates_to_the_later_calls():
     """Caps: the first part capped category 0 on gpt-4o at 300 tokens (call a); the later
     call c (category 0, gpt-4o-2024-08-06: the same family) gets that cap, d (gpt-4o-mini)
-    and e (category 1, never capped) none. Materialize: the masked prompt of the scripted
-    call a ("order <NUM> status" once masked) recurs in the later call c only."""
+    and e (category 1, never capped) none.
+
+    Materialize: candidate 0 is one exact prompt ("order 12 status", masked "order <num>
+    status"), scripted at every level: the later c ("order 97 status") matches it, d ("order
+    97 status?") does not. Candidate 1 is a whole template scripted at the aggressive level
+    only, whose two first-part prompts share "translate the following text into <name> ,
+    please : <*>" (9 fixed tokens ≥ 4): the later e, a new text to translate, matches it.
+    Candidate 2, a template of two prompts sharing no 4-gram (skeleton "<*>"), takes only
+    its own prompts again, not every later prompt (none recurs)."""
     from levers_cli.budget import _transfer
     from levers_cli.levers.caps import CapsLever
     from levers_cli.levers.materialize import MaterializeLever
+    from levers_cli.query_templates.mask import tokens
 
-    fit = pl.DataFrame(
-        {
-            "call_id": ["a", "b"],
-            "category_id": [0, 1],
-            "model": ["gpt-4o", "gpt-4o"],
-            "masked": ["order <NUM> status", "hello"],
-        }
-    )
-    later = pl.DataFrame(
-        {
-            "call_id": ["c", "d", "e"],
-            "category_id": [0, 0, 1],
-            "model": ["gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4o"],
-            "masked": ["order <NUM> status", "order <NUM> status?", None],
-        }
-    )
+    def frame(rows):
+        ids, cats, models, prompts = zip(*rows, strict=True)
+        return pl.DataFrame(
+            {"call_id": ids, "category_id": cats, "model": models, "prompt": prompts}
+        ).with_columns(
+            pl.col("prompt")
+            .map_elements(lambda t: " ".join(tokens(t)), return_dtype=pl.String)
+            .alias("masked")
+        )
+
+    french = "Translate the following text into French, please: "
+    fit = frame(
+        [("a", 0, "gpt-4o", "order 12 status"), ("b", 1, "gpt-4o", "hello"),
+         ("f", 1, "gpt-4o", french + "hello world"), ("g", 1, "gpt-4o", french + "good day"),
+         ("h", 2, "gpt-4o", "ping"), ("i", 2, "gpt-4o", "pong")]
+    )  # fmt: skip
+    later = frame(
+        [("c", 0, "gpt-4o-2024-08-06", "order 97 status"),
+         ("d", 0, "gpt-4o-mini", "order 97 status?"),
+         ("e", 1, "gpt-4o", french + "see you tomorrow")]
+    )  # fmt: skip
+    config = load_config(None)
     caps = pl.DataFrame(
         {"call_id": ["a"], **{f"cap_{lv}": [300] for lv in LEVELS}}
         | {f"concise_{lv}": [0.1] for lv in LEVELS}
     )
-    moved = _transfer(CapsLever(), Finding(4, "caps", per_call=caps), fit, later)
+    moved = _transfer(CapsLever(), Finding(4, "caps", per_call=caps), fit, later, config)
     assert moved.per_call.to_dicts() == [
         {"call_id": "c", **{f"cap_{lv}": 300 for lv in LEVELS}}
         | {f"concise_{lv}": 0.1 for lv in LEVELS}
     ]
-    scripts = pl.DataFrame({"call_id": ["a"], **{f"script_{lv}": [True] for lv in LEVELS}})
-    moved = _transfer(MaterializeLever(), Finding(5, "materialize", per_call=scripts), fit, later)
-    assert moved.per_call["call_id"].to_list() == ["c"]
-    assert moved.per_call.row(0, named=True)["script_expected"] is True
+    scripts = pl.DataFrame(
+        {
+            "call_id": ["a", "f", "g", "h", "i"],
+            "candidate": [0, 1, 1, 2, 2],
+            "script_conservative": [True, False, False, True, True],
+            "script_expected": [True, False, False, True, True],
+            "script_aggressive": [True, True, True, True, True],
+        }
+    )
+    evidence = [{"kind": "prompt"}, {"kind": "template"}, {"kind": "template"}]
+    finding = Finding(5, "materialize", per_call=scripts, evidence=evidence)
+    moved = _transfer(MaterializeLever(), finding, fit, later, config)
+    assert moved.per_call.sort("call_id").to_dicts() == [
+        {"call_id": "c", "script_conservative": True, "script_expected": True,
+         "script_aggressive": True, "evidence": True},
+        {"call_id": "e", "script_conservative": False, "script_expected": False,
+         "script_aggressive": True, "evidence": True},
+    ]  # fmt: skip
