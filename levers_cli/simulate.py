@@ -243,7 +243,8 @@ class SimulationResult:
                     "lever_id": ids.get(label.split(" (")[0]),
                     "wording": claim["wording"],
                     "metric": claim["metric"],
-                    "metric_meaning": CLAIM_METRICS[claim["metric"]],
+                    "metric_meaning": CLAIM_METRICS[claim["metric"]]
+                    + (" (all the levers in the waterfall)" if label == "together" else ""),
                     "claimed": [claim["low"], claim["high"]],
                     "measured": {lv: m.get(claim["metric"]) for lv, m in measured.items()},
                     "changed_calls_share": {

@@ -103,12 +103,14 @@ def _claims(sim: dict[str, Any], reference: str) -> str:
          c["metric_meaning"]]
         for c in claims
     ]  # fmt: skip
-    table = _table(["lever", "claim", f"measured here ({reference})", "what was measured"], rows)
+    table = _table(
+        ["lever", "claim", f"measured here ({reference})", "what was measured"], rows, {2}
+    )
     return (
         f"\n\n### Claims of {md_cell(sim['claims_source'])}, beside what levers measured here\n\n"
         + table
         + "\n\n_The claims are the article's, not measurements; each figure measured is the "
-        "lever alone on the logged plan._"
+        "lever alone on the logged plan (together: all the levers in the waterfall)._"
     )
 
 
