@@ -198,6 +198,24 @@ def test_plan_ranks_by_the_lever_alone_and_shows_its_marginal_saving() -> None:
     assert [p["when"] for p in plan] == ["this week", "this week", "next quarter"]
 
 
+def test_report_shows_standalone_savings_and_the_claims(small: dict) -> None:
+    """The plan and waterfall carry each lever's saving alone beside its marginal one, and
+    the claims of claims.toml sit beside what was measured (one row per claim of a simulated
+    lever: all ten here), in the Markdown and the HTML report alike."""
+    from levers_cli.simulate import load_claims
+
+    md, html, data = small["md"], small["html"], small["data"]
+    assert "| alone/month | share | in waterfall/month |" in md
+    assert "| alone (expected) | basis |" in md
+    claims = data["simulation"]["claims"]
+    assert len(claims) == len(load_claims()["claim"]) == 10
+    assert "### Claims of the article levers grew from, beside what levers measured here" in md
+    for claim in claims:
+        assert md_cell(claim["wording"]) in md
+        assert claim["wording"].replace("×", "&#215;") in html or claim["wording"] in html
+    assert 'id="claims"' in html and "alone / month" in html
+
+
 def test_xss_payloads_are_escaped_in_html(small: dict) -> None:
     html = small["html"]
     assert SCRIPT not in html
