@@ -142,6 +142,9 @@ def _routed_share(plan: Any) -> float | None:
     return changed / plan.height
 
 
+#: A backtest row's note when the first part shows no saving for the lever.
+NO_SIGNAL = "no out-of-sample signal: the first part shows no saving to forecast"
+
 #: What each lever's realized saving in the backtest rests on (see :func:`backtest`).
 _TRANSFERRED = {
     "caps": "the first part's cap per (category, model family), applied to the later calls",
@@ -352,7 +355,8 @@ def backtest(ws: Workspace, config: Config, levers: list[Lever], fraction: float
     to give their realized saving. The other levers' realized saving is re-measured on the
     later part with the same settings (their router decisions, cache hits, conversations, LoRA
     candidates and jobs are found there): each row's ``realized_from`` says which. A lever
-    whose first part shows no saving has no out-of-sample signal, and says so (``signal``).
+    whose first part shows no saving has no out-of-sample signal, and says so (``signal``
+    false, ``note``).
 
     Returns:
         ``fraction``, ``cutoff``, ``fit_days``, ``test_days``, ``categories`` (how they were
@@ -360,7 +364,8 @@ def backtest(ws: Workspace, config: Config, levers: list[Lever], fraction: float
         ``error_usd_month`` = realized − predicted, ``error_share`` = error / predicted or
         None, ``remeasured_usd_month`` (the lever re-analyzed on the later part itself, in
         sample: what the realized figure was before it was made out of sample),
-        ``realized_from``, ``signal``), ``monthly_cost_before`` (the later part's),
+        ``realized_from``, ``signal`` (whether the first part gave a forecast), ``note``),
+        ``monthly_cost_before`` (the later part's),
         ``monthly_cost_after`` (``predicted``, ``realized``), ``fitted_on_whole_log`` (what
         still is: the embeddings' model, and the settings and labels in the config).
 
@@ -473,11 +478,8 @@ def backtest(ws: Workspace, config: Config, levers: list[Lever], fraction: float
                 .findings[lever.id]
                 .saving_usd_month["expected"],
                 "realized_from": source,
-                "signal": (
-                    "out of sample"
-                    if abs(fitted_saving) > 1e-12
-                    else "no out-of-sample signal: the first part shows no saving to forecast"
-                ),
+                "signal": abs(fitted_saving) > 1e-12,
+                "note": "" if abs(fitted_saving) > 1e-12 else NO_SIGNAL,
             }
         )
     return {

@@ -548,7 +548,7 @@ def test_backtest_fits_categories_on_the_first_part_only(ws, tmp_path, monkeypat
     assert routing["realized_usd_month"] == pytest.approx(7.1064)
     assert routing["error_usd_month"] == pytest.approx(2.3688)
     assert routing["error_share"] == pytest.approx(0.5)
-    assert routing["signal"] == "out of sample"
+    assert (routing["signal"], routing["note"]) == (True, "")
 
 
 def test_backtest_carries_caps_and_scripted_templates_to_the_later_calls():
@@ -617,3 +617,25 @@ def test_backtest_carries_caps_and_scripted_templates_to_the_later_calls():
         {"call_id": "e", "script_conservative": False, "script_expected": False,
          "script_aggressive": True, "evidence": True},
     ]  # fmt: skip
+
+
+class CacheY(CacheX):
+    """Test lever 3: call Y (the later part's only call) is an exact-cache hit."""
+
+    def apply(self, plan, finding, config, level):
+        return plan.with_columns(
+            (pl.col("plan_free") | (pl.col("call_id") == "Y")).alias("plan_free")
+        )
+
+
+def test_backtest_says_when_a_lever_has_no_out_of_sample_signal(two_calls):
+    """Fit = X, test = Y (as above). The cache frees only Y: the first part shows no saving,
+    so nothing is forecast and the row says so; Y's 3,500 µ$ × 720 = $2.52 is realized."""
+    from levers_cli.budget import NO_SIGNAL, backtest
+
+    result = backtest(two_calls, load_config(None), [CacheY()], 0.5)
+    (row,) = result["levers"]
+    assert (row["signal"], row["note"]) == (False, NO_SIGNAL)
+    assert row["predicted_usd_month"] == 0.0 and row["error_share"] is None
+    assert row["realized_usd_month"] == pytest.approx(2.52)
+    assert result["categories"].startswith("the workspace's own categories")

@@ -237,8 +237,8 @@ def _render_backtest(data: dict[str, Any]) -> None:
     for row in data["levers"]:
         share = row["error_share"]
         source = row["realized_from"]
-        if row["signal"] != "out of sample":
-            source = f"{row['signal']}; {source}"
+        if not row["signal"]:
+            source = f"{row['note']}; {source}"
         table.add_row(
             str(row["id"]),
             row["name"],
