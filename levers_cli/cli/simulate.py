@@ -229,8 +229,8 @@ def _render_backtest(data: dict[str, Any]) -> None:
         "USD per month of the later part, expected level",
         title_justify="left",
     )
-    columns = ("#", "lever", "forecast", "realized", "error", "error %", "in sample")
-    columns += ("realized from",)
+    columns = ["#", "lever", "forecast", "realized", "error", "error %", "in sample"]
+    columns.append("realized from")
     for column in columns:
         left = column in ("lever", "realized from")
         table.add_column(column, justify="left" if left else "right", overflow="fold")
