@@ -147,6 +147,9 @@ NO_SIGNAL = "no out-of-sample signal: the first part shows no saving to forecast
 
 #: What each lever's realized saving in the backtest rests on (see :func:`backtest`).
 _TRANSFERRED = {
+    "routing": "the first part's router (categories below its difficulty thresholds), applied "
+    "to the later calls' categories and difficulty scores; keyword rules and label-decided "
+    "categories as the later part's analysis has them",
     "caps": "the first part's cap per (category, model family), applied to the later calls",
     "materialize": "the first part's scripted templates and prompts (slots masked), applied "
     "to the later calls they match",
@@ -156,7 +159,6 @@ _REMEASURED = (
     "not yet out of sample)"
 )
 _REMEASURED_WHAT = {
-    "routing": "router decisions",
     "context": "conversations and summaries",
     "caching": "repeats, prefixes and semantic hits",
     "lora": "candidate categories",
@@ -221,11 +223,51 @@ def _fitted_categories(ws: Workspace, config: Config, cutoff: Any) -> tuple[Any 
     return frame, method
 
 
+def _routed_later(
+    fit_finding: Finding, later_finding: Finding, test_frame: Any, config: Config
+) -> Any:
+    """The later calls routed by the first part's router: a call whose route a keyword
+    forces, or of a category decided by tier labels, keeps the decision the later part's own
+    analysis made (a per-call rule, nothing fitted); any other is routed at a level when its
+    category (fitted on the first part) was below that level's difficulty threshold there
+    (``categories_below_threshold``) and its own difficulty score is at most the level's
+    ``[routing] max_difficulty``, the rule :class:`~levers_cli.levers.routing.RoutingLever`
+    applies. A single query's tier label outside a label-decided category is not consulted.
+    Returns the later finding's ``per_call`` with ``route_<level>`` replaced."""
+    import polars as pl
+
+    from levers_cli.levers.base import LEVELS
+
+    levels = fit_finding.details.get("levels", {})
+    ceilings = config.get("routing", "max_difficulty")
+    labelled = {int(c) for lv in levels.values() for c in lv.get("label_shares", {})}
+    per_call = later_finding.per_call
+    assert per_call is not None
+    frame = per_call.join(test_frame.select("call_id", CATEGORY_ID), on="call_id", how="left")
+    own = pl.col("forced").is_not_null() | pl.col(CATEGORY_ID).is_in(sorted(labelled))
+    routes = []
+    for lv in LEVELS:
+        below = [int(c) for c in levels.get(lv, {}).get("categories_below_threshold", [])]
+        fitted = pl.col(CATEGORY_ID).is_in(below) & (pl.col("score") <= float(ceilings[lv]))
+        fitted = fitted & pl.col("route_model").is_not_null()
+        routes.append(
+            pl.when(own).then(pl.col(f"route_{lv}")).otherwise(fitted).alias(f"route_{lv}")
+        )
+    return frame.with_columns(routes).select(per_call.columns)
+
+
 def _transfer(
-    lever: Lever, fit_finding: Finding, fit_frame: Any, test_frame: Any, config: Config
+    lever: Lever,
+    fit_finding: Finding,
+    fit_frame: Any,
+    test_frame: Any,
+    config: Config,
+    later_finding: Finding | None = None,
 ) -> Finding | None:
     """The later part's finding for ``lever`` made from the first part's decisions (see
     :data:`_TRANSFERRED`), or ``None`` when the lever's decisions are not carried over.
+    Routing needs ``later_finding`` (the later part's own analysis: each call's difficulty
+    score and keyword rule, known before the call).
 
     ``fit_frame`` / ``test_frame``: polars frames of each part's calls with ``call_id``,
     ``category_id``, ``model``, ``prompt`` and ``masked`` (the full prompt of a first-turn
@@ -239,6 +281,12 @@ def _transfer(
     per_call = fit_finding.per_call
     if per_call is None or lever.name not in _TRANSFERRED:
         return None
+    if lever.name == "routing":
+        if later_finding is None or later_finding.per_call is None:
+            return None
+        moved = _routed_later(fit_finding, later_finding, test_frame, config)
+        routed = int(moved["route_expected"].sum()) if "route_expected" in moved.columns else 0
+        return dataclasses.replace(later_finding, per_call=moved, calls_affected=routed)
     if lever.name == "caps":
         family = pl.col("model").map_elements(model_family, return_dtype=pl.String)
         keys = [CATEGORY_ID, "family"]
@@ -428,6 +476,7 @@ def backtest(ws: Workspace, config: Config, levers: list[Lever], fraction: float
                             frames["fit"],
                             frames[part],
                             config,
+                            parts["test"].findings[lever.id],
                         )
                         if moved is not None:
                             found[lever.id] = moved

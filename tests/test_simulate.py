@@ -639,3 +639,45 @@ def test_backtest_says_when_a_lever_has_no_out_of_sample_signal(two_calls):
     assert row["predicted_usd_month"] == 0.0 and row["error_share"] is None
     assert row["realized_usd_month"] == pytest.approx(2.52)
     assert result["categories"].startswith("the workspace's own categories")
+
+
+def test_backtest_routes_the_later_calls_with_the_first_parts_router():
+    """The first part put category 0 below the expected threshold (0 and 1 below the
+    aggressive one, none below the conservative one) and decided category 2 by tier labels.
+    Later calls (in-sample decisions in brackets): p (category 0, difficulty 0.10) is routed
+    at the expected (0.10 ≤ max_difficulty 0.15) and aggressive levels; q (category 0, 0.30)
+    at none; r (category 1, keyword-forced strong) and s (category 2) keep the later part's
+    own decisions; t (category 1, 0.05, no cheap model for its provider) at none."""
+    from levers_cli.budget import _transfer
+    from levers_cli.levers.routing import RoutingLever
+
+    details = {
+        "levels": {
+            "conservative": {"categories_below_threshold": [], "label_shares": {"2": 0.4}},
+            "expected": {"categories_below_threshold": [0], "label_shares": {"2": 0.5}},
+            "aggressive": {"categories_below_threshold": [0, 1], "label_shares": {"2": 0.6}},
+        }
+    }
+    fit = Finding(1, "routing", details=details, per_call=pl.DataFrame({"call_id": ["a"]}))
+    mini = "gpt-4o-mini"
+    later_calls = pl.DataFrame(
+        {
+            "call_id": ["p", "q", "r", "s", "t"],
+            "score": [0.10, 0.30, 0.05, 0.90, 0.05],
+            "forced": [None, None, "strong", None, None],
+            "route_model": [mini, mini, mini, mini, None],
+            **{f"route_{lv}": [False, False, False, True, False] for lv in LEVELS},
+        }
+    )
+    later = Finding(1, "routing", per_call=later_calls)
+    frame = pl.DataFrame({"call_id": ["p", "q", "r", "s", "t"], "category_id": [0, 0, 1, 2, 1]})
+    moved = _transfer(RoutingLever(), fit, frame, frame, load_config(None), later)
+    routes = moved.per_call.select("call_id", *[f"route_{lv}" for lv in LEVELS]).rows()
+    assert routes == [
+        ("p", False, True, True),
+        ("q", False, False, False),
+        ("r", False, False, False),
+        ("s", True, True, True),
+        ("t", False, False, False),
+    ]
+    assert moved.per_call.columns == later_calls.columns and moved.calls_affected == 2
