@@ -398,11 +398,13 @@ def backtest(ws: Workspace, config: Config, levers: list[Lever], fraction: float
     What is fitted on the first part only: the categories (the first part's queries clustered
     afresh; the later part's queries assigned to them: :func:`_fitted_categories`), each
     lever's saving per category as a share of the category's cost (the forecast: those rates
-    × the later part's cost per category), the caps (per category and model family) and the
-    materialize templates (the scripted masked prompts), which are applied to the later calls
+    × the later part's cost per category), the router (the categories below each level's
+    difficulty threshold: :func:`_routed_later`), the caps (per category and model family) and
+    the materialize templates (:func:`_scripted_later`), which are applied to the later calls
     to give their realized saving. The other levers' realized saving is re-measured on the
-    later part with the same settings (their router decisions, cache hits, conversations, LoRA
-    candidates and jobs are found there): each row's ``realized_from`` says which. A lever
+    later part with the same settings (their cache hits, conversations, LoRA candidates and
+    jobs are found there; a cache entry from before the cutoff is not seen): each row's
+    ``realized_from`` says which. A lever
     whose first part shows no saving has no out-of-sample signal, and says so (``signal``
     false, ``note``).
 
