@@ -120,7 +120,9 @@ def limit_to_prefix(plan: pl.DataFrame, rewritten: pl.Expr, prefix: pl.Expr) -> 
     new_read = pl.min_horizontal(cacheable(pl.min_horizontal(read, pfx)), new_input)
     stop = pl.when(read + write <= pfx).then(read + write).otherwise(new_input)
     writes = (write > 0) & (stop >= pl.col("_min")) & pl.col("_rule")
-    new_write: pl.Expr = pl.when(writes).then(pl.max_horizontal(stop - new_read, 0)).otherwise(0)
+    new_write: pl.Expr = (
+        pl.when(writes).then(pl.max_horizontal(stop - new_read, 0)).otherwise(0)
+    )
     new_write = pl.min_horizontal(new_write, new_input - new_read)
     bound = pl.min_horizontal(pl.col("plan_prefix_tokens").fill_null(UNBOUNDED), pfx)
     rw = pl.col("_rw").fill_null(False)
