@@ -681,3 +681,23 @@ def test_backtest_routes_the_later_calls_with_the_first_parts_router():
         ("t", False, False, False),
     ]
     assert moved.per_call.columns == later_calls.columns and moved.calls_affected == 2
+
+
+def test_cli_tables_show_standalone_claims_and_backtest_errors(two_calls, monkeypatch):
+    """The terminal shows the alone column and the claims (routing: 2 of 2 calls changed =
+    100.0 %, 16.67×; together 97.0 %), and the backtest's forecast, realized figure, error
+    and what is still fitted on the whole log (figures of the tests above)."""
+    monkeypatch.setattr("levers_cli.levers.LEVERS", {1: RouteAll, 3: CacheX})
+    runner = CliRunner()
+    env = {"COLUMNS": "250"}
+    shown = runner.invoke(app, ["simulate", "-w", two_calls.path, "--level", "expected"], env=env)
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "alone (expected)" in out and "Claims of the article levers grew from" in out
+    assert "100.0 %" in out and "16.67×" in out and "97.0 %" in out
+    tested = runner.invoke(app, ["simulate", "-w", two_calls.path, "--backtest", "0.5"], env=env)
+    assert tested.exit_code == 0, tested.output
+    out = tested.stdout
+    assert "$2.37" in out and "+0 %" in out  # routing: forecast = realized = $2.3688
+    assert "$0.151" in out and "−100 %" in out  # caching: $0.1512 forecast, nothing realized
+    assert "Still fitted on the whole log" in out
