@@ -24,6 +24,20 @@ from levers_cli.levers.base import (
 from levers_cli.pricing.plan import base_plan, log_span_days, plan_cost
 from levers_cli.store import Workspace
 
+#: What each metric measured beside a claim of :data:`CLAIMS_FILE` means (all on the lever
+#: alone on the logged plan against the logged plan, over the calls whose cost it changes
+#: unless said otherwise).
+CLAIM_METRICS = {
+    "calls_share": "calls it changes, of all calls",
+    "cost_ratio": "cost before ÷ after, on the calls it changes",
+    "cut_on_changed": "cost saved on the calls it changes",
+    "input_cut": "input cost saved on the calls it changes (net of what it adds)",
+    "output_cut": "output tokens removed on the calls it changes",
+    "cost_share": "cost saved, of the whole log's",
+}
+#: The claims of the article levers grew from, in its wording (``claims.toml``).
+CLAIMS_FILE = "claims.toml"
+
 if TYPE_CHECKING:
     from levers_cli.config import Config
 
@@ -40,6 +54,8 @@ class Simulation:
     plan: pl.DataFrame | None = None
     #: USD per call (plan row order) before any lever, then after each step
     call_costs: list[pl.Series] = field(default_factory=list)
+    #: the base plan (before any lever), for measuring what the levers changed
+    base: pl.DataFrame | None = None
 
     @property
     def after_usd(self) -> float:
@@ -64,7 +80,7 @@ def run_waterfall(
     plan = base_plan(ws)
     costs = plan_cost(plan, config)
     current = float(costs.sum())
-    sim = Simulation(level, span, factor, current * factor)
+    sim = Simulation(level, span, factor, current * factor, base=plan)
     sim.call_costs.append(costs)
     for lever in levers:
         plan = lever.apply(plan, findings[lever.id], config, level)
@@ -94,6 +110,59 @@ def run_waterfall(
     return sim
 
 
+def measure_alone(sim: Simulation, config: Config) -> dict[str, float | None]:
+    """What one lever did alone (``sim``: a waterfall of that lever only), in the terms of
+    :data:`CLAIM_METRICS`: ``calls_share``, ``cost_share``, ``cost_ratio``, ``cut_on_changed``,
+    ``input_cut``, ``output_cut`` (shares 0–1, ratio ×; ``None`` where nothing was changed or
+    the calls became free, so a ratio has no finite value).
+
+    Input cost is the plan priced with no output tokens (cache reads and writes at their
+    rates, plus what the lever adds: summaries, training); output tokens are ``plan_output``,
+    none for a call served free (script, cache hit).
+    """
+    assert sim.base is not None and sim.plan is not None
+    before, after = sim.call_costs[0], sim.call_costs[-1]
+    changed = (before - after).abs() > 1e-12
+    n, total = sim.base.height, float(before.sum())
+    cost_before = float(before.filter(changed).sum())
+    cost_after = float(after.filter(changed).sum())
+
+    def inputs(plan: pl.DataFrame) -> float:
+        rows = plan.filter(changed)
+        none = pl.lit(0).cast(plan.schema["plan_output"]).alias("plan_output")
+        return float(plan_cost(rows.with_columns(none), config).sum()) if rows.height else 0.0
+
+    in_before, in_after = inputs(sim.base), inputs(sim.plan)
+
+    def outputs(plan: pl.DataFrame) -> float:  # a call served free generates nothing
+        made = pl.when(pl.col("plan_free")).then(0).otherwise(pl.col("plan_output"))
+        return float(plan.filter(changed).select(made.sum()).item() or 0)
+
+    out_before, out_after = outputs(sim.base), outputs(sim.plan)
+
+    def share(cut: float, whole: float) -> float | None:
+        return cut / whole if whole > 0 else None
+
+    return {
+        "calls_share": int(changed.sum()) / n if n else None,
+        "cost_share": share(total - float(after.sum()), total),
+        "cost_ratio": cost_before / cost_after if cost_after > 0 else None,
+        "cut_on_changed": share(cost_before - cost_after, cost_before),
+        "input_cut": share(in_before - in_after, in_before),
+        "output_cut": share(out_before - out_after, out_before),
+    }
+
+
+def load_claims() -> dict[str, Any]:
+    """``claims.toml``: ``source`` and ``claim`` rows (lever, wording, metric, low, high), the
+    claims of the article levers grew from; shown beside measurements, never computed with."""
+    import tomllib
+    from importlib.resources import files
+
+    text = files("levers_cli").joinpath(CLAIMS_FILE).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
 @dataclass
 class SimulationResult:
     """Every level's waterfall over the chosen levers, with their findings; monthly figures
@@ -104,12 +173,18 @@ class SimulationResult:
     lever_ids: list[int]
     span_days: float
     days_per_month: float = 30.0
+    #: lever or budget-option label ("caching (prefix)") → level → :func:`measure_alone`'s
+    #: figures; ``together`` → level → the whole waterfall's ``cost_share``
+    measures: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON shape of ``levers simulate --json`` (other tools read it):
         ``levers`` (one object per lever: id, name, saving_usd_month per level, basis,
         details), ``monthly_cost_before``, ``monthly_cost_after`` per level, ``log_span_days``;
-        plus ``waterfall`` per level and each lever's ``evidence`` and ``figures``."""
+        plus ``waterfall`` per level and each lever's ``evidence`` and ``figures``; ``claims``
+        (each claim of the article levers grew from: ``lever``, ``lever_id``, ``wording``,
+        ``metric``, ``metric_meaning``, ``claimed`` [low, high], ``measured`` per level, on the
+        lever alone, ``changed_calls_share`` per level) with ``claims_source``."""
         expected = self.levels.get("expected") or next(iter(self.levels.values()))
         levers = []
         order = self.lever_ids + sorted(set(self.findings) - set(self.lever_ids))
@@ -148,7 +223,38 @@ class SimulationResult:
                 f"cost × {self.days_per_month:g} days / {self.span_days:.2f}-day span of the log"
             ),
             "waterfall": {name: sim.steps for name, sim in self.levels.items()},
+            "claims_source": load_claims()["source"],
+            "claims": self.claims(),
         }
+
+    def claims(self) -> list[dict[str, Any]]:
+        """Each claim of ``claims.toml`` whose lever was simulated, beside what was measured
+        (see :meth:`as_dict`), in the waterfall's order, ``together`` last."""
+        ids = {f.name: lever_id for lever_id, f in self.findings.items()}
+        rows = []
+        for claim in load_claims()["claim"]:
+            label = claim["lever"]
+            measured = self.measures.get(label)
+            if measured is None:
+                continue
+            rows.append(
+                {
+                    "lever": label,
+                    "lever_id": ids.get(label.split(" (")[0]),
+                    "wording": claim["wording"],
+                    "metric": claim["metric"],
+                    "metric_meaning": CLAIM_METRICS[claim["metric"]]
+                    + (" (all the levers in the waterfall)" if label == "together" else ""),
+                    "claimed": [claim["low"], claim["high"]],
+                    "measured": {lv: m.get(claim["metric"]) for lv, m in measured.items()},
+                    "changed_calls_share": {
+                        lv: m.get("calls_share", 1.0) for lv, m in measured.items()
+                    },
+                }
+            )
+        order = {lever_id: i for i, lever_id in enumerate(self.lever_ids)}
+        rows.sort(key=lambda r: order.get(r["lever_id"], len(order)))
+        return rows
 
 
 def simulate(
@@ -163,7 +269,9 @@ def simulate(
     level and each lever alone.
 
     Fills each finding's ``saving_usd_month`` (marginal, in the waterfall) and
-    ``standalone_usd_month`` (the lever alone).
+    ``standalone_usd_month`` (the lever alone), and the result's ``measures`` (each lever
+    alone, and each budget option of a lever made of parts, by :func:`measure_alone`; the
+    whole waterfall's share saved as ``together``) for the claims of ``claims.toml``.
 
     Raises:
         WorkspaceError: the workspace holds no calls, is not fully analyzed (some calls have
@@ -181,18 +289,27 @@ def simulate(
         if lever.id not in found:
             found[lever.id] = lever.analyze(ws, config)
     result_levels: dict[str, Simulation] = {}
+    measures: dict[str, dict[str, dict[str, float | None]]] = {}
     for level in levels:
         sim = run_waterfall(ws, levers, found, config, level, days)
         result_levels[level] = sim
         for step in sim.steps:
             found[step["id"]].saving_usd_month[level] = step["saving_usd_month"]
             found[step["id"]].saving_by_basis[level] = step["saving_by_basis"]
+        measures.setdefault("together", {})[level] = {
+            "cost_share": 1 - sim.after_usd / sim.before_usd if sim.before_usd else None
+        }
         for lever in levers:
             alone = run_waterfall(ws, [lever], found, config, level, days)
             found[lever.id].standalone_usd_month[level] = alone.steps[0]["saving_usd_month"]
+            measures.setdefault(lever.name, {})[level] = measure_alone(alone, config)
+            options = lever.budget_options()
+            for option in options if len(options) > 1 else ():
+                part = run_waterfall(ws, [option], found, config, level, days)
+                measures.setdefault(option.label, {})[level] = measure_alone(part, config)
     reference = "expected" if "expected" in levels else levels[0]
     for lever in levers:
         split = found[lever.id].saving_by_basis.get(reference, {})
         found[lever.id].basis = basis_of_split(split) or found[lever.id].basis
     span = log_span_days(ws)
-    return SimulationResult(found, result_levels, [lv.id for lv in levers], span, days)
+    return SimulationResult(found, result_levels, [lv.id for lv in levers], span, days, measures)

@@ -129,9 +129,16 @@ def test_plan_is_ordered_by_saving_per_effort_with_actions(small: dict) -> None:
     plan = small["data"]["plan"]
     assert sorted(p["id"] for p in plan) == [1, 2, 3, 4, 5, 6, 7]
     units = {"low": 1, "medium": 3, "high": 8}  # defaults.toml [report] effort_units
-    paying = [p for p in plan if p["saving_usd_month"] > 0]
+    paying = [p for p in plan if p["standalone_usd_month"] > 0]
+    alone = {
+        lv["id"]: lv["standalone_usd_month"]["expected"]
+        for lv in small["data"]["simulation"]["levers"]
+    }
     for p in paying:
-        assert p["saving_per_effort"] == pytest.approx(p["saving_usd_month"] / units[p["effort"]])
+        assert p["standalone_usd_month"] == alone[p["id"]]
+        assert p["saving_per_effort"] == pytest.approx(
+            p["standalone_usd_month"] / units[p["effort"]]
+        )
         assert p["when"] in WHEN
     ratios = [p["saving_per_effort"] for p in paying]
     assert ratios == sorted(ratios, reverse=True)
@@ -162,6 +169,51 @@ def test_plan_slot_follows_effort_and_share() -> None:
     assert by["lora"]["when"] == "next month"
     # saving per effort: batch 5/1 = 5, lora 30/8 = 3.75, caps 1/1 = 1
     assert [p["name"] for p in plan] == ["batch", "lora", "caps"]
+
+
+def test_plan_ranks_by_the_lever_alone_and_shows_its_marginal_saving() -> None:
+    """Batch saves $6 alone but $1 after the levers before it; caps $3 either way; LoRA $0.80
+    alone and nothing after routing. Per effort unit (low 1, high 8): batch 6, caps 3, LoRA
+    0.1; LoRA is not "not now" (it saves alone) but its share (0.8 % < minor_share 2 %) puts
+    it one slot after next quarter, which is the last."""
+    from levers_cli.report.actions import make_plan
+
+    def lever(i: int, name: str, marginal: float, alone: float) -> dict:
+        return {"id": i, "name": name, "basis": "evidence", "details": {}, "evidence": [],
+                "saving_usd_month": {"expected": marginal},
+                "standalone_usd_month": {"expected": alone}}  # fmt: skip
+
+    sim = {
+        "monthly_cost_before": 100.0,
+        "levers": [lever(4, "caps", 3.0, 3.0), lever(6, "lora", 0.0, 0.8),
+                   lever(7, "batch", 1.0, 6.0)],
+    }  # fmt: skip
+    plan = make_plan(sim, {4: "low", 6: "high", 7: "low"}, load_config(None))
+    assert [(p["name"], p["standalone_usd_month"], p["saving_usd_month"]) for p in plan] == [
+        ("batch", 6.0, 1.0),
+        ("caps", 3.0, 3.0),
+        ("lora", 0.8, 0.0),
+    ]
+    assert [p["saving_per_effort"] for p in plan] == pytest.approx([6.0, 3.0, 0.1])
+    assert [p["when"] for p in plan] == ["this week", "this week", "next quarter"]
+
+
+def test_report_shows_standalone_savings_and_the_claims(small: dict) -> None:
+    """The plan and waterfall carry each lever's saving alone beside its marginal one, and
+    the claims of claims.toml sit beside what was measured (one row per claim of a simulated
+    lever: all ten here), in the Markdown and the HTML report alike."""
+    from levers_cli.simulate import load_claims
+
+    md, html, data = small["md"], small["html"], small["data"]
+    assert "| alone/month | share | in waterfall/month |" in md
+    assert "| alone (expected) | basis |" in md
+    claims = data["simulation"]["claims"]
+    assert len(claims) == len(load_claims()["claim"]) == 10
+    assert "### Claims of the article levers grew from, beside what levers measured here" in md
+    for claim in claims:
+        assert md_cell(claim["wording"]) in md
+        assert claim["wording"].replace("×", "&#215;") in html or claim["wording"] in html
+    assert 'id="claims"' in html and "alone / month" in html
 
 
 def test_xss_payloads_are_escaped_in_html(small: dict) -> None:

@@ -432,3 +432,272 @@ def test_every_cached_token_on_the_simulated_sample_is_reachable(tmp_path_factor
             assert read <= min(bound, row["plan_input"]), (level, row["call_id"], read, bound)
             total += read
         assert total == int(plan["plan_cache_read"].sum()) > 0
+
+
+def test_standalone_measures_and_claims_by_hand(two_calls):
+    """Each lever alone on the two gpt-4o calls (1,000 in, 100 out: 2,500 + 1,000 µ$ each).
+    Routing alone moves both to gpt-4o-mini (150 + 60 = 210 µ$): 2 of 2 calls, 3,500 / 210 =
+    16.67× cheaper, 94 % of their cost and of their input cost (2,500 → 150 µ$), output
+    unchanged. The cache alone frees X: 1 of 2 calls, all of its cost, input and output.
+    Together they leave 0.0063 of 0.21 a month: 97 % saved. The claims of claims.toml set
+    beside them: routing's two (65 % of queries, 3.75×), and the levers together."""
+    from levers_cli.simulate import load_claims
+
+    config = load_config(None)
+    result = simulate(two_calls, config, [RouteAll(), CacheX()], levels=("expected",))
+    routing = result.measures["routing"]["expected"]
+    assert routing == pytest.approx(
+        {
+            "calls_share": 1.0,
+            "cost_share": 0.94,
+            "cost_ratio": 3500 / 210,
+            "cut_on_changed": 0.94,
+            "input_cut": 0.94,
+            "output_cut": 0.0,
+        }
+    )
+    caching = result.measures["caching"]["expected"]
+    assert caching == {
+        "calls_share": 0.5,
+        "cost_share": pytest.approx(0.5),
+        "cost_ratio": None,  # free: no finite ratio
+        "cut_on_changed": pytest.approx(1.0),
+        "input_cut": pytest.approx(1.0),
+        "output_cut": pytest.approx(1.0),
+    }
+    data = json.loads(json.dumps(result.as_dict()))
+    assert data["claims_source"] == load_claims()["source"] == "the article levers grew from"
+    rows = [
+        (c["lever"], c["metric"], c["claimed"], c["measured"]["expected"]) for c in data["claims"]
+    ]
+    assert rows == [
+        ("routing", "calls_share", [0.65, 0.65], 1.0),
+        ("routing", "cost_ratio", [3.75, 3.75], pytest.approx(3500 / 210)),
+        ("together", "cost_share", [0.8, 0.95], pytest.approx(0.97)),
+    ]
+
+
+def test_every_claim_names_a_lever_and_a_metric():
+    from levers_cli.levers import all_levers
+    from levers_cli.simulate import CLAIM_METRICS, load_claims
+
+    claims = load_claims()["claim"]
+    named = {c["lever"] for c in claims}
+    labels = {"together"}
+    for lever in all_levers():  # caching's claims are of its parts (prefix; exact+semantic)
+        own = {lever.name, *(option.label for option in lever.budget_options())}
+        assert own & named, lever.name
+        labels |= own
+    assert named <= labels
+    assert all(c["metric"] in CLAIM_METRICS and c["low"] <= c["high"] for c in claims)
+
+
+def _asked(call_id: str, query: str, created: int) -> dict:
+    record = _pair(call_id, created)
+    record["request"]["messages"][0]["content"] = query
+    return record
+
+
+def test_backtest_fits_categories_on_the_first_part_only(ws, tmp_path, monkeypatch):
+    """Queries x and y before the cutoff (day 1 of a 2-day span), x, z and w after it. The
+    clustering sees x and y only (x → category 0, y → 1); in the later part x keeps 0, z
+    (cosine 0.994 with x's centroid, ≥ 0.55) joins 0, w (cosine 0) stays uncategorized.
+
+    Routing (toy lever) saves 94 % of categories 0 and 1 in the first part, so the forecast
+    covers the later x and z (2 × 3,290 µ$) but not w; all three are routed (3 × 3,290 µ$).
+    The later calls share one timestamp, counted as an hour: × 720 a month. Forecast $4.7376,
+    realized $7.1064, error $2.3688 = +50 %."""
+    import numpy as np
+
+    from levers_cli.budget import backtest
+    from levers_cli.cluster.assign import FitResult
+
+    start = 1_767_225_600
+    rows = [("a", "x", start), ("b", "y", start + DAY // 2), ("c", "x", start + 2 * DAY)]
+    rows += [("d", "z", start + 2 * DAY), ("e", "w", start + 2 * DAY)]
+    path = tmp_path / "five.jsonl"
+    path.write_text("".join(json.dumps(_asked(*row)) + "\n" for row in rows))
+    ingest_files(ws, [str(path)])
+    price_calls(ws, load_config(None))
+    ws.con.execute("UPDATE calls SET category_id = -1")
+    unit = {"x": [1.0, 0.0, 0.0], "y": [0.0, 1.0, 0.0], "w": [0.0, 0.0, 1.0]}
+    unit["z"] = list(np.array([0.9, 0.0, 0.1]) / np.linalg.norm([0.9, 0.0, 0.1]))
+    for query, vector in unit.items():
+        ws.con.execute(
+            "INSERT INTO embeddings SELECT any_value(query_hash), 'fake:3', ? FROM calls "
+            "WHERE query = ?",
+            [vector, query],
+        )
+    ws.con.execute(
+        "INSERT INTO categories VALUES (0, NULL, 'all', [], [], 5, 4, 0, 'fake:3', [1, 0, 0])"
+    )
+    seen = []
+
+    def fit(vectors, weights, params, progress=None, texts=None):
+        seen.extend(texts)
+        return FitResult(np.where(vectors[:, 0] > 0.5, 0, 1), "fake fit", None, len(vectors))
+
+    monkeypatch.setattr("levers_cli.cluster.assign.fit_and_assign", fit)
+    result = backtest(ws, load_config(None), [RouteAll(), CacheX()], 0.5)
+    assert sorted(seen) == ["x", "y"]  # the later part's queries were never fitted on
+    assert result["categories"].startswith(
+        "fitted on the first part's 2 distinct queries (fake fit); 2 queries new in the later"
+    )
+    routing = result["levers"][0]
+    assert routing["predicted_usd_month"] == pytest.approx(4.7376)
+    assert routing["realized_usd_month"] == pytest.approx(7.1064)
+    assert routing["error_usd_month"] == pytest.approx(2.3688)
+    assert routing["error_share"] == pytest.approx(0.5)
+    assert (routing["signal"], routing["note"]) == (True, "")
+
+
+def test_backtest_carries_caps_and_scripted_templates_to_the_later_calls():
+    """Caps: the first part capped category 0 on gpt-4o at 300 tokens (call a); the later
+    call c (category 0, gpt-4o-2024-08-06: the same family) gets that cap, d (gpt-4o-mini)
+    and e (category 1, never capped) none.
+
+    Materialize: candidate 0 is one exact prompt ("order 12 status", masked "order <num>
+    status"), scripted at every level: the later c ("order 97 status") matches it, d ("order
+    97 status?") does not. Candidate 1 is a whole template scripted at the aggressive level
+    only, whose two first-part prompts share "translate the following text into <name> ,
+    please : <*>" (9 fixed tokens ≥ 4): the later e, a new text to translate, matches it.
+    Candidate 2, a template of two prompts sharing no 4-gram (skeleton "<*>"), takes only
+    its own prompts again, not every later prompt (none recurs)."""
+    from levers_cli.budget import _transfer
+    from levers_cli.levers.caps import CapsLever
+    from levers_cli.levers.materialize import MaterializeLever
+    from levers_cli.query_templates.mask import tokens
+
+    def frame(rows):
+        ids, cats, models, prompts = zip(*rows, strict=True)
+        return pl.DataFrame(
+            {"call_id": ids, "category_id": cats, "model": models, "prompt": prompts}
+        ).with_columns(
+            pl.col("prompt")
+            .map_elements(lambda t: " ".join(tokens(t)), return_dtype=pl.String)
+            .alias("masked")
+        )
+
+    french = "Translate the following text into French, please: "
+    fit = frame(
+        [("a", 0, "gpt-4o", "order 12 status"), ("b", 1, "gpt-4o", "hello"),
+         ("f", 1, "gpt-4o", french + "hello world"), ("g", 1, "gpt-4o", french + "good day"),
+         ("h", 2, "gpt-4o", "ping"), ("i", 2, "gpt-4o", "pong")]
+    )  # fmt: skip
+    later = frame(
+        [("c", 0, "gpt-4o-2024-08-06", "order 97 status"),
+         ("d", 0, "gpt-4o-mini", "order 97 status?"),
+         ("e", 1, "gpt-4o", french + "see you tomorrow")]
+    )  # fmt: skip
+    config = load_config(None)
+    caps = pl.DataFrame(
+        {"call_id": ["a"], **{f"cap_{lv}": [300] for lv in LEVELS}}
+        | {f"concise_{lv}": [0.1] for lv in LEVELS}
+    )
+    moved = _transfer(CapsLever(), Finding(4, "caps", per_call=caps), fit, later, config)
+    assert moved.per_call.to_dicts() == [
+        {"call_id": "c", **{f"cap_{lv}": 300 for lv in LEVELS}}
+        | {f"concise_{lv}": 0.1 for lv in LEVELS}
+    ]
+    scripts = pl.DataFrame(
+        {
+            "call_id": ["a", "f", "g", "h", "i"],
+            "candidate": [0, 1, 1, 2, 2],
+            "script_conservative": [True, False, False, True, True],
+            "script_expected": [True, False, False, True, True],
+            "script_aggressive": [True, True, True, True, True],
+        }
+    )
+    evidence = [{"kind": "prompt"}, {"kind": "template"}, {"kind": "template"}]
+    finding = Finding(5, "materialize", per_call=scripts, evidence=evidence)
+    moved = _transfer(MaterializeLever(), finding, fit, later, config)
+    assert moved.per_call.sort("call_id").to_dicts() == [
+        {"call_id": "c", "script_conservative": True, "script_expected": True,
+         "script_aggressive": True, "evidence": True},
+        {"call_id": "e", "script_conservative": False, "script_expected": False,
+         "script_aggressive": True, "evidence": True},
+    ]  # fmt: skip
+
+
+class CacheY(CacheX):
+    """Test lever 3: call Y (the later part's only call) is an exact-cache hit."""
+
+    def apply(self, plan, finding, config, level):
+        return plan.with_columns(
+            (pl.col("plan_free") | (pl.col("call_id") == "Y")).alias("plan_free")
+        )
+
+
+def test_backtest_says_when_a_lever_has_no_out_of_sample_signal(two_calls):
+    """Fit = X, test = Y (as above). The cache frees only Y: the first part shows no saving,
+    so nothing is forecast and the row says so; Y's 3,500 µ$ × 720 = $2.52 is realized."""
+    from levers_cli.budget import NO_SIGNAL, backtest
+
+    result = backtest(two_calls, load_config(None), [CacheY()], 0.5)
+    (row,) = result["levers"]
+    assert (row["signal"], row["note"]) == (False, NO_SIGNAL)
+    assert row["predicted_usd_month"] == 0.0 and row["error_share"] is None
+    assert row["realized_usd_month"] == pytest.approx(2.52)
+    assert result["categories"].startswith("the workspace's own categories")
+
+
+def test_backtest_routes_the_later_calls_with_the_first_parts_router():
+    """The first part put category 0 below the expected threshold (0 and 1 below the
+    aggressive one, none below the conservative one) and decided category 2 by tier labels.
+    Later calls (in-sample decisions in brackets): p (category 0, difficulty 0.10) is routed
+    at the expected (0.10 ≤ max_difficulty 0.15) and aggressive levels; q (category 0, 0.30)
+    at none; r (category 1, keyword-forced strong) and s (category 2) keep the later part's
+    own decisions; t (category 1, 0.05, no cheap model for its provider) at none."""
+    from levers_cli.budget import _transfer
+    from levers_cli.levers.routing import RoutingLever
+
+    details = {
+        "levels": {
+            "conservative": {"categories_below_threshold": [], "label_shares": {"2": 0.4}},
+            "expected": {"categories_below_threshold": [0], "label_shares": {"2": 0.5}},
+            "aggressive": {"categories_below_threshold": [0, 1], "label_shares": {"2": 0.6}},
+        }
+    }
+    fit = Finding(1, "routing", details=details, per_call=pl.DataFrame({"call_id": ["a"]}))
+    mini = "gpt-4o-mini"
+    later_calls = pl.DataFrame(
+        {
+            "call_id": ["p", "q", "r", "s", "t"],
+            "score": [0.10, 0.30, 0.05, 0.90, 0.05],
+            "forced": [None, None, "strong", None, None],
+            "route_model": [mini, mini, mini, mini, None],
+            **{f"route_{lv}": [False, False, False, True, False] for lv in LEVELS},
+        }
+    )
+    later = Finding(1, "routing", per_call=later_calls)
+    frame = pl.DataFrame({"call_id": ["p", "q", "r", "s", "t"], "category_id": [0, 0, 1, 2, 1]})
+    moved = _transfer(RoutingLever(), fit, frame, frame, load_config(None), later)
+    routes = moved.per_call.select("call_id", *[f"route_{lv}" for lv in LEVELS]).rows()
+    assert routes == [
+        ("p", False, True, True),
+        ("q", False, False, False),
+        ("r", False, False, False),
+        ("s", True, True, True),
+        ("t", False, False, False),
+    ]
+    assert moved.per_call.columns == later_calls.columns and moved.calls_affected == 2
+
+
+def test_cli_tables_show_standalone_claims_and_backtest_errors(two_calls, monkeypatch):
+    """The terminal shows the alone column and the claims (routing: 2 of 2 calls changed =
+    100.0 %, 16.67×; together 97.0 %), and the backtest's forecast, realized figure, error
+    and what is still fitted on the whole log (figures of the tests above)."""
+    monkeypatch.setattr("levers_cli.levers.LEVERS", {1: RouteAll, 3: CacheX})
+    runner = CliRunner()
+    env = {"COLUMNS": "250"}
+    shown = runner.invoke(app, ["simulate", "-w", two_calls.path, "--level", "expected"], env=env)
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "alone (expected)" in out and "Claims of the article levers grew from" in out
+    assert "100.0 %" in out and "16.67×" in out and "97.0 %" in out
+    tested = runner.invoke(app, ["simulate", "-w", two_calls.path, "--backtest", "0.5"], env=env)
+    assert tested.exit_code == 0, tested.output
+    out = tested.stdout
+    assert "$2.37" in out and "+0 %" in out  # routing: forecast = realized = $2.3688
+    assert "$0.151" in out and "−100 %" in out  # caching: $0.1512 forecast, nothing realized
+    assert "Still fitted on the whole log" in out

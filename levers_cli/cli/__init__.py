@@ -25,7 +25,7 @@ from levers_cli.version import __version__
 app = typer.Typer(
     name="levers",
     cls=LeversGroup,
-    help="Find where an application's LLM money goes, and how to spend 80–95 % less.",
+    help="Find where an application's LLM money goes, and what each lever saves on its logs.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, WorkspaceOpt, finite
 from levers_cli.cli.output import err_console, fail, out_console
-from levers_cli.report.fmt import basis_label, usd
+from levers_cli.report.fmt import basis_label, claim_value, usd
 
 #: Exit code when ``--budget`` cannot be reached.
 OUT_OF_REACH = 3
@@ -108,25 +108,32 @@ def simulate(
 
 def _render(data: dict[str, Any]) -> None:
     levels = list(data["monthly_cost_after"])
+    reference = "expected" if "expected" in levels else levels[0]
     table = Table(
-        title="Waterfall: monthly saving of each lever given those before it", title_justify="left"
+        title="Waterfall: monthly saving of each lever given those before it (marginal), and "
+        f"of the lever alone on the logged plan ({reference})",
+        title_justify="left",
     )
     table.add_column("#", justify="right")
     table.add_column("lever")
     for name in levels:
         table.add_column(name, justify="right")
+    table.add_column(f"alone ({reference})", justify="right")
     table.add_column("basis")
-    reference = "expected" if "expected" in levels else levels[0]
-    table.add_row("", "cost now", *[usd(data["monthly_cost_before"])] * len(levels), "evidence")
+    now = usd(data["monthly_cost_before"])
+    table.add_row("", "cost now", *[now] * len(levels), "", "evidence")
     for lever in data["levers"]:
         table.add_row(
             str(lever["id"]),
             lever["name"],
             *[usd(-lever["saving_usd_month"].get(name, 0.0)) for name in levels],
+            usd(-lever["standalone_usd_month"].get(reference, 0.0)),
             basis_label(lever, reference),
         )
-    table.add_row("", "cost after", *[usd(data["monthly_cost_after"][n]) for n in levels], "")
+    after_row = [usd(data["monthly_cost_after"][n]) for n in levels]
+    table.add_row("", "cost after", *after_row, "", "")
     out_console.print(table)
+    _render_claims(data, reference)
     before = data["monthly_cost_before"]
     after = data["monthly_cost_after"]
     low, high = min(after.values()), max(after.values())
@@ -178,6 +185,35 @@ def _render(data: dict[str, Any]) -> None:
         )
 
 
+def _render_claims(data: dict[str, Any], reference: str) -> None:
+    """The article's claims beside what levers measured with each lever alone."""
+    rows = data.get("claims") or []
+    if not rows:
+        return
+    table = Table(
+        title=f"Claims of {data['claims_source']} beside what levers measured on these logs "
+        f"(each lever alone, {reference})",
+        title_justify="left",
+    )
+    for column in ("lever", "claim", "measured here", "what was measured"):
+        if column == "measured here":
+            table.add_column(column, overflow="fold", justify="right")
+        else:
+            table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            escape(row["lever"]),
+            escape(row["wording"]),
+            claim_value(
+                row["metric"],
+                row["measured"].get(reference),
+                row["changed_calls_share"].get(reference),
+            ),
+            escape(row["metric_meaning"]),
+        )
+    out_console.print(table)
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}"
@@ -188,22 +224,45 @@ def _cell(value: Any) -> str:
 
 def _render_backtest(data: dict[str, Any]) -> None:
     table = Table(
-        title=f"Backtest: per-category savings fitted on the first {data['fraction']:.0%} of the "
-        f"span ({data['fit_days']:.1f} days) forecast the rest ({data['test_days']:.1f} days); "
-        "realized = the levers measured on the rest",
+        title=f"Backtest: fitted on the first {data['fraction']:.0%} of the span "
+        f"({data['fit_days']:.1f} days), forecast for the rest ({data['test_days']:.1f} days); "
+        "USD per month of the later part, expected level",
         title_justify="left",
     )
-    for column in ("#", "lever", "predicted/month", "realized/month", "error"):
-        table.add_column(column, justify="left" if column == "lever" else "right")
+    columns = ["#", "lever", "forecast", "realized", "error", "error %", "in sample"]
+    columns.append("realized from")
+    for column in columns:
+        left = column in ("lever", "realized from")
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
     for row in data["levers"]:
+        share = row["error_share"]
+        source = row["realized_from"]
+        if not row["signal"]:
+            source = f"{row['note']}; {source}"
         table.add_row(
             str(row["id"]),
             row["name"],
             usd(row["predicted_usd_month"]),
             usd(row["realized_usd_month"]),
             usd(row["error_usd_month"]),
+            "" if share is None else f"{share * 100:+.0f} %".replace("-", "−"),
+            usd(row["remeasured_usd_month"]),
+            escape(source),
         )
     out_console.print(table)
+    after = data["monthly_cost_after"]
+    out_console.print(
+        f"later part: {usd(data['monthly_cost_before'])}/month → forecast "
+        f"{usd(after['predicted'])}, realized {usd(after['realized'])}",
+        highlight=False,
+    )
+    out_console.print(
+        f"[dim]forecast: each lever's saving per category on the first part, as a share of the "
+        f"category's cost, × the later part's cost per category. in sample: the lever "
+        f"re-analyzed on the later part itself. Categories: "
+        f"{escape(data['categories'])}. Still fitted on the whole log: "
+        f"{escape(data['fitted_on_whole_log'])}.[/dim]"
+    )
 
 
 def config_show(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:

@@ -66,3 +66,15 @@ def num(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(num(v) for v in value)
     return str(value)
+
+
+def claim_value(metric: str, value: Any, changed: Any = None) -> str:
+    """A measured figure set beside a claim: ``3.75×`` for the ``cost_ratio`` metric, else a
+    share as ``12.3 %``; ``no call changed`` when ``changed`` (the share of calls the lever
+    changed) is 0, ``free`` for a ratio with nothing left to pay, ``n/a`` for another
+    ``None``."""
+    if not changed and metric != "cost_share":
+        return "no call changed"
+    if value is None:
+        return "free" if metric == "cost_ratio" else "n/a"
+    return f"{float(value):.2f}×" if metric == "cost_ratio" else pct(value)

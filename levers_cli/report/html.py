@@ -40,6 +40,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
     )
     env.filters.update(usd=fmt.usd, pct=fmt.pct, num=fmt.num, basis=fmt.basis_label, plural=plural)
+    env.globals["claim_value"] = fmt.claim_value
     return env
 
 

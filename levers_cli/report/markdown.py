@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from levers_cli.report.fmt import basis_label, num, pct, usd
+from levers_cli.report.fmt import basis_label, claim_value, num, pct, usd
 from levers_cli.report.sanitize import md_cell
 from levers_cli.text.content import plural
 
@@ -49,38 +49,68 @@ def _headline(r: dict[str, Any]) -> str:
 
 def _plan(r: dict[str, Any]) -> str:
     rows = [
-        [p["rank"], p["when"], f"{p['id']}. {p['name']}", usd(p["saving_usd_month"]),
-         pct(p["saving_share"]), p["effort"], p["action"],
+        [p["rank"], p["when"], f"{p['id']}. {p['name']}", usd(p["standalone_usd_month"]),
+         pct(p["saving_share"]), usd(p["saving_usd_month"]), p["effort"], p["action"],
          f"`{p['export']}`" if p["export"] else "change in the app", p["basis_label"]]
         for p in r["plan"]
     ]  # fmt: skip
     table = _table(
-        ["#", "when", "lever", "saving/month", "share", "effort", "next action", "export", "basis"],
+        ["#", "when", "lever", "alone/month", "share", "in waterfall/month", "effort",
+         "next action", "export", "basis"],
         rows,
-        {0, 3, 4},
+        {0, 3, 4, 5},
         limit=300,
-    )
-    return "### The plan (by expected saving per unit of effort)\n\n" + table.replace(
-        "\\`levers", "`levers"
-    ).replace("\\`", "`")
+    )  # fmt: skip
+    title = "### The plan (by expected saving of the lever alone per unit of effort)\n\n"
+    return title + table.replace("\\`levers", "`levers").replace("\\`", "`")
 
 
 def _waterfall(r: dict[str, Any]) -> str:
     sim = r["simulation"]
     levels = list(sim["monthly_cost_after"])
     reference = "expected" if "expected" in levels else levels[0]
-    rows = [["", "cost now", *[usd(sim["monthly_cost_before"])] * len(levels), "evidence"]]
+    rows = [["", "cost now", *[usd(sim["monthly_cost_before"])] * len(levels), "", "evidence"]]
     rows += [
         [lv["id"], lv["name"], *[usd(-lv["saving_usd_month"].get(n, 0.0)) for n in levels],
-         basis_label(lv, reference)]
+         usd(-lv["standalone_usd_month"].get(reference, 0.0)), basis_label(lv, reference)]
         for lv in sim["levers"]
     ]  # fmt: skip
-    rows.append(["", "**cost after**", *[usd(sim["monthly_cost_after"][n]) for n in levels], ""])
-    table = _table(["#", "lever", *levels, "basis"], rows, set(range(2, 2 + len(levels))))
+    after = [usd(sim["monthly_cost_after"][n]) for n in levels]
+    rows.append(["", "**cost after**", *after, "", ""])
+    table = _table(
+        ["#", "lever", *levels, f"alone ({reference})", "basis"],
+        rows,
+        set(range(2, 3 + len(levels))),
+    )
     return (
-        "### Waterfall (USD per month, each lever given those before it)\n\n"
+        "### Waterfall (USD per month, each lever given those before it; alone: the lever by "
+        "itself on the logged plan)\n\n"
         + table.replace("\\*\\*cost after\\*\\*", "**cost after**")
         + f"\n\n_{md_cell(sim['monthly_basis'])}_"
+        + _claims(sim, reference)
+    )
+
+
+def _claims(sim: dict[str, Any], reference: str) -> str:
+    """The article's claims beside what levers measured (each lever alone)."""
+    claims = sim.get("claims") or []
+    if not claims:
+        return ""
+    rows = [
+        [c["lever"], c["wording"],
+         claim_value(c["metric"], c["measured"].get(reference),
+                     c["changed_calls_share"].get(reference)),
+         c["metric_meaning"]]
+        for c in claims
+    ]  # fmt: skip
+    table = _table(
+        ["lever", "claim", f"measured here ({reference})", "what was measured"], rows, {2}
+    )
+    return (
+        f"\n\n### Claims of {md_cell(sim['claims_source'])}, beside what levers measured here\n\n"
+        + table
+        + "\n\n_The claims are the article's, not measurements; each figure measured is the "
+        "lever alone on the logged plan (together: all the levers in the waterfall)._"
     )
 
 
