@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from levers_cli.cluster import ClusterParams, categorize
 from levers_cli.cluster.categorize import ProgressFn
@@ -26,6 +26,9 @@ from levers_cli.ingest.pipeline import ingest_files
 from levers_cli.ingest.result import IngestResult
 from levers_cli.store import Workspace
 from levers_cli.summary import summarize
+
+if TYPE_CHECKING:
+    from levers_cli.engine import Engine
 
 
 @dataclass
@@ -115,6 +118,7 @@ def analyze(
     recluster: bool = False,
     progress: ProgressFn | None = None,
     exclude: frozenset[str] = frozenset(),
+    engine: Engine | None = None,
 ) -> AnalysisResult:
     """Run the main job on ``paths``, or finish it on the stored calls when ``paths`` is empty.
 
@@ -136,6 +140,8 @@ def analyze(
         since: restrict the summary to a period (``7d`` before the newest call, or a date).
         recluster: fit categories afresh instead of keeping the stored ones' ids.
         exclude: real paths to leave out when reading folders (the summary being written).
+        engine: where the distinct queries not embedded yet are embedded
+            (:mod:`levers_cli.engine`; ``None``: in this process).
         progress: progress callback for a CLI, ``progress(stage, advance, total)``; stages
             ``ingest`` (total unknown: 0), ``embed``, ``cluster``, ``assign``.
 
@@ -183,6 +189,7 @@ def analyze(
         exemplars=config.get("cluster", "exemplars_per_category"),
         recluster=recluster,
         progress=progress,
+        engine=engine,
     )
     summary = summarize(
         ws,

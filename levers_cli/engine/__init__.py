@@ -51,12 +51,28 @@ def get_engine(config: Config, name: str | None = None) -> Engine:
     return ENGINES[chosen](str(config.get("engine", "ray_address")), workers)
 
 
+def chosen_engine(config: Config, name: str | None = None) -> Engine | None:
+    """The engine a command runs its partition steps on: ``None`` (the steps as one job in
+    this process, as before engines) when neither ``name`` nor ``[engine]`` asks for one
+    (``name = "local"`` with ``workers = 1``, the defaults), else :func:`get_engine`.
+
+    Raises:
+        UsageError: as :func:`get_engine`.
+    """
+    asked = name is not None
+    default = config.get("engine", "name") == "local" and int(config.get("engine", "workers")) == 1
+    if not asked and default:
+        return None
+    return get_engine(config, name)
+
+
 __all__ = [
     "ENGINES",
     "Engine",
     "LocalEngine",
     "Partition",
     "call_partitions",
+    "chosen_engine",
     "describe",
     "get_engine",
     "group_partitions",

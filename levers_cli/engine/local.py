@@ -32,16 +32,21 @@ class LocalEngine:
             raise ValueError(f"workers must be 0 (one per core) or more, got {workers}")
         self.workers = workers or (os.cpu_count() or 1)
         self.in_process = self.workers == 1
+        self._pool: ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``fn`` over ``items`` (see :meth:`levers_cli.engine.base.Engine.map`); a pool is
-        started per call and shut down after it, so no worker outlives the step (and none
-        keeps the workspace file open)."""
+        """``fn`` over ``items`` (see :meth:`levers_cli.engine.base.Engine.map`); the pool
+        starts on the first call with more than one item and serves later calls until
+        :meth:`close` (its workers open the workspace per task, so none keeps it open)."""
         if self.in_process or len(items) <= 1:
             return [fn(item) for item in items]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(self.workers, len(items)), mp_context=context) as pool:
-            return list(pool.map(fn, items))
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        return list(self._pool.map(fn, items))
 
     def close(self) -> None:
-        """Nothing to release: each :meth:`map` shuts its pool down."""
+        """Shut the pool down (its workers end)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
