@@ -27,11 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from levers_cli import simulate as sim_module
 from levers_cli.config import load_config
 from levers_cli.engine import call_partitions, get_engine, group_partitions
 from levers_cli.levers import all_levers
-from levers_cli.simulate import WaterfallTask, simulate, waterfall_task
+from levers_cli.simulate import _OPEN, WaterfallTask, simulate, waterfall_task
 from levers_cli.store import Workspace
 
 RESULTS = Path(__file__).parent / "results"
@@ -142,11 +141,11 @@ def main() -> None:
                 group,
             )
             wall, used = time.perf_counter(), cpu()
-            sim_module._OPEN[path] = ws
+            _OPEN[path] = ws
             try:
                 waterfall_task(task)
             finally:
-                sim_module._OPEN.pop(path, None)
+                _OPEN.pop(path, None)
             spent = cpu() - used
             tasks.append(
                 {
