@@ -169,3 +169,18 @@ def test_engine_choice_and_usage_errors(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # Ray not installed
     with pytest.raises(UsageError, match=r"pip install 'levers-cli\[ray\]'"):
         get_engine(config, "ray")
+
+
+def test_cli_engine_option_gives_the_same_json(small_log, unpartitioned):
+    import json
+
+    from typer.testing import CliRunner
+
+    from levers_cli.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["simulate", "-w", str(small_log), "--engine", "local", "--json"])
+    assert result.exit_code == 0, result.output
+    assert_same(json.loads(result.stdout), json.loads(json.dumps(unpartitioned, default=str)))
+    bad = runner.invoke(app, ["simulate", "-w", str(small_log), "--engine", "spark"])
+    assert bad.exit_code == 2
