@@ -184,3 +184,43 @@ def test_cli_engine_option_gives_the_same_json(small_log, unpartitioned):
     assert_same(json.loads(result.stdout), json.loads(json.dumps(unpartitioned, default=str)))
     bad = runner.invoke(app, ["simulate", "-w", str(small_log), "--engine", "spark"])
     assert bad.exit_code == 2
+
+
+class _Elsewhere:
+    """An engine whose tasks count as run in other processes (the slicing path of
+    ``embed_distinct``), run here one after another, each on a pickled copy of its input
+    as a pool or Ray would get it."""
+
+    name, workers, in_process = "elsewhere", 3, False
+
+    def __init__(self) -> None:
+        self.tasks = 0
+
+    def map(self, fn, items):
+        import pickle
+
+        self.tasks += len(items)
+        return [fn(pickle.loads(pickle.dumps(item))) for item in items]
+
+    def close(self) -> None:
+        pass
+
+
+def test_embedding_slices_on_an_engine_equal_the_chunked_run(ws):
+    import numpy as np
+
+    from levers_cli.cluster.categorize import embed_distinct
+    from tests.helpers import FakeEmbedder
+
+    texts = [f"how do I reset password number {i} for account {i % 7}" for i in range(50)]
+    hashes = [f"h{i:03d}" for i in range(50)]
+    plain, _ = embed_distinct(ws, FakeEmbedder(), hashes[:10], texts[:10])
+    engine = _Elsewhere()
+    embedder = FakeEmbedder()
+    embedder.chunk_rows = 8  # several chunks per slice
+    vectors, embedded = embed_distinct(ws, embedder, hashes, texts, engine=engine)
+    assert engine.tasks == 3 and embedded == 40  # the first 10 came from the store
+    assert np.array_equal(vectors, FakeEmbedder().encode(texts))
+    assert np.array_equal(vectors[:10], plain)
+    stored = ws.con.execute("SELECT count(*) FROM embeddings").fetchone()
+    assert stored == (50,)
