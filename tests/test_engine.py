@@ -224,3 +224,21 @@ def test_embedding_slices_on_an_engine_equal_the_chunked_run(ws):
     assert np.array_equal(vectors[:10], plain)
     stored = ws.con.execute("SELECT count(*) FROM embeddings").fetchone()
     assert stored == (50,)
+
+
+def test_an_embedder_that_cannot_be_pickled_embeds_here(ws):
+    import threading
+
+    import numpy as np
+
+    from levers_cli.cluster.categorize import embed_distinct
+    from tests.helpers import FakeEmbedder
+
+    embedder = FakeEmbedder()
+    embedder.chunk_rows = 4
+    embedder.session = threading.Lock()  # like an ONNX Runtime session: no pickling
+    engine = _Elsewhere()
+    texts = [f"query {i}" for i in range(12)]
+    vectors, _ = embed_distinct(ws, embedder, [str(i) for i in range(12)], texts, engine=engine)
+    assert engine.tasks == 0 and embedder.calls == 3
+    assert np.array_equal(vectors, FakeEmbedder().encode(texts))

@@ -54,7 +54,8 @@ def embed_distinct(
     With an ``engine`` whose tasks run outside this process, the queries not embedded yet are
     split into one slice per worker, each embedded by a task (:func:`encode_task`, the
     embedder pickled to it) in the embedder's own chunks; the vectors are stored as each
-    slice's task returns (all at the end, where the engine returns results together).
+    slice's task returns (all at the end, where the engine returns results together). An
+    embedder that cannot be pickled (a loaded ONNX Runtime session) embeds here.
 
     Returns:
         ``((n, d) float32 unit vectors in the order of ``hashes``, number embedded now)``.
@@ -76,7 +77,7 @@ def embed_distinct(
     if progress is not None:
         progress("embed", len(cached), len(hashes))
     step = int(embedder.chunk_rows)  # the embedder's step (fast ones take bigger steps)
-    if engine is not None and not engine.in_process and len(missing) > step:
+    if engine is not None and not engine.in_process and len(missing) > step and _portable(embedder):
         slices = [part for part in np.array_split(missing, engine.workers) if len(part)]
         tasks = [(embedder, [texts[i] for i in part]) for part in slices]
         pieces: Iterable[tuple[np.ndarray, np.ndarray]] = zip(
@@ -100,6 +101,18 @@ def embed_distinct(
             progress("embed", len(chunk), len(hashes))
     ws.con.execute("DROP TABLE IF EXISTS new_vectors")
     return vectors, len(missing)
+
+
+def _portable(embedder: Embedder) -> bool:
+    """Whether the embedder can be sent to another process (a loaded ONNX Runtime session
+    cannot: such an embedder embeds here instead)."""
+    import pickle
+
+    try:
+        pickle.dumps(embedder)
+    except (TypeError, AttributeError, pickle.PicklingError):
+        return False
+    return True
 
 
 def encode_task(task: tuple[Embedder, list[str]]) -> np.ndarray:
