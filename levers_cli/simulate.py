@@ -40,8 +40,10 @@ class Simulation:
     monthly_factor: float
     before_usd: float
     steps: list[dict[str, Any]] = field(default_factory=list)
+    #: the plan after every lever (``None`` from a partitioned run: no task holds every call)
     plan: pl.DataFrame | None = None
-    #: USD per call (plan row order) before any lever, then after each step
+    #: USD per call (plan row order) before any lever, then after each step (empty from a
+    #: partitioned run)
     call_costs: list[pl.Series] = field(default_factory=list)
 
     @property
