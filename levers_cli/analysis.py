@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from levers_cli.cluster import ClusterParams, categorize
 from levers_cli.cluster.categorize import ProgressFn
@@ -29,6 +29,9 @@ from levers_cli.quality.results import QualityResults, is_quality_output, read_q
 from levers_cli.schema import CATEGORY_ID
 from levers_cli.store import Workspace
 from levers_cli.summary import summarize
+
+if TYPE_CHECKING:
+    from levers_cli.engine import Engine
 
 
 @dataclass
@@ -118,6 +121,7 @@ def analyze(
     recluster: bool = False,
     progress: ProgressFn | None = None,
     exclude: frozenset[str] = frozenset(),
+    engine: Engine | None = None,
 ) -> AnalysisResult:
     """Run the main job on ``paths``, or finish it on the stored calls when ``paths`` is empty.
 
@@ -139,6 +143,8 @@ def analyze(
         since: restrict the summary to a period (``7d`` before the newest call, or a date).
         recluster: fit categories afresh instead of keeping the stored ones' ids.
         exclude: real paths to leave out when reading folders (the summary being written).
+        engine: where the distinct queries not embedded yet are embedded
+            (:mod:`levers_cli.engine`; ``None``: in this process).
         progress: progress callback for a CLI, ``progress(stage, advance, total)``; stages
             ``ingest`` (total unknown: 0), ``embed``, ``cluster``, ``assign``.
 
@@ -198,6 +204,7 @@ def analyze(
         exemplars=config.get("cluster", "exemplars_per_category"),
         recluster=recluster,
         progress=progress,
+        engine=engine,
     )
     summary = summarize(
         ws,

@@ -41,6 +41,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cluster.hdbscan_selection": ("leaf", "eom"),
     "report.map_projection": ("pca", "umap"),
     "routing.keyword_overrides": ("strong", "cheap"),
+    # levers_cli.engine.ENGINES (issue 19)
+    "engine.name": ("local", "ray"),
 }
 #: Tables whose keys are the user's own: what a key names and the kind of its values. Every
 #: other table keeps the keys of its default.

@@ -7,11 +7,14 @@ plan's ``plan_*`` columns, and each step's saving is what the plan costs less af
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from levers_cli.engine import Engine, call_partitions, group_partitions
 from levers_cli.errors import WorkspaceError
 from levers_cli.levers.base import (
     LEVELS,
@@ -51,8 +54,10 @@ class Simulation:
     monthly_factor: float
     before_usd: float
     steps: list[dict[str, Any]] = field(default_factory=list)
+    #: the plan after every lever (``None`` from a partitioned run: no task holds every call)
     plan: pl.DataFrame | None = None
-    #: USD per call (plan row order) before any lever, then after each step
+    #: USD per call (plan row order) before any lever, then after each step (empty from a
+    #: partitioned run)
     call_costs: list[pl.Series] = field(default_factory=list)
     #: the base plan (before any lever), for measuring what the levers changed
     base: pl.DataFrame | None = None
@@ -61,6 +66,45 @@ class Simulation:
     def after_usd(self) -> float:
         """Monthly cost after every enabled lever."""
         return self.steps[-1]["after_usd_month"] if self.steps else self.before_usd
+
+
+def _step(lever: Lever, current: float, cost: float, evidence: float, factor: float) -> dict:
+    """One waterfall step from summed costs (USD over the log) and its evidence part."""
+    evidence_usd = evidence * factor
+    return {
+        "id": lever.id,
+        "name": lever.name,
+        "saving_usd_month": (current - cost) * factor,
+        "after_usd_month": cost * factor,
+        "saving_by_basis": {  # float noise (±1e-17) shown as 0
+            part: value if abs(value) > 1e-12 else 0.0
+            for part, value in (
+                ("evidence", evidence_usd),
+                ("assumption", (current - cost) * factor - evidence_usd),
+            )
+        },
+    }
+
+
+def _waterfall_costs(
+    plan: pl.DataFrame,
+    levers: list[Lever],
+    findings: dict[int, Finding],
+    config: Config,
+    level: Level,
+) -> tuple[pl.DataFrame, list[pl.Series], list[float]]:
+    """The plan after ``levers`` in order, the per-call costs before and after each, and each
+    step's saving on evidence (USD over the log, unscaled)."""
+    costs = plan_cost(plan, config)
+    call_costs, evidence = [costs], []
+    for lever in levers:
+        plan = lever.apply(plan, findings[lever.id], config, level)
+        previous, costs = costs, plan_cost(plan, config)
+        call_costs.append(costs)
+        saved = (previous - costs).to_numpy()
+        on_evidence = evidence_mask(findings[lever.id], plan["call_id"], level)
+        evidence.append(float((saved * on_evidence).sum()))
+    return plan, call_costs, evidence
 
 
 def run_waterfall(
@@ -77,34 +121,14 @@ def run_waterfall(
     span)."""
     span = log_span_days(ws)
     factor = days_per_month / span
-    plan = base_plan(ws)
-    costs = plan_cost(plan, config)
-    current = float(costs.sum())
-    sim = Simulation(level, span, factor, current * factor, base=plan)
-    sim.call_costs.append(costs)
-    for lever in levers:
-        plan = lever.apply(plan, findings[lever.id], config, level)
-        previous, costs = costs, plan_cost(plan, config)
-        sim.call_costs.append(costs)
+    base = base_plan(ws)
+    plan, call_costs, evidence = _waterfall_costs(base, levers, findings, config, level)
+    current = float(call_costs[0].sum())
+    sim = Simulation(level, span, factor, current * factor, base=base)
+    sim.call_costs = call_costs
+    for lever, costs, on_evidence in zip(levers, call_costs[1:], evidence, strict=True):
         cost = float(costs.sum())
-        saved = (previous - costs).to_numpy()
-        on_evidence = evidence_mask(findings[lever.id], plan["call_id"], level)
-        evidence_usd = float((saved * on_evidence).sum()) * factor
-        sim.steps.append(
-            {
-                "id": lever.id,
-                "name": lever.name,
-                "saving_usd_month": (current - cost) * factor,
-                "after_usd_month": cost * factor,
-                "saving_by_basis": {  # float noise (±1e-17) shown as 0
-                    part: value if abs(value) > 1e-12 else 0.0
-                    for part, value in (
-                        ("evidence", evidence_usd),
-                        ("assumption", (current - cost) * factor - evidence_usd),
-                    )
-                },
-            }
-        )
+        sim.steps.append(_step(lever, current, cost, on_evidence, factor))
         current = cost
     sim.plan = plan
     return sim
@@ -264,6 +288,7 @@ def simulate(
     *,
     levels: tuple[Level, ...] = LEVELS,
     findings: dict[int, Finding] | None = None,
+    engine: Engine | None = None,
 ) -> SimulationResult:
     """Analyze each lever once, then run the waterfall (``levers`` in their order) at every
     level and each lever alone.
@@ -273,10 +298,20 @@ def simulate(
     alone, and each budget option of a lever made of parts, by :func:`measure_alone`; the
     whole waterfall's share saved as ``together``) for the claims of ``claims.toml``.
 
+    With an ``engine`` (:mod:`levers_cli.engine`) the same work runs as its tasks: each
+    lever's analysis is one task (the analyses are independent), and the waterfalls run per
+    group of call partitions (:func:`levers_cli.engine.call_partitions`, joined where a lever
+    links calls: :meth:`~levers_cli.levers.base.Lever.partition_links`), each task pricing
+    its calls at every level, the sums added here. The figures equal the unpartitioned
+    ones but for the order of float additions (well under a cent); the levels' ``plan``
+    and ``call_costs`` are left empty (no task holds every call). An engine whose tasks
+    run elsewhere gets the workspace file released for the duration.
+
     Raises:
         WorkspaceError: the workspace holds no calls, is not fully analyzed (some calls have
             no category: :meth:`~levers_cli.store.Workspace.require_analysis`), or holds no
-            priced calls.
+            priced calls; an engine that runs tasks in other processes on an in-memory
+            workspace.
     """
     ws.require_analysis()
     if ws.count("calls", "cost_usd IS NOT NULL") == 0:
@@ -285,6 +320,8 @@ def simulate(
         )
     days = float(config.get("analysis", "days_per_month"))
     found = dict(findings or {})
+    if engine is not None:
+        return _simulate_partitioned(ws, config, levers, levels, found, days, engine)
     for lever in levers:
         if lever.id not in found:
             found[lever.id] = lever.analyze(ws, config)
@@ -307,9 +344,179 @@ def simulate(
             for option in options if len(options) > 1 else ():
                 part = run_waterfall(ws, [option], found, config, level, days)
                 measures.setdefault(option.label, {})[level] = measure_alone(part, config)
+    return _result(ws, levers, levels, found, result_levels, days, measures)
+
+
+def _result(
+    ws: Workspace,
+    levers: list[Lever],
+    levels: tuple[Level, ...],
+    found: dict[int, Finding],
+    result_levels: dict[str, Simulation],
+    days: float,
+    measures: dict[str, dict[str, dict[str, float | None]]] | None = None,
+) -> SimulationResult:
     reference = "expected" if "expected" in levels else levels[0]
     for lever in levers:
         split = found[lever.id].saving_by_basis.get(reference, {})
         found[lever.id].basis = basis_of_split(split) or found[lever.id].basis
     span = log_span_days(ws)
-    return SimulationResult(found, result_levels, [lv.id for lv in levers], span, days, measures)
+    return SimulationResult(
+        found, result_levels, [lv.id for lv in levers], span, days, measures or {}
+    )
+
+
+# --- partition functions: picklable inputs, the workspace opened by path in the task ---
+
+#: workspaces open in this process, by path: an in-process engine's tasks use them (DuckDB
+#: refuses a second, read-only, connection to a file this process holds read-write).
+_OPEN: dict[str, Workspace] = {}
+
+
+@contextmanager
+def _task_workspace(path: str) -> Iterator[Workspace]:
+    if path in _OPEN:
+        yield _OPEN[path]
+        return
+    ws = Workspace(path, read_only=True)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+@contextmanager
+def _shared(ws: Workspace, engine: Engine) -> Iterator[None]:
+    """The workspace reachable by the engine's tasks for the block: registered for an
+    in-process engine, else its file released for other processes to read."""
+    if engine.in_process:
+        _OPEN[ws.path] = ws
+        try:
+            yield
+        finally:
+            _OPEN.pop(ws.path, None)
+    else:
+        with ws.released():
+            yield
+
+
+def analyze_task(task: tuple[str, Config, Lever]) -> Finding:
+    """Partition function: one lever's analysis, ``(workspace path, config, lever)`` →
+    its :class:`~levers_cli.levers.base.Finding`."""
+    path, config, lever = task
+    with _task_workspace(path) as ws:
+        return lever.analyze(ws, config)
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallTask:
+    """One group of call partitions to price at every level.
+
+    Attributes:
+        path: the workspace file.
+        config: the effective configuration.
+        levers: the waterfall's levers, in order.
+        findings: their findings, ``per_call`` restricted to ``call_ids``.
+        levels: the levels to price.
+        call_ids: the group's calls.
+    """
+
+    path: str
+    config: Config
+    levers: list[Lever]
+    findings: dict[int, Finding]
+    levels: tuple[Level, ...]
+    call_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallSums:
+    """What one group's calls cost (USD over the log, unscaled), per level: ``before``;
+    ``after`` and ``evidence`` per step of the waterfall; ``alone`` after each lever alone
+    (with its ``alone_evidence``)."""
+
+    before: float
+    after: dict[str, list[float]]
+    evidence: dict[str, list[float]]
+    alone: dict[str, list[float]]
+
+
+def waterfall_task(task: WaterfallTask) -> WaterfallSums:
+    """Partition function: the waterfall and each lever alone, at every level, over one
+    group's calls (see :class:`WaterfallTask`)."""
+    with _task_workspace(task.path) as ws:
+        plan = base_plan(ws, task.call_ids)
+    before = float(plan_cost(plan, task.config).sum())
+    after: dict[str, list[float]] = {}
+    evidence: dict[str, list[float]] = {}
+    alone: dict[str, list[float]] = {}
+    for level in task.levels:
+        _, costs, on_evidence = _waterfall_costs(
+            plan, task.levers, task.findings, task.config, level
+        )
+        after[level] = [float(c.sum()) for c in costs[1:]]
+        evidence[level] = on_evidence
+        alone[level] = [
+            float(_waterfall_costs(plan, [lv], task.findings, task.config, level)[1][1].sum())
+            for lv in task.levers
+        ]
+    return WaterfallSums(before, after, evidence, alone)
+
+
+def _restricted(finding: Finding, call_ids: list[str]) -> Finding:
+    if finding.per_call is None:
+        return finding
+    kept = finding.per_call.filter(pl.col("call_id").is_in(call_ids))
+    return replace(finding, per_call=kept)
+
+
+def _simulate_partitioned(
+    ws: Workspace,
+    config: Config,
+    levers: list[Lever],
+    levels: tuple[Level, ...],
+    found: dict[int, Finding],
+    days: float,
+    engine: Engine,
+) -> SimulationResult:
+    todo = [lever for lever in levers if lever.id not in found]
+    partitions = call_partitions(ws)
+    span = log_span_days(ws)
+    factor = days / span
+    per_group = int(config.get("engine", "partition_calls"))
+    total = sum(len(p.call_ids) for p in partitions)
+    with _shared(ws, engine):
+        analyses = engine.map(analyze_task, [(ws.path, config, lever) for lever in todo])
+        found.update({lever.id: finding for lever, finding in zip(todo, analyses, strict=True)})
+        links = [pair for lever in levers for pair in lever.partition_links(found[lever.id])]
+        bins = max(engine.workers, -(-total // max(per_group, 1)))
+        groups = group_partitions(partitions, links, bins)
+        tasks = [
+            WaterfallTask(
+                ws.path,
+                config,
+                levers,
+                {lv.id: _restricted(found[lv.id], group) for lv in levers},
+                levels,
+                group,
+            )
+            for group in groups
+        ]
+        sums = engine.map(waterfall_task, tasks)
+    result_levels: dict[str, Simulation] = {}
+    before = sum(part.before for part in sums)
+    for level in levels:
+        sim = Simulation(level, span, factor, before * factor)
+        current = before
+        for i, lever in enumerate(levers):
+            cost = sum(part.after[level][i] for part in sums)
+            on_evidence = sum(part.evidence[level][i] for part in sums)
+            sim.steps.append(_step(lever, current, cost, on_evidence, factor))
+            current = cost
+            alone = sum(part.alone[level][i] for part in sums)
+            found[lever.id].standalone_usd_month[level] = (before - alone) * factor
+        for step in sim.steps:
+            found[step["id"]].saving_usd_month[level] = step["saving_usd_month"]
+            found[step["id"]].saving_by_basis[level] = step["saving_by_basis"]
+        result_levels[level] = sim
+    return _result(ws, levers, levels, found, result_levels, days)

@@ -70,15 +70,25 @@ class Workspace:
     Args:
         path: the database file; its folder is created when missing. ``":memory:"`` for tests.
         create: create the file when missing (``False`` for commands that only read one).
+        read_only: open an existing file read-only (a partition task beside other readers;
+            DuckDB lets several processes read a file no process writes); no table is
+            created or migrated, and any write raises.
 
     Raises:
         WorkspaceError: the file cannot be opened (locked by another process, not DuckDB).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
-        import duckdb
-
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
         self.path = str(path or default_workspace_path())
+        self.read_only = read_only
+        if read_only:
+            create = False
         if self.path != ":memory:":
             if not create and not os.path.exists(self.path):
                 raise WorkspaceError(
@@ -87,11 +97,19 @@ class Workspace:
                 )
             _check_is_duckdb(self.path)
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._connect()
+
+    def _connect(self) -> None:
+        import duckdb
+
         try:
-            self.con: Any = _Connection(duckdb.connect(self.path))
+            connection = duckdb.connect(self.path, read_only=self.read_only)
         except duckdb.Error as exc:
             raise WorkspaceError(_open_failure(self.path, str(exc))) from None
+        self.con: Any = _Connection(connection)
         self.con.execute("SET TimeZone = 'UTC'")
+        if self.read_only:
+            return
         for statement in DDL:
             self.con.execute(statement)
         for name, kind in CALL_COLUMNS.items():  # workspaces made by an older levers
@@ -101,6 +119,26 @@ class Workspace:
     def close(self) -> None:
         """Close the connection."""
         self.con.close()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Close the file for the block and open it again after it, so that other processes
+        (an engine's partition tasks) can open it read-only meanwhile; temporary tables do
+        not survive.
+
+        Raises:
+            WorkspaceError: an in-memory workspace (no file another process could open), or
+                the file cannot be opened again afterwards.
+        """
+        if self.path == ":memory:":
+            raise WorkspaceError(
+                "an in-memory workspace cannot be shared with other processes; use a file"
+            )
+        self.con.close()
+        try:
+            yield
+        finally:
+            self._connect()
 
     def __enter__(self) -> Workspace:
         return self

@@ -13,6 +13,7 @@ from rich.markup import escape
 from levers_cli.cli.options import (
     BatchInputOpt,
     ConfigOpt,
+    EngineOpt,
     FilesArg,
     FormatOpt,
     JsonOpt,
@@ -144,6 +145,7 @@ def analyze(
         str, typer.Option("--out", "-o", help="Where to write the JSON summary.")
     ] = DEFAULT_OUT,
     max_rejects: MaxRejectsOpt = 0,
+    engine: EngineOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Read logs, price every call, find route categories and show where the money goes.
@@ -159,6 +161,7 @@ def analyze(
     from levers_cli.analysis import analyze as run_analysis
     from levers_cli.config import load_config
     from levers_cli.embed import AUTO, get_embedder
+    from levers_cli.engine import chosen_engine
     from levers_cli.ingest.mapping import parse_mapping
     from levers_cli.store import Workspace, default_workspace_path
 
@@ -183,6 +186,7 @@ def analyze(
     _check_writable(out)
     if os.path.realpath(out) in {os.path.realpath(f) for f in files if f != "-"}:
         fail(f"--out {out} is one of the input logs; write the summary elsewhere")
+    runner = chosen_engine(cfg, engine.value if engine else None)
     try:
         with Workspace(ws_path) as ws, progress_bars(err_console, not json_out) as progress:
             if not files:
@@ -201,6 +205,7 @@ def analyze(
                 recluster=recluster,
                 exclude=own_outputs,
                 progress=progress,
+                engine=runner,
             )
     except KeyboardInterrupt:
         err_console.print(
@@ -209,6 +214,9 @@ def analyze(
             markup=False, highlight=False,
         )  # fmt: skip
         raise typer.Exit(130) from None
+    finally:
+        if runner is not None:
+            runner.close()
     summary = result.summary
     if summary.get("quality_results", {}).get("only"):
         # only shadow/judge results were read: no call changed, the summary stands

@@ -54,6 +54,25 @@ class Level(StrEnum):
     aggressive = "aggressive"
 
 
+class EngineName(StrEnum):
+    """Where partition functions run (``levers_cli.engine.ENGINES``, spelled here so that
+    ``levers --help`` imports no engine)."""
+
+    local = "local"
+    ray = "ray"
+
+
+EngineOpt = Annotated[
+    EngineName | None,
+    typer.Option(
+        "--engine",
+        help="Run the partition steps on this engine: local (this machine; [engine] workers "
+        "processes) or ray (a Ray cluster: pip install 'levers-cli[ray]').",
+        show_default="[engine] name in levers.toml, else local",
+    ),
+]
+
+
 WorkspaceOpt = Annotated[
     str | None,
     typer.Option(

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from levers_cli.cli.options import ConfigOpt, JsonOpt, Level, WorkspaceOpt, finite
+from levers_cli.cli.options import ConfigOpt, EngineOpt, JsonOpt, Level, WorkspaceOpt, finite
 from levers_cli.cli.output import err_console, fail, out_console
 from levers_cli.report.fmt import basis_label, claim_value, usd
 
@@ -58,6 +58,7 @@ def simulate(
             help="Fit on this share (0 < share < 1) of the log's span, measure on the rest.",
         ),
     ] = None,
+    engine: EngineOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Apply the levers in order 1→7 to every call and show the monthly waterfall.
@@ -67,6 +68,7 @@ def simulate(
     from levers_cli.budget import backtest as run_backtest
     from levers_cli.budget import solve_budget
     from levers_cli.config import load_config
+    from levers_cli.engine import chosen_engine
     from levers_cli.levers import LEVELS, LEVERS, all_levers
     from levers_cli.simulate import simulate as run_simulation
     from levers_cli.store import Workspace
@@ -79,7 +81,12 @@ def simulate(
             data: dict[str, Any] = {"backtest": run_backtest(ws, cfg, chosen, backtest)}
         else:
             levels = (level.value,) if level else LEVELS
-            result = run_simulation(ws, cfg, chosen, levels=levels)
+            runner = chosen_engine(cfg, engine.value if engine else None)
+            try:
+                result = run_simulation(ws, cfg, chosen, levels=levels, engine=runner)
+            finally:
+                if runner is not None:
+                    runner.close()
             data = result.as_dict()
             if budget is not None:
                 plan = solve_budget(ws, cfg, chosen, result.findings, budget)

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from levers_cli.embed.base import Embedder
 from levers_cli.redact import redact_many
 from levers_cli.schema import UNCATEGORIZED
 from levers_cli.store import Workspace
+
+if TYPE_CHECKING:
+    from levers_cli.engine import Engine
 
 #: ``progress(stage, advance, total)``: ``stage`` is ``embed``, ``cluster`` or ``assign``.
 ProgressFn = Callable[[str, int, int], None]
@@ -43,8 +47,15 @@ def embed_distinct(
     hashes: list[str],
     texts: list[str],
     progress: ProgressFn | None = None,
+    engine: Engine | None = None,
 ) -> tuple[np.ndarray, int]:
     """Embeddings of the distinct queries, from the cache or computed and cached now.
+
+    With an ``engine`` whose tasks run outside this process, the queries not embedded yet are
+    split into one slice per worker, each embedded by a task (:func:`encode_task`, the
+    embedder pickled to it) in the embedder's own chunks; the vectors are stored as each
+    slice's task returns (all at the end, where the engine returns results together). An
+    embedder that cannot be pickled (a loaded ONNX Runtime session) embeds here.
 
     Returns:
         ``((n, d) float32 unit vectors in the order of ``hashes``, number embedded now)``.
@@ -66,9 +77,16 @@ def embed_distinct(
     if progress is not None:
         progress("embed", len(cached), len(hashes))
     step = int(embedder.chunk_rows)  # the embedder's step (fast ones take bigger steps)
-    for start in range(0, len(missing), step):
-        chunk = missing[start : start + step]
-        encoded = embedder.encode([texts[i] for i in chunk])
+    if engine is not None and not engine.in_process and len(missing) > step and _portable(embedder):
+        slices = [part for part in np.array_split(missing, engine.workers) if len(part)]
+        tasks = [(embedder, [texts[i] for i in part]) for part in slices]
+        pieces: Iterable[tuple[np.ndarray, np.ndarray]] = zip(
+            slices, engine.map(encode_task, tasks), strict=True
+        )
+    else:
+        chunks = [missing[start : start + step] for start in range(0, len(missing), step)]
+        pieces = ((chunk, embedder.encode([texts[i] for i in chunk])) for chunk in chunks)
+    for chunk, encoded in pieces:
         vectors[chunk] = encoded
         ws.load_temp(
             "new_vectors",
@@ -83,6 +101,29 @@ def embed_distinct(
             progress("embed", len(chunk), len(hashes))
     ws.con.execute("DROP TABLE IF EXISTS new_vectors")
     return vectors, len(missing)
+
+
+def _portable(embedder: Embedder) -> bool:
+    """Whether the embedder can be sent to another process (a loaded ONNX Runtime session
+    cannot: such an embedder embeds here instead)."""
+    import pickle
+
+    try:
+        pickle.dumps(embedder)
+    except (TypeError, AttributeError, pickle.PicklingError):
+        return False
+    return True
+
+
+def encode_task(task: tuple[Embedder, list[str]]) -> np.ndarray:
+    """Partition function: ``(embedder, texts)`` → their ``(n, d)`` float32 vectors, encoded
+    in the embedder's chunks (``chunk_rows``)."""
+    embedder, texts = task
+    step = int(embedder.chunk_rows)
+    parts = [embedder.encode(texts[start : start + step]) for start in range(0, len(texts), step)]
+    if not parts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def _previous(ws: Workspace, embedder: Embedder) -> tuple[dict[str, int], dict[int, np.ndarray]]:
@@ -132,6 +173,7 @@ def categorize(
     exemplars: int = 3,
     recluster: bool = False,
     progress: ProgressFn | None = None,
+    engine: Engine | None = None,
 ) -> CategorizeResult:
     """Discover route categories for every call in the workspace.
 
@@ -142,7 +184,8 @@ def categorize(
     nearest existing category when its cosine similarity
     to the centroid is at least ``params.assign_min_similarity``; the rest (with the queries
     still uncategorized) are clustered on their own, and the categories they form get new ids.
-    A run that brings no new query changes nothing.
+    A run that brings no new query changes nothing. ``engine``: where the queries not
+    embedded yet are embedded (:func:`embed_distinct`).
 
     Raises:
         LeversError: the embedder cannot be loaded.
@@ -160,7 +203,7 @@ def categorize(
     texts = [r[1] for r in rows]
     weights = np.array([r[2] for r in rows], dtype=np.float64)
     spend = np.array([r[3] for r in rows], dtype=np.float64)
-    vectors, embedded_now = embed_distinct(ws, embedder, hashes, texts, progress)
+    vectors, embedded_now = embed_distinct(ws, embedder, hashes, texts, progress, engine)
     if progress is not None:
         progress("cluster", 0, 1)
     known, centroids = ({}, {}) if recluster else _previous(ws, embedder)

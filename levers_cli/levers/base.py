@@ -146,6 +146,13 @@ class Lever(Protocol):
         (``caching (prefix)``)."""
         return self.name
 
+    def partition_links(self, finding: Finding) -> list[tuple[str, str]]:
+        """Pairs of ``call_id`` whose plans ``apply`` decides together (a cache source and
+        its reader, the calls of one group it prices as a whole): the simulation never puts
+        the two calls of a pair in different partitions (:mod:`levers_cli.engine.partitions`).
+        ``[]`` (the default): ``apply`` changes each call from its own per-call columns."""
+        return []
+
     def budget_options(self) -> list[Lever]:
         """The budget solver's options for this lever: the lever itself, or, for a lever made
         of parts of different effort, one lever per group of parts, each applying its parts
@@ -162,6 +169,21 @@ def quoted_names(rows: list[dict[str, Any]], key: str, n: int = 3, fallback: str
     if not picked:
         return ""
     return ": " + ", ".join(picked) + (" …" if sum(map(bool, texts)) > n else "")
+
+
+def chain_links(per_call: pl.DataFrame | None, key: str) -> list[tuple[str, str]]:
+    """Links (:meth:`Lever.partition_links`) that keep the calls of each value of ``key`` (a
+    column of ``per_call``; nulls are no group) together: each call paired with the previous
+    call of its group."""
+    if per_call is None or per_call.is_empty() or key not in per_call.columns:
+        return []
+    import polars as pl
+
+    grouped = per_call.filter(pl.col(key).is_not_null()).select(
+        "call_id", pl.col("call_id").shift(1).over(key).alias("_previous")
+    )
+    pairs = grouped.filter(pl.col("_previous").is_not_null())
+    return list(zip(pairs["call_id"].to_list(), pairs["_previous"].to_list(), strict=True))
 
 
 def combine_basis(bases: list[Basis]) -> Basis:

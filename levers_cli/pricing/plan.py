@@ -52,9 +52,11 @@ if TYPE_CHECKING:
     from levers_cli.config import Config
 
 
-def base_plan(ws: Workspace) -> pl.DataFrame:
+def base_plan(ws: Workspace, call_ids: list[str] | None = None) -> pl.DataFrame:
     """Every priced call as a plan row that changes nothing (see the module docstring); a
-    gateway cache hit (no provider call) starts free."""
+    gateway cache hit (no provider call) starts free. ``call_ids``: only those calls (a
+    partition of the simulation), in the same order."""
+    only = "" if call_ids is None else " AND call_id IN (SELECT unnest(?::VARCHAR[]))"
     cursor = ws.con.execute(
         """SELECT call_id, category_id, provider, model, ts, conversation_id, turn, query_hash,
                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens,
@@ -64,7 +66,10 @@ def base_plan(ws: Workspace) -> pl.DataFrame:
                   coalesce(output_audio_tokens, 0) AS output_audio_tokens,
                   service_tier, inference_geo, server_tool_uses::VARCHAR AS server_tool_uses,
                   coalesce(gateway_cache_hit, false) AS gateway_cache_hit
-           FROM calls WHERE cost_usd IS NOT NULL ORDER BY ts NULLS LAST, call_id"""
+           FROM calls WHERE cost_usd IS NOT NULL"""
+        + only
+        + " ORDER BY ts NULLS LAST, call_id",
+        [] if call_ids is None else [call_ids],
     )
     with warnings.catch_warnings():  # "Arrow output on a DB-API result makes an extra copy"
         warnings.simplefilter("ignore", UserWarning)

@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Effort, Figure, Finding, Level, Lever, combine_basis
+from levers_cli.levers.base import (
+    LEVELS,
+    Effort,
+    Figure,
+    Finding,
+    Level,
+    Lever,
+    chain_links,
+    combine_basis,
+)
 from levers_cli.levers.caching.calibration import CalibrationPolicy
 from levers_cli.levers.caching.calls import exact_hits, load_calls
 from levers_cli.levers.caching.pairs import (
@@ -335,6 +344,21 @@ class CachingLever(Lever):
             parts.append(f"serve {repeats} ({hits:,} exact, {semantic:,} semantic) from a cache")
         text = "; ".join(parts) or "keep prompts' static content first"
         return text[0].upper() + text[1:]
+
+    def partition_links(self, finding: Finding) -> list[tuple[str, str]]:
+        """Each call with its prefix source at every level (it reads the source's cache), and
+        the calls of each prompt template (``prefix_group``: prefix caching is planned per
+        template where it pays for its writes)."""
+        pc = finding.per_call
+        if pc is None or pc.is_empty():
+            return []
+        links = chain_links(pc, "prefix_group")
+        for lv in LEVELS:
+            column = f"prefix_source_{lv}"
+            if column in pc.columns:
+                pairs = pc.filter(pl.col(column).is_not_null()).select("call_id", column)
+                links += zip(pairs["call_id"].to_list(), pairs[column].to_list(), strict=True)
+        return links
 
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level

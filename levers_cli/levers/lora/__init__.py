@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from levers_cli.levers.base import LEVELS, Finding, Lever, combine_basis, quoted_names
+from levers_cli.levers.base import (
+    LEVELS,
+    Finding,
+    Lever,
+    chain_links,
+    combine_basis,
+    quoted_names,
+)
 from levers_cli.levers.lora.calls import (
     PLAN_TOKENS,
     category_table,
@@ -139,6 +146,18 @@ class LoraLever(Lever):
             f"Fine-tune a LoRA model on {plural(examples, 'accepted answer')} from "
             f"{plural(len(rows), 'category', 'categories')}" + quoted_names(rows, "label")
         )
+
+    def partition_links(self, finding: Finding) -> list[tuple[str, str]]:
+        """The candidate calls of each category (at any level): ``apply`` moves a category
+        only where its whole saving exceeds its training cost, and spreads that cost over
+        the category's calls."""
+        pc = finding.per_call
+        if pc is None or pc.is_empty():
+            return []
+        wanted = [pl.col(f"lora_{lv}") for lv in LEVELS if f"lora_{lv}" in pc.columns]
+        if not wanted:
+            return []
+        return chain_links(pc.filter(pl.any_horizontal(wanted)), CATEGORY_ID)
 
     def apply(
         self, plan: pl.DataFrame, finding: Finding, config: Config, level: Level

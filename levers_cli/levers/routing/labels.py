@@ -56,7 +56,14 @@ def load_labels(ws: Workspace) -> pl.DataFrame:
 
 def labelled_queries_sql(ws: Workspace) -> str:
     """SQL selecting the ``query_hash`` of every labelled query (creates the empty table
-    first when there is none)."""
+    first when there is none; in a read-only workspace, a query of no rows instead)."""
+    if getattr(ws, "read_only", False):
+        exists = ws.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE]
+        ).fetchall()
+        if not exists[0][0]:
+            return "SELECT NULL::VARCHAR AS query_hash WHERE false"
+        return f"SELECT query_hash FROM {TABLE}"
     ws.con.execute(DDL)
     return f"SELECT query_hash FROM {TABLE}"
 
