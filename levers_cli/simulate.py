@@ -134,47 +134,73 @@ def run_waterfall(
     return sim
 
 
-def measure_alone(sim: Simulation, config: Config) -> dict[str, float | None]:
-    """What one lever did alone (``sim``: a waterfall of that lever only), in the terms of
-    :data:`CLAIM_METRICS`: ``calls_share``, ``cost_share``, ``cost_ratio``, ``cut_on_changed``,
-    ``input_cut``, ``output_cut`` (shares 0–1, ratio ×; ``None`` where nothing was changed or
-    the calls became free, so a ratio has no finite value).
+def alone_sums(
+    base: pl.DataFrame, plan: pl.DataFrame, before: pl.Series, after: pl.Series, config: Config
+) -> dict[str, float]:
+    """The sums :func:`measures_of` turns into one lever's measures, over the calls of ``base``
+    (the plan before the lever) and ``plan`` (after it), priced ``before`` and ``after``
+    (USD per call): every one a sum over calls, so partitions' sums add up
+    (:func:`waterfall_task`). Keys: ``calls``, ``changed`` (calls whose cost moved),
+    ``total``/``after_total`` (USD), ``cost_before``/``cost_after`` (USD of the changed
+    calls), ``in_before``/``in_after`` (their input cost, USD), ``out_before``/``out_after``
+    (their output tokens).
 
     Input cost is the plan priced with no output tokens (cache reads and writes at their
     rates, plus what the lever adds: summaries, training); output tokens are ``plan_output``,
     none for a call served free (script, cache hit).
     """
-    assert sim.base is not None and sim.plan is not None
-    before, after = sim.call_costs[0], sim.call_costs[-1]
     changed = (before - after).abs() > 1e-12
-    n, total = sim.base.height, float(before.sum())
-    cost_before = float(before.filter(changed).sum())
-    cost_after = float(after.filter(changed).sum())
 
-    def inputs(plan: pl.DataFrame) -> float:
-        rows = plan.filter(changed)
-        none = pl.lit(0).cast(plan.schema["plan_output"]).alias("plan_output")
+    def inputs(frame: pl.DataFrame) -> float:
+        rows = frame.filter(changed)
+        none = pl.lit(0).cast(frame.schema["plan_output"]).alias("plan_output")
         return float(plan_cost(rows.with_columns(none), config).sum()) if rows.height else 0.0
 
-    in_before, in_after = inputs(sim.base), inputs(sim.plan)
-
-    def outputs(plan: pl.DataFrame) -> float:  # a call served free generates nothing
+    def outputs(frame: pl.DataFrame) -> float:  # a call served free generates nothing
         made = pl.when(pl.col("plan_free")).then(0).otherwise(pl.col("plan_output"))
-        return float(plan.filter(changed).select(made.sum()).item() or 0)
+        return float(frame.filter(changed).select(made.sum()).item() or 0)
 
-    out_before, out_after = outputs(sim.base), outputs(sim.plan)
+    return {
+        "calls": float(base.height),
+        "changed": float(changed.sum()),
+        "total": float(before.sum()),
+        "after_total": float(after.sum()),
+        "cost_before": float(before.filter(changed).sum()),
+        "cost_after": float(after.filter(changed).sum()),
+        "in_before": inputs(base),
+        "in_after": inputs(plan),
+        "out_before": outputs(base),
+        "out_after": outputs(plan),
+    }
+
+
+def measures_of(sums: dict[str, float]) -> dict[str, float | None]:
+    """One lever's measures from :func:`alone_sums`, in the terms of :data:`CLAIM_METRICS`:
+    ``calls_share``, ``cost_share``, ``cost_ratio``, ``cut_on_changed``, ``input_cut``,
+    ``output_cut`` (shares 0–1, ratio ×; ``None`` where nothing was changed or the calls
+    became free, so a ratio has no finite value)."""
 
     def share(cut: float, whole: float) -> float | None:
         return cut / whole if whole > 0 else None
 
+    cost_before, cost_after = sums["cost_before"], sums["cost_after"]
     return {
-        "calls_share": int(changed.sum()) / n if n else None,
-        "cost_share": share(total - float(after.sum()), total),
+        "calls_share": sums["changed"] / sums["calls"] if sums["calls"] else None,
+        "cost_share": share(sums["total"] - sums["after_total"], sums["total"]),
         "cost_ratio": cost_before / cost_after if cost_after > 0 else None,
         "cut_on_changed": share(cost_before - cost_after, cost_before),
-        "input_cut": share(in_before - in_after, in_before),
-        "output_cut": share(out_before - out_after, out_before),
+        "input_cut": share(sums["in_before"] - sums["in_after"], sums["in_before"]),
+        "output_cut": share(sums["out_before"] - sums["out_after"], sums["out_before"]),
     }
+
+
+def measure_alone(sim: Simulation, config: Config) -> dict[str, float | None]:
+    """What one lever did alone (``sim``: a waterfall of that lever only): :func:`measures_of`
+    its :func:`alone_sums`."""
+    assert sim.base is not None and sim.plan is not None
+    return measures_of(
+        alone_sums(sim.base, sim.plan, sim.call_costs[0], sim.call_costs[-1], config)
+    )
 
 
 def load_claims() -> dict[str, Any]:
@@ -433,12 +459,15 @@ class WaterfallTask:
 class WaterfallSums:
     """What one group's calls cost (USD over the log, unscaled), per level: ``before``;
     ``after`` and ``evidence`` per step of the waterfall; ``alone`` after each lever alone
-    (with its ``alone_evidence``)."""
+    (with its ``alone_evidence``); ``measures`` (:func:`alone_sums` per lever alone)."""
 
     before: float
     after: dict[str, list[float]]
     evidence: dict[str, list[float]]
     alone: dict[str, list[float]]
+    #: per lever alone, and per budget option of a lever made of parts (by name or label),
+    #: per level: its :func:`alone_sums` over the group's calls
+    measures: dict[str, dict[str, dict[str, float]]]
 
 
 def waterfall_task(task: WaterfallTask) -> WaterfallSums:
@@ -450,17 +479,29 @@ def waterfall_task(task: WaterfallTask) -> WaterfallSums:
     after: dict[str, list[float]] = {}
     evidence: dict[str, list[float]] = {}
     alone: dict[str, list[float]] = {}
+    measures: dict[str, dict[str, dict[str, float]]] = {}
     for level in task.levels:
         _, costs, on_evidence = _waterfall_costs(
             plan, task.levers, task.findings, task.config, level
         )
         after[level] = [float(c.sum()) for c in costs[1:]]
         evidence[level] = on_evidence
-        alone[level] = [
-            float(_waterfall_costs(plan, [lv], task.findings, task.config, level)[1][1].sum())
-            for lv in task.levers
-        ]
-    return WaterfallSums(before, after, evidence, alone)
+        alone[level] = []
+        for lever in task.levers:
+            options = lever.budget_options()
+            parts = [(lever.name, lever)] + (
+                [(o.label, o) for o in options] if len(options) > 1 else []
+            )
+            for name, part in parts:
+                done, part_costs, _ = _waterfall_costs(
+                    plan, [part], task.findings, task.config, level
+                )
+                if part is lever:
+                    alone[level].append(float(part_costs[1].sum()))
+                measures.setdefault(name, {})[level] = alone_sums(
+                    plan, done, part_costs[0], part_costs[1], task.config
+                )
+    return WaterfallSums(before, after, evidence, alone, measures)
 
 
 def _restricted(finding: Finding, call_ids: list[str]) -> Finding:
@@ -519,4 +560,17 @@ def _simulate_partitioned(
             found[step["id"]].saving_usd_month[level] = step["saving_usd_month"]
             found[step["id"]].saving_by_basis[level] = step["saving_by_basis"]
         result_levels[level] = sim
-    return _result(ws, levers, levels, found, result_levels, days)
+    measures: dict[str, dict[str, dict[str, float | None]]] = {}
+    for level in levels:
+        sim = result_levels[level]
+        measures.setdefault("together", {})[level] = {
+            "cost_share": 1 - sim.after_usd / sim.before_usd if sim.before_usd else None
+        }
+    for name in sums[0].measures if sums else ():
+        for level in levels:
+            added: dict[str, float] = {}
+            for part in sums:
+                for key, value in part.measures[name][level].items():
+                    added[key] = added.get(key, 0.0) + value
+            measures.setdefault(name, {})[level] = measures_of(added)
+    return _result(ws, levers, levels, found, result_levels, days, measures)
