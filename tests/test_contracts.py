@@ -80,7 +80,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.parametrize("lever_class", WATERFALL, ids=lambda c: c.name)
 def test_a_lever_keeps_the_plan_shape_and_never_raises_its_cost(sample, lever_class) -> None:
-    ws, config, base, findings = sample
+    _, config, base, findings = sample
     lever: Lever = lever_class()
     before = float(plan_cost(base, config).sum())
     for level in LEVELS:
@@ -138,9 +138,8 @@ def test_an_exporter_is_a_documented_command(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", list(EXPORTERS))
 def test_an_exporter_refuses_a_workspace_without_calls(tmp_path: Path, kind: str) -> None:
-    with Workspace(tmp_path / "empty.duckdb") as ws:
-        with pytest.raises(WorkspaceError) as caught:
-            run_export(kind, ws, load_config(), str(tmp_path / "out"))
+    with Workspace(tmp_path / "empty.duckdb") as ws, pytest.raises(WorkspaceError) as caught:
+        run_export(kind, ws, load_config(), str(tmp_path / "out"))
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "out").exists()
 
