@@ -183,6 +183,9 @@ def analyze(
         exemplars=config.get("cluster", "exemplars_per_category"),
         recluster=recluster,
         progress=progress,
+        feature_keys=list(config.get("cluster", "feature_keys")),
+        feature_min_calls=int(config.get("cluster", "feature_min_calls")),
+        feature_min_prompts=int(config.get("cluster", "feature_min_prompts")),
     )
     summary = summarize(
         ws,
