@@ -167,7 +167,7 @@ def analyze(
             f"no calls to analyze: {', '.join(paths)} held no readable records "
             f"(read {ingested.read}, skipped {ingested.skipped}, rejected {ingested.rejected})"
         )
-    link_conversations(ws)
+    link_conversations(ws, float(config.get("conversations", "retry_window_s")))
     pricing = price_calls(ws, config)
     if embedder is None:
         embedder, choice = resolve_embedder(ws, config)

@@ -256,13 +256,14 @@ def render_repeats(console: Console, s: dict[str, Any]) -> None:
 
 
 def render_conversations(console: Console, s: dict[str, Any]) -> None:
-    """Conversations and calls per conversation, when the log has any."""
+    """Conversations, their threads (turns per thread) and retries, when the log has any."""
     conv = s.get("conversations")
     if conv and conv["conversations"]:
         console.print(
             f"conversations: {count(conv['conversations'])} ({count(conv['multi_turn'])} with "
-            f"more than one call); calls per conversation p50 {conv['turns_p50']:g}, "
-            f"p95 {conv['turns_p95']:g}, max {conv['turns_max']}"
+            f"more than one turn); threads: {count(conv.get('threads', 0))}, turns per thread "
+            f"p50 {conv['turns_p50']:g}, p95 {conv['turns_p95']:g}, max {conv['turns_max']}; "
+            f"retries (regenerated or edited at the same turn): {count(conv.get('retries', 0))}"
         )
 
 
