@@ -99,27 +99,34 @@ def test_tree_turns_are_depths_and_siblings_are_retries(ws, tmp_path):
     assert stats.calls_per_conversation_max == 8
 
 
-def test_root_repeats_far_apart_or_from_other_users_are_new_conversations(ws, tmp_path):
-    # the same one-shot question an hour apart (past the 600 s window), and within the window
-    # from two logged users: three conversations, no retry
+def test_root_repeats_far_apart_duplicates_or_from_other_users_are_new_conversations(
+    ws, tmp_path
+):
+    # the same one-shot question an hour apart (past the 600 s window); a job's duplicate
+    # request answered the same 5 s apart; the same question within the window from two
+    # logged users: none is a retry
     far = [("f1", [_u("How do I reset my password?")], "x"),
-           ("f2", [_u("How do I reset my password?")], "x")]  # fmt: skip
+           ("f2", [_u("How do I reset my password?")], "y")]  # fmt: skip
     _write(tmp_path / "far.jsonl", far, gap=3600)
+    dup = [("d1", [_u("Classify: card declined")], "billing"),
+           ("d2", [_u("Classify: card declined")], "billing")]  # fmt: skip
+    _write(tmp_path / "dup.jsonl", dup, gap=5)
     users = [
         openai_pair("u1", "gpt-4o-mini", [_u("Hi there")], "y", T0, 5, 5, user="ann"),
         openai_pair("u2", "gpt-4o-mini", [_u("Hi there")], "y", T0 + 5, 5, 5, user="bob"),
         openai_pair("u3", "gpt-4o-mini", [_u("Hi there")], "z", T0 + 9, 5, 5, user="bob"),
     ]
     (tmp_path / "users.jsonl").write_text("".join(json.dumps(r) + "\n" for r in users))
-    ingest_files(ws, [str(tmp_path / "far.jsonl"), str(tmp_path / "users.jsonl")])
+    ingest_files(ws, [str(tmp_path / n) for n in ("far.jsonl", "dup.jsonl", "users.jsonl")])
     link_conversations(ws)
     found = _tree(ws)
     assert found["f2"][2] is None and found["f1"][3] != found["f2"][3]
+    assert found["d2"][2] is None and found["d1"][3] != found["d2"][3]
     assert found["u2"][2] is None and found["u1"][3] != found["u2"][3]
     # bob asked again 4 s later: his regeneration
     assert found["u3"][2] == "u2" and found["u3"][3] == found["u2"][3]
     stats = conversation_stats(ws)
-    assert (stats.conversations, stats.threads, stats.retries) == (4, 4, 1)
+    assert (stats.conversations, stats.threads, stats.retries) == (6, 6, 1)
     assert stats.turns_max == 1 and stats.multi_turn == 0
 
 

@@ -15,9 +15,11 @@ from levers_cli.cluster.assign import fit_and_assign, nearest_centroid
 from levers_cli.cluster.features import assign_features
 from levers_cli.cluster.labels import (
     LABEL_SEPARATOR,
+    MIXED,
     category_name,
     central_exemplars,
     ctfidf_keywords,
+    short_label,
 )
 from levers_cli.embed.base import Embedder
 from levers_cli.redact import redact_many
@@ -357,6 +359,11 @@ def _write_categories(
         examples = redact_many(examples)[0]
         words = top_words.get(category, [])
         name = category_name(words, examples, [texts[i] for i in members], weights[members])
+        # a name the feature has already: the category's later keywords, else a number
+        for start in range(1, len(words)):
+            if (feature, name) not in names_used or name == MIXED:
+                break
+            name = short_label(words[start:], examples)
         base, suffix = name, 2
         while (feature, name) in names_used:
             name, suffix = f"{base} #{suffix}", suffix + 1

@@ -6,18 +6,21 @@ term frequency is L1-normalized per category and weighted by ``log(1 + A / f_t)`
 is the average number of words per category and ``f_t`` the term's frequency over all
 categories. Each distinct query counts as many times as it was called.
 
-Terms are single words and two-word phrases (``CountVectorizer(ngram_range=(1, 2))``, as
-BERTopic's ``vectorizer_model`` allows: https://maartengr.github.io/BERTopic/getting_started/
-vectorizers/vectorizers.html), so a phrase that names the category ("verify identity") can
-outrank its words. Stop words are scikit-learn's ``ENGLISH_STOP_WORDS`` plus
-:data:`REQUEST_WORDS`, words that frame a request in any domain ("can you tell me what X
-means") rather than name a topic. A term found in fewer than :data:`MIN_SHARE` of a category's
-calls does not describe it (a rare word scores high on c-TF-IDF's idf alone: "bunch", "town" in
-2 of 22 queries) and is skipped; a word inside a higher-ranked phrase is not repeated.
+Terms are single words and two-word phrases of words adjacent in the text (a
+``CountVectorizer`` with its own analyzer, as BERTopic's ``vectorizer_model`` allows:
+https://maartengr.github.io/BERTopic/getting_started/vectorizers/vectorizers.html), so a phrase
+that names the category ("verify identity") can outrank its words; a phrase never spans a stop
+word ("charged twice on Windows" holds no "twice windows"). Stop words are scikit-learn's
+``ENGLISH_STOP_WORDS`` plus :data:`REQUEST_WORDS`, words that frame a request in any domain
+("can you tell me what X means") rather than name a topic, and :data:`ACKNOWLEDGEMENTS`. A term
+found in fewer than :data:`MIN_SHARE` of a category's calls does not describe it (a rare word
+scores high on c-TF-IDF's idf alone: "bunch", "town" in 2 of 22 queries) and is skipped; a word
+inside a higher-ranked phrase is not repeated.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -114,11 +117,19 @@ def ctfidf_keywords(
     clusters = [int(c) for c in np.unique(labels) if c != UNCATEGORIZED]
     if not clusters:
         return {}
-    vectorizer = CountVectorizer(
-        stop_words=sorted(ENGLISH_STOP_WORDS | REQUEST_WORDS | ACKNOWLEDGEMENTS),
-        token_pattern=TOKEN_PATTERN,
-        ngram_range=(1, 2),
-    )
+    stop = ENGLISH_STOP_WORDS | REQUEST_WORDS | ACKNOWLEDGEMENTS
+
+    def terms(text: str) -> list[str]:
+        # words, and two-word phrases of words adjacent in the text: "charged twice on
+        # Windows" gives no "twice windows" (scikit-learn's n-grams join the words left
+        # after stop words are removed)
+        words = _TOKEN.findall(text.lower())
+        kept = [w for w in words if w not in stop]
+        return kept + [
+            f"{a} {b}" for a, b in itertools.pairwise(words) if a not in stop and b not in stop
+        ]
+
+    vectorizer = CountVectorizer(analyzer=terms)
     try:
         counts = vectorizer.fit_transform(texts)
     except ValueError:  # only stop words / no tokens at all

@@ -14,7 +14,8 @@ Regenerations and edits fork a conversation: calls with the same parent are *sib
 later sibling is a *retry* of the one before it (``retry_of``: the user asked again at the
 same point, the same request regenerated or the question edited), not the next turn. At the
 root, where no history identifies the conversation, a call is a retry of an earlier root call
-only when its request is the same (system prompt and messages), it came at most
+only when its request is the same (system prompt and messages) and its answer is not (the
+same request answered the same is a duplicate: a job that sent one ticket twice), it came at most
 ``retry_window_s`` seconds later (or either has no timestamp) and no logged end user tells them
 apart (``metadata.user``/``user_id``): two users asking the FAQ the same question are two
 conversations. A root retry joins the conversation of the call it retries.
@@ -193,7 +194,8 @@ def link_conversations(ws: Workspace, retry_window_s: float = DEFAULT_RETRY_WIND
     calls = _load_calls(ws)
     # continuation hash → [conversation, continued?, call id] of each call that ends with it
     owners: dict[bytes, list[list[Any]]] = {}
-    # root request hash → [call id, conversation, epoch, end user] of its latest root call
+    # root request hash → [call id, conversation, epoch, end user, continuation] of its latest
+    # root call
     roots: dict[bytes, list[Any]] = {}
     last_child: dict[str, str] = {}  # parent call id → its latest child
     updates: dict[str, list[Any]] = {
@@ -225,6 +227,7 @@ def link_conversations(ws: Workspace, retry_window_s: float = DEFAULT_RETRY_WIND
             earlier = roots.get(request)
             if (
                 earlier is not None
+                and earlier[4] != calls.continuations[i]  # another answer: not a duplicate
                 and (earlier[2] is None or epoch is None or epoch - earlier[2] <= retry_window_s)
                 and (earlier[3] is None or user is None or earlier[3] == user)
                 and (logged_conversation is None or logged_conversation == earlier[1])
@@ -233,7 +236,7 @@ def link_conversations(ws: Workspace, retry_window_s: float = DEFAULT_RETRY_WIND
                 conversation = conversation if conversation is not None else earlier[1]
             if conversation is None:
                 conversation = REBUILT_PREFIX + call_id
-            roots[request] = [call_id, conversation, epoch, user]
+            roots[request] = [call_id, conversation, epoch, user, calls.continuations[i]]
         if conversation is None:
             conversation = REBUILT_PREFIX + call_id
         if turn is None:

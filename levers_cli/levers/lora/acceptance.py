@@ -103,8 +103,8 @@ def acceptance(ws: Workspace, config: Config) -> pl.DataFrame:
 
     Returns:
         ``call_id``, ``feedback`` (bool or null: from metadata), ``retried`` (bool: a sibling
-        retried it or a rephrased retry followed) and ``accepted`` (bool: feedback when present, else ok, not truncated
-        and not retried).
+        retried it or a rephrased retry followed) and ``accepted`` (bool: feedback when
+        present, else ok, not truncated and not retried).
     """
     keys = list(config.get("lora", "feedback_keys"))
     retried = _retried(
