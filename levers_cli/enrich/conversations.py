@@ -14,8 +14,9 @@ Regenerations and edits fork a conversation: calls with the same parent are *sib
 later sibling is a *retry* of the one before it (``retry_of``: the user asked again at the
 same point, the same request regenerated or the question edited), not the next turn. At the
 root, where no history identifies the conversation, a call is a retry of an earlier root call
-only when its request is the same (system prompt and messages) and its answer is not (the
-same request answered the same is a duplicate: a job that sent one ticket twice), it came at most
+only when its request is the same (system prompt and messages) and its answer is not (case,
+spacing and end punctuation aside: the same request answered the same is a duplicate, a job
+that sent one ticket twice), it came at most
 ``retry_window_s`` seconds later (or either has no timestamp) and no logged end user tells them
 apart (``metadata.user``/``user_id``): two users asking the FAQ the same question are two
 conversations. A root retry joins the conversation of the call it retries.
@@ -124,6 +125,7 @@ class _Calls:
     requests: list[Any]
     epochs: list[Any]
     users: list[Any]
+    answers: list[Any]
 
 
 def _load_calls(ws: Workspace) -> _Calls:
@@ -143,7 +145,7 @@ def _load_calls(ws: Workspace) -> _Calls:
     )
     try:
         n = ws.count("_call_order")
-        out = _Calls(*([None] * n for _ in range(8)))
+        out = _Calls(*([None] * n for _ in range(9)))
         reader = ws.con.sql(
             """SELECT o.ord, c.call_id, c.messages::VARCHAR AS messages, c.response,
                       c.conversation_id, c.turn, epoch(c.ts)::DOUBLE AS epoch,
@@ -164,11 +166,19 @@ def _load_calls(ws: Workspace) -> _Calls:
                 prefixes, continuation, request = _call_hashes(messages, columns["response"][i])
                 out.prefixes[ord_], out.continuations[ord_] = prefixes, continuation
                 # a request is its messages and the system prompt (a template sent apart)
+                out.answers[ord_] = _answer_key(columns["response"][i])
                 system = columns["system_prompt"][i].encode()
                 out.requests[ord_] = request + hashlib.blake2b(system, digest_size=8).digest()
     finally:
         ws.con.execute("DROP TABLE IF EXISTS _call_order")
     return out
+
+
+def _answer_key(response: str | None) -> bytes:
+    """An answer compared with another: case, spacing and the punctuation around it ignored
+    ("Feature-request" and "feature-request." are one answer)."""
+    text = " ".join((response or "").lower().split()).strip(".!?,;:'\"` ")
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def _parse_messages(text: str | None) -> list[dict[str, Any]]:
@@ -194,7 +204,7 @@ def link_conversations(ws: Workspace, retry_window_s: float = DEFAULT_RETRY_WIND
     calls = _load_calls(ws)
     # continuation hash → [conversation, continued?, call id] of each call that ends with it
     owners: dict[bytes, list[list[Any]]] = {}
-    # root request hash → [call id, conversation, epoch, end user, continuation] of its latest
+    # root request hash → [call id, conversation, epoch, end user, answer key] of its latest
     # root call
     roots: dict[bytes, list[Any]] = {}
     last_child: dict[str, str] = {}  # parent call id → its latest child
@@ -227,7 +237,7 @@ def link_conversations(ws: Workspace, retry_window_s: float = DEFAULT_RETRY_WIND
             earlier = roots.get(request)
             if (
                 earlier is not None
-                and earlier[4] != calls.continuations[i]  # another answer: not a duplicate
+                and earlier[4] != calls.answers[i]  # another answer: not a duplicate
                 and (earlier[2] is None or epoch is None or epoch - earlier[2] <= retry_window_s)
                 and (earlier[3] is None or user is None or earlier[3] == user)
                 and (logged_conversation is None or logged_conversation == earlier[1])
@@ -236,7 +246,7 @@ def link_conversations(ws: Workspace, retry_window_s: float = DEFAULT_RETRY_WIND
                 conversation = conversation if conversation is not None else earlier[1]
             if conversation is None:
                 conversation = REBUILT_PREFIX + call_id
-            roots[request] = [call_id, conversation, epoch, user, calls.continuations[i]]
+            roots[request] = [call_id, conversation, epoch, user, calls.answers[i]]
         if conversation is None:
             conversation = REBUILT_PREFIX + call_id
         if turn is None:
