@@ -142,3 +142,20 @@ def test_linear_chat_has_one_thread(ws, tmp_path):
     stats = conversation_stats(ws)
     assert (stats.conversations, stats.threads, stats.retries, stats.turns_max) == (1, 1, 0, 3)
     assert stats.calls_per_conversation_max == 3
+
+
+def test_lora_reads_a_retried_sibling_as_not_accepted(ws, tmp_path):
+    from levers_cli.analysis import analyze
+    from levers_cli.config import load_config
+    from levers_cli.levers.lora.acceptance import acceptance
+    from tests.helpers import FakeEmbedder
+
+    _write(tmp_path / "tree.jsonl", TREE)
+    analyze(ws, [str(tmp_path / "tree.jsonl")], embedder=FakeEmbedder())
+    table = acceptance(ws, load_config())
+    retried = {c for c, r in table.select("call_id", "retried").iter_rows() if r}
+    # the calls a later sibling retried: r2 (by r4), r4 (by r5), r1 (by r6), r6 (by r8); no
+    # child asks nearly the same as its parent ("Q" → "Q2", "Q3", "Q4" share no word)
+    assert retried == {"r1", "r2", "r4", "r6"}
+    accepted = {c for c, ok in table.select("call_id", "accepted").iter_rows() if ok}
+    assert accepted == {"r3", "r5", "r7", "r8"}
