@@ -75,7 +75,7 @@ def test_features_by_tag_template_and_rest(ws):
     # t1, t2 are untagged; their template's tagged calls (t3, t4) all say ticket-triage
     assert {features[f"t{i}"] for i in range(1, 5)} == {"ticket-triage"}
     # the notes template is named after its first sentence without a timestamp
-    notes = "Minutes, the meeting-notes assistant"
+    notes = "Minutes (meeting-notes assistant)"
     assert {features[f"n{i}"] for i in range(1, 4)} == {notes}
     assert {features[f"r{i}"] for i in range(1, 4)} == {REST}
 
@@ -139,12 +139,15 @@ def test_whole_log_when_nothing_names_a_feature(tmp_path):
 
 
 def test_template_name_skips_timestamps_and_cuts_long_sentences():
+    # the timestamp sentence is skipped; "You are X, the Y." is written "X (Y)"
     assert template_name(NOTES_SYSTEM.format(ts="2026-10-01T09:00:00Z"), None) == (
-        "Minutes, the meeting-notes assistant"
+        "Minutes (meeting-notes assistant)"
     )
     long = "You are DevPilot, the internal coding assistant for engineers at Acme Cloud."
-    # 48 characters: "DevPilot, the internal coding assistant for engi" → cut at the last space
-    assert template_name(long, None) == "DevPilot, the internal coding assistant for…"
+    # 40 characters of "internal coding assistant for engineers at Acme Cloud":
+    # "internal coding assistant for engineers " → cut at the last space
+    assert template_name(long, None) == "DevPilot (internal coding assistant for engineers…)"
+    assert template_name("You are a helpful assistant.", None) == "helpful assistant"
     assert template_name(None, "Write the weekly report for\nmore") == "Write the weekly report for"
 
 

@@ -44,11 +44,13 @@ TAG_AGREEMENT = 0.9
 REST = "untagged"
 #: Feature of every call when no call has a tag or a template: the whole log.
 ALL_CALLS = "all calls"
-#: Longest template name (characters before the ellipsis).
-NAME_CHARS = 48
+#: Longest template name, or description after an assistant's name (characters before the
+#: ellipsis).
+NAME_CHARS = 40
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _YOU_ARE = re.compile(r"^\s*you are\s+", re.IGNORECASE)
+_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
 #: Masked slots that make a sentence a poor name (a timestamp line); names are fine.
 _SLOT = re.compile(r"<(?!name>)[a-z]+>")
 
@@ -78,8 +80,8 @@ def _key(system_prompt: str | None, first_user: str | None) -> str | None:
 
 def template_name(system_prompt: str | None, first_user: str | None) -> str:
     """A readable name for a template: the first sentence of its system prompt that holds
-    three words and no masked slot but names ("You are" dropped), else the first user line, cut to
-    :data:`NAME_CHARS` characters at a word boundary."""
+    three words and no masked slot but names ("You are" dropped; "X, the Y" written "X (Y)"),
+    else the first user line, cut to :data:`NAME_CHARS` characters at a word boundary."""
     text = ""
     if system_prompt and system_prompt.strip():
         for sentence in _SENTENCE.findall(system_prompt):
@@ -90,10 +92,19 @@ def template_name(system_prompt: str | None, first_user: str | None) -> str:
         text = text or system_prompt
     elif first_user:
         text = first_user.strip().split("\n", 1)[0]
-    text = " ".join(_YOU_ARE.sub("", text).split()).rstrip(".!?:")
+    text = _ARTICLE.sub("", " ".join(_YOU_ARE.sub("", text).split()).rstrip(".!?:"))
+    head, comma, rest = text.partition(", ")
+    if comma and len(head.split()) <= 3 and rest:  # "DevPilot, the internal coding assistant"
+        rest = _ARTICLE.sub("", rest)
+        return f"{head} ({_cut(rest)})"
+    return _cut(text) or "(empty prompt)"
+
+
+def _cut(text: str) -> str:
+    """``text`` cut to :data:`NAME_CHARS` characters at a word boundary, with an ellipsis."""
     if len(text) > NAME_CHARS:
-        text = text[:NAME_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
-    return text or "(empty prompt)"
+        return text[:NAME_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return text
 
 
 def assign_features(

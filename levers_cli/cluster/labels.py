@@ -6,11 +6,11 @@ term frequency is L1-normalized per category and weighted by ``log(1 + A / f_t)`
 is the average number of words per category and ``f_t`` the term's frequency over all
 categories. Each distinct query counts as many times as it was called.
 
-Terms are single words and two-word phrases of words adjacent in the text (a
-``CountVectorizer`` with its own analyzer, as BERTopic's ``vectorizer_model`` allows:
-https://maartengr.github.io/BERTopic/getting_started/vectorizers/vectorizers.html), so a phrase
-that names the category ("verify identity") can outrank its words; a phrase never spans a stop
-word ("charged twice on Windows" holds no "twice windows"). Stop words are scikit-learn's
+Terms are single words and two-word phrases (``CountVectorizer(ngram_range=(1, 2))``, as
+BERTopic's ``vectorizer_model`` allows: https://maartengr.github.io/BERTopic/getting_started/
+vectorizers/vectorizers.html; a phrase joins the words left once stop words are dropped, so
+"reset my password" holds "reset password"), so a phrase that names the category ("verify
+identity") can outrank its words. Stop words are scikit-learn's
 ``ENGLISH_STOP_WORDS`` plus :data:`REQUEST_WORDS`, words that frame a request in any domain
 ("can you tell me what X means") rather than name a topic, and :data:`ACKNOWLEDGEMENTS`. A term
 found in fewer than :data:`MIN_SHARE` of a category's calls does not describe it (a rare word
@@ -20,7 +20,6 @@ inside a higher-ranked phrase is not repeated.
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import numpy as np
@@ -117,19 +116,11 @@ def ctfidf_keywords(
     clusters = [int(c) for c in np.unique(labels) if c != UNCATEGORIZED]
     if not clusters:
         return {}
-    stop = ENGLISH_STOP_WORDS | REQUEST_WORDS | ACKNOWLEDGEMENTS
-
-    def terms(text: str) -> list[str]:
-        # words, and two-word phrases of words adjacent in the text: "charged twice on
-        # Windows" gives no "twice windows" (scikit-learn's n-grams join the words left
-        # after stop words are removed)
-        words = _TOKEN.findall(text.lower())
-        kept = [w for w in words if w not in stop]
-        return kept + [
-            f"{a} {b}" for a, b in itertools.pairwise(words) if a not in stop and b not in stop
-        ]
-
-    vectorizer = CountVectorizer(analyzer=terms)
+    vectorizer = CountVectorizer(
+        stop_words=sorted(ENGLISH_STOP_WORDS | REQUEST_WORDS | ACKNOWLEDGEMENTS),
+        token_pattern=TOKEN_PATTERN,
+        ngram_range=(1, 2),
+    )
     try:
         counts = vectorizer.fit_transform(texts)
     except ValueError:  # only stop words / no tokens at all
@@ -203,14 +194,16 @@ def central_exemplars(
 
 
 def short_label(keywords: list[str], exemplars: list[str]) -> str:
-    """A short name: the top keywords (up to three words in all, a phrase counting as its
-    words), or the first exemplar when there are none."""
+    """A short name: the top one or two keywords (three words in all at most, a phrase
+    counting as its words), or the first exemplar when there are none."""
     if keywords:
         parts: list[str] = []
         for term in keywords:
             if parts and sum(len(p.split()) for p in parts) + len(term.split()) > 3:
                 break
             parts.append(term)
+            if len(parts) == 2:
+                break
         return " / ".join(parts)
     return (exemplars[0][:60] if exemplars else "(empty queries)").strip()
 
