@@ -161,3 +161,17 @@ def test_mixed_when_no_keyword_covers_a_quarter_of_the_calls():
     weights = np.array([4.0, 1, 1, 1, 1])
     assert term_share("reset password", texts, weights) == pytest.approx(0.5)
     assert category_name(["reset password"], [], texts, weights) == "reset password"
+
+
+def test_a_second_run_keeps_each_feature_s_categories(ws):
+    before = ws.con.execute("SELECT call_id, category_id, feature FROM calls ORDER BY 1").fetchall()
+    labels = ws.con.execute("SELECT category_id, label, feature FROM categories ORDER BY 1")
+    labels = labels.fetchall()
+    again = analyze(ws, [], embedder=FakeEmbedder())
+    assert again.summary["categorization"]["method"].startswith("no new queries")
+    assert ws.con.execute(
+        "SELECT call_id, category_id, feature FROM calls ORDER BY 1"
+    ).fetchall() == before
+    assert ws.con.execute(
+        "SELECT category_id, label, feature FROM categories ORDER BY 1"
+    ).fetchall() == labels

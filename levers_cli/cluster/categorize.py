@@ -114,10 +114,14 @@ def _previous(
     features = {int(c): str(f) for c, _, f in stored}
     assigned = ws.con.execute(
         f"""SELECT {FEATURE}, query_hash, any_value(category_id) FROM calls
-            WHERE category_id IS NOT NULL AND category_id <> {UNCATEGORIZED}
-            GROUP BY ALL"""
+            WHERE category_id IS NOT NULL GROUP BY ALL"""
     ).fetchall()
-    known = {(f, h): int(c) for f, h, c in assigned if features.get(int(c)) == f}
+    # an uncategorized query is known too (it stays so until new queries come)
+    known = {
+        (f, h): int(c)
+        for f, h, c in assigned
+        if int(c) == UNCATEGORIZED or features.get(int(c)) == f
+    }
     return known, centroids, features
 
 
