@@ -32,8 +32,12 @@ def _log() -> list[dict]:
     system prompt, the same instruction line over different tickets, only t3 and t4 tagged
     ticket-triage. Notes: 3 calls, untagged, a system prompt that differs only by its
     timestamp. Rest: 3 free questions, no tag, no system prompt, no shared opening."""
-    faq = [("How do I reset my password?", "f1"), ("How do I reset my password?", "f2"),
-           ("Can I export my invoices?", "f3"), ("Where do I download invoices?", "f4")]  # fmt: skip
+    faq = [
+        ("How do I reset my password?", "f1"),
+        ("How do I reset my password?", "f2"),
+        ("Can I export my invoices?", "f3"),
+        ("Where do I download invoices?", "f4"),
+    ]
     tickets = ["Card declined at checkout", "App crashes on login", "Please refund me",
                "Cannot change my email"]  # fmt: skip
     calls = [
@@ -144,9 +148,9 @@ def test_template_name_skips_timestamps_and_cuts_long_sentences():
         "Minutes (meeting-notes assistant)"
     )
     long = "You are DevPilot, the internal coding assistant for engineers at Acme Cloud."
-    # 40 characters of "internal coding assistant for engineers at Acme Cloud":
-    # "internal coding assistant for engineers " → cut at the last space
-    assert template_name(long, None) == "DevPilot (internal coding assistant for engineers…)"
+    # 26 characters of "internal coding assistant for engineers at Acme Cloud":
+    # "internal coding assistant " → cut at the last space
+    assert template_name(long, None) == "DevPilot (internal coding assistant…)"
     assert template_name("You are a helpful assistant.", None) == "helpful assistant"
     assert template_name(None, "Write the weekly report for\nmore") == "Write the weekly report for"
 

@@ -103,8 +103,8 @@ def test_root_repeats_far_apart_duplicates_or_from_other_users_are_new_conversat
     ws, tmp_path
 ):
     # the same one-shot question an hour apart (past the 600 s window); a job's duplicate
-    # request answered the same 5 s apart (case and end punctuation aside); the same question within the window from two
-    # logged users: none is a retry
+    # request answered the same 5 s apart (case and end punctuation aside); the same question
+    # within the window from two logged users: none is a retry
     far = [("f1", [_u("How do I reset my password?")], "x"),
            ("f2", [_u("How do I reset my password?")], "y")]  # fmt: skip
     _write(tmp_path / "far.jsonl", far, gap=3600)

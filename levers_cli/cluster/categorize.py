@@ -234,7 +234,7 @@ def categorize(
             next_id = max(next_id, int(labels[idx].max()) + 1)
             methods.append(fit.method)
             if fit.warning:
-                warnings.append(f"{feature}: {fit.warning}")
+                warnings.append(fit.warning)
             continue
         local = np.array(
             [known.get((feature, hashes[i]), UNCATEGORIZED) for i in idx], dtype=np.int64
@@ -288,7 +288,9 @@ def categorize(
         uncategorized_calls=ws.count("calls", f"category_id = {UNCATEGORIZED}"),
         method=method,
         embedder=embedder.key,
-        warning="; ".join(warnings) or None,
+        # a small feature grouped by the fallback is expected beside larger ones: the warning
+        # is for a log too small as a whole
+        warning="; ".join(warnings) if warnings and len(order) == 1 else None,
         features=found_features.features,
     )
 

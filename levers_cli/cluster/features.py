@@ -44,9 +44,10 @@ TAG_AGREEMENT = 0.9
 REST = "untagged"
 #: Feature of every call when no call has a tag or a template: the whole log.
 ALL_CALLS = "all calls"
-#: Longest template name, or description after an assistant's name (characters before the
-#: ellipsis).
+#: Longest template name, and longest description after an assistant's name (characters
+#: before the ellipsis; assumption: short enough for "feature › category" to fit a table cell).
 NAME_CHARS = 40
+DESCRIPTION_CHARS = 26
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _YOU_ARE = re.compile(r"^\s*you are\s+", re.IGNORECASE)
@@ -81,7 +82,8 @@ def _key(system_prompt: str | None, first_user: str | None) -> str | None:
 def template_name(system_prompt: str | None, first_user: str | None) -> str:
     """A readable name for a template: the first sentence of its system prompt that holds
     three words and no masked slot but names ("You are" dropped; "X, the Y" written "X (Y)"),
-    else the first user line, cut to :data:`NAME_CHARS` characters at a word boundary."""
+    else the first user line, cut to :data:`NAME_CHARS` characters (the description in
+    parentheses to :data:`DESCRIPTION_CHARS`) at a word boundary."""
     text = ""
     if system_prompt and system_prompt.strip():
         for sentence in _SENTENCE.findall(system_prompt):
@@ -96,14 +98,14 @@ def template_name(system_prompt: str | None, first_user: str | None) -> str:
     head, comma, rest = text.partition(", ")
     if comma and len(head.split()) <= 3 and rest:  # "DevPilot, the internal coding assistant"
         rest = _ARTICLE.sub("", rest)
-        return f"{head} ({_cut(rest)})"
-    return _cut(text) or "(empty prompt)"
+        return f"{head} ({_cut(rest, DESCRIPTION_CHARS)})"
+    return _cut(text, NAME_CHARS) or "(empty prompt)"
 
 
-def _cut(text: str) -> str:
-    """``text`` cut to :data:`NAME_CHARS` characters at a word boundary, with an ellipsis."""
-    if len(text) > NAME_CHARS:
-        return text[:NAME_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary, with an ellipsis."""
+    if len(text) > limit:
+        return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
     return text
 
 
