@@ -241,6 +241,12 @@ def render_categories(console: Console, s: dict[str, Any]) -> None:
     hidden = len(cats) - len(shown)
     if hidden > 0:
         console.print(f"[dim]… {hidden} more categories in the JSON output[/dim]")
+    features = info.get("features") or {}
+    if len(features) > 1:
+        console.print(
+            "app features (categories are found within each): "
+            + "; ".join(f"{escape(name)} {plural(n, 'call')}" for name, n in features.items())
+        )
 
 
 def render_repeats(console: Console, s: dict[str, Any]) -> None:
