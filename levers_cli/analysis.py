@@ -188,7 +188,7 @@ def analyze(
             f"no calls to analyze: {', '.join(paths)} held no readable records "
             f"(read {ingested.read}, skipped {ingested.skipped}, rejected {ingested.rejected})"
         )
-    link_conversations(ws)
+    link_conversations(ws, float(config.get("conversations", "retry_window_s")))
     pricing = price_calls(ws, config)
     if embedder is None:
         embedder, choice = resolve_embedder(ws, config)
@@ -205,6 +205,9 @@ def analyze(
         recluster=recluster,
         progress=progress,
         engine=engine,
+        feature_keys=list(config.get("cluster", "feature_keys")),
+        feature_min_calls=int(config.get("cluster", "feature_min_calls")),
+        feature_min_prompts=int(config.get("cluster", "feature_min_prompts")),
     )
     summary = summarize(
         ws,

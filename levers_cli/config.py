@@ -60,6 +60,7 @@ REAL_VALUED = frozenset(
     {
         "analysis.days_per_month",
         "batch.burst_max_minutes",
+        "conversations.retry_window_s",
         "batch.burst_isolation_minutes",
         "routing.feature_scale",
         "report.effort_units",

@@ -10,6 +10,16 @@ from typing import Final
 #: The ``calls`` column (and JSON key) of a call's category: the one column name spelled this
 #: often; other modules import it.
 CATEGORY_ID: Final = "category_id"
+#: The ``calls`` and ``categories`` column of the app feature a call belongs to (a logged tag,
+#: else its prompt template, else the whole log: :mod:`levers_cli.cluster.features`). Every
+#: category belongs to exactly one feature; category ids are unique across features.
+FEATURE: Final = "feature"
+#: ``calls`` columns of the conversation tree (:mod:`levers_cli.enrich.conversations`): the
+#: call whose reply this call's request resends (its parent; NULL at a conversation's root)
+#: and the earlier sibling this call retries (a regeneration or an edited question; NULL for
+#: the first answer at its point of the conversation).
+PARENT_CALL_ID: Final = "parent_call_id"
+RETRY_OF: Final = "retry_of"
 
 #: Columns of ``calls`` in table order, with their DuckDB types.
 CALL_COLUMNS: Final[dict[str, str]] = {
@@ -21,7 +31,9 @@ CALL_COLUMNS: Final[dict[str, str]] = {
     "provider": "VARCHAR",
     "model": "VARCHAR",
     "conversation_id": "VARCHAR",
-    "turn": "INTEGER",
+    "turn": "INTEGER",  # depth in the conversation tree: 1 + assistant turns in the request
+    PARENT_CALL_ID: "VARCHAR",
+    RETRY_OF: "VARCHAR",
     "system_prompt": "VARCHAR",
     "messages": "JSON",
     "query": "VARCHAR",
@@ -51,13 +63,14 @@ CALL_COLUMNS: Final[dict[str, str]] = {
     "metadata": "JSON",
     "query_hash": "VARCHAR",
     CATEGORY_ID: "INTEGER",
+    FEATURE: "VARCHAR",
     "run_id": "INTEGER",
     "record_hash": "VARCHAR",
 }
 
 #: Columns an ingest adapter fills (everything but what enrich/cluster compute later).
 INGEST_COLUMNS: Final[tuple[str, ...]] = tuple(
-    c for c in CALL_COLUMNS if c not in ("cost_usd", CATEGORY_ID)
+    c for c in CALL_COLUMNS if c not in ("cost_usd", CATEGORY_ID, FEATURE, PARENT_CALL_ID, RETRY_OF)
 )
 
 #: Columns stored as JSON text (Python objects in partial calls).
@@ -122,6 +135,8 @@ DDL: Final[tuple[str, ...]] = (
         swapped BOOLEAN, judge_model VARCHAR, score DOUBLE, verdict VARCHAR,
         judgment VARCHAR, source_file VARCHAR, source_line BIGINT, run_id INTEGER
     )""",
+    # workspaces made before categories lived within app features (issue 16)
+    f"ALTER TABLE categories ADD COLUMN IF NOT EXISTS {FEATURE} VARCHAR",
 )
 
 #: Longest raw record text kept in ``rejects.raw`` (characters).

@@ -190,8 +190,9 @@ def cost_checks(
 
 
 def categories(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
-    """Per category: label, keywords, exemplars, calls, spend and share, top model (the one
-    with the most spend), p50/p95 output tokens; the uncategorized calls (``-1``) last."""
+    """Per category: label ("feature › name"), app feature, keywords, exemplars, calls, spend
+    and share, top model (the one with the most spend), p50/p95 output tokens; the
+    uncategorized calls (``-1``) last."""
     found = _rows(
         ws,
         f"""WITH by_model AS (
@@ -208,7 +209,7 @@ def categories(ws: Workspace, table: str = "calls") -> list[dict[str, Any]]:
                     quantile_cont(output_tokens, 0.5) AS p50_output_tokens,
                     quantile_cont(output_tokens, 0.95) AS p95_output_tokens
              FROM {table} WHERE category_id IS NOT NULL GROUP BY category_id)
-           SELECT per.*, top.top_model, c.label, c.keywords, c.exemplars
+           SELECT per.*, top.top_model, c.label, c.feature, c.keywords, c.exemplars
            FROM per JOIN top USING (category_id) LEFT JOIN categories c USING (category_id)
            ORDER BY (per.category_id = -1), per.spend_usd DESC NULLS LAST, per.category_id""",
     )

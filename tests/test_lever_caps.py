@@ -193,7 +193,8 @@ def test_sample_cap_table_matches_numpy(sample):
     )
     truncated = sum(1 for m, _, f in calls if model_family(m) == "gpt-4o" and f == "length")
     assert row["truncated_share"] == pytest.approx(truncated / len(out), abs=1e-4)
-    assert truncated > 0 and row["p95"] == 210  # the planted 210-token cap binds already
+    # the planted 210-token cap binds already: some summaries were cut at it, none is longer
+    assert truncated > 0 and out.max() == 210
 
 
 def test_sample_triage_is_simple_and_levels_order(sample):
@@ -214,7 +215,9 @@ def test_sample_triage_is_simple_and_levels_order(sample):
         run_waterfall(ws, [CapsLever()], {4: finding}, config, lv).steps[0]["saving_usd_month"]
         for lv in ("conservative", "expected", "aggressive")
     ]
-    assert 0 < alone[0] < alone[1] < alone[2]
+    # conservative = a hard cap at p99 alone: in categories within one feature (issue 16) p99
+    # sits at the longest answers, so it removes (almost) nothing; the others cut more
+    assert 0 <= alone[0] < alone[1] < alone[2]
     # compounding: after routing, caps save less (the routed calls' output is cheaper)
     routing = RoutingLever().analyze(ws, config)
     both = run_waterfall(

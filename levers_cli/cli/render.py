@@ -241,6 +241,12 @@ def render_categories(console: Console, s: dict[str, Any]) -> None:
     hidden = len(cats) - len(shown)
     if hidden > 0:
         console.print(f"[dim]… {hidden} more categories in the JSON output[/dim]")
+    features = info.get("features") or {}
+    if len(features) > 1:
+        console.print(
+            "app features (categories are found within each): "
+            + "; ".join(f"{escape(name)} {plural(n, 'call')}" for name, n in features.items())
+        )
 
 
 def render_repeats(console: Console, s: dict[str, Any]) -> None:
@@ -256,13 +262,14 @@ def render_repeats(console: Console, s: dict[str, Any]) -> None:
 
 
 def render_conversations(console: Console, s: dict[str, Any]) -> None:
-    """Conversations and calls per conversation, when the log has any."""
+    """Conversations, their threads (turns per thread) and retries, when the log has any."""
     conv = s.get("conversations")
     if conv and conv["conversations"]:
         console.print(
             f"conversations: {count(conv['conversations'])} ({count(conv['multi_turn'])} with "
-            f"more than one call); calls per conversation p50 {conv['turns_p50']:g}, "
-            f"p95 {conv['turns_p95']:g}, max {conv['turns_max']}"
+            f"more than one turn); threads: {count(conv.get('threads', 0))}, turns per thread "
+            f"p50 {conv['turns_p50']:g}, p95 {conv['turns_p95']:g}, max {conv['turns_max']}; "
+            f"retries (regenerated or edited at the same turn): {count(conv.get('retries', 0))}"
         )
 
 

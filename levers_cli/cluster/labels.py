@@ -8,19 +8,27 @@ categories. Each distinct query counts as many times as it was called.
 
 Terms are single words and two-word phrases (``CountVectorizer(ngram_range=(1, 2))``, as
 BERTopic's ``vectorizer_model`` allows: https://maartengr.github.io/BERTopic/getting_started/
-vectorizers/vectorizers.html), so a phrase that names the category ("verify identity") can
-outrank its words. Stop words are scikit-learn's ``ENGLISH_STOP_WORDS`` plus
-:data:`REQUEST_WORDS`, words that frame a request in any domain ("can you tell me what X
-means") rather than name a topic. A term found in fewer than :data:`MIN_SHARE` of a category's
-calls does not describe it (a rare word scores high on c-TF-IDF's idf alone: "bunch", "town" in
-2 of 22 queries) and is skipped; a word inside a higher-ranked phrase is not repeated.
+vectorizers/vectorizers.html; a phrase joins the words left once stop words are dropped, so
+"reset my password" holds "reset password"), so a phrase that names the category ("verify
+identity") can outrank its words. Stop words are scikit-learn's
+``ENGLISH_STOP_WORDS`` plus :data:`REQUEST_WORDS`, words that frame a request in any domain
+("can you tell me what X means") rather than name a topic, and :data:`ACKNOWLEDGEMENTS`. A term
+found in fewer than :data:`MIN_SHARE` of a category's calls does not describe it (a rare word
+scores high on c-TF-IDF's idf alone: "bunch", "town" in 2 of 22 queries) and is skipped; a word
+inside a higher-ranked phrase is not repeated.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from levers_cli.schema import UNCATEGORIZED
+
+#: c-TF-IDF's token pattern (``CountVectorizer(token_pattern=…)``).
+TOKEN_PATTERN = r"(?u)\b[a-zA-Z][\w'-]+\b"
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 #: Request-framing words, stop words for keywords in every domain (assumption: the verbs and
 #: fillers of assistant / support requests, e.g. banking77's "what does pending mean",
@@ -74,6 +82,12 @@ REQUEST_WORDS = frozenset(
     ]
 )
 
+#: Acknowledgements that open a follow-up turn in any domain ("that makes sense, but…",
+#: "great, thanks"): they name no topic (assumption, added with REQUEST_WORDS' reasoning).
+ACKNOWLEDGEMENTS = frozenset(
+    ["awesome", "cool", "great", "makes", "nice", "perfect", "sense", "sure", "yeah", "yes"]
+)
+
 #: A keyword must occur in at least this share of its category's calls (assumption: a word
 #: in fewer than one call in ten is incidental to the category, not what it is about).
 MIN_SHARE = 0.1
@@ -103,8 +117,8 @@ def ctfidf_keywords(
     if not clusters:
         return {}
     vectorizer = CountVectorizer(
-        stop_words=sorted(ENGLISH_STOP_WORDS | REQUEST_WORDS),
-        token_pattern=r"(?u)\b[a-zA-Z][\w'-]+\b",
+        stop_words=sorted(ENGLISH_STOP_WORDS | REQUEST_WORDS | ACKNOWLEDGEMENTS),
+        token_pattern=TOKEN_PATTERN,
         ngram_range=(1, 2),
     )
     try:
@@ -180,13 +194,53 @@ def central_exemplars(
 
 
 def short_label(keywords: list[str], exemplars: list[str]) -> str:
-    """A short name: the top keywords (up to three words in all, a phrase counting as its
-    words), or the first exemplar when there are none."""
+    """A short name: the top one or two keywords (three words in all at most, a phrase
+    counting as its words), or the first exemplar when there are none."""
     if keywords:
         parts: list[str] = []
         for term in keywords:
             if parts and sum(len(p.split()) for p in parts) + len(term.split()) > 3:
                 break
             parts.append(term)
+            if len(parts) == 2:
+                break
         return " / ".join(parts)
     return (exemplars[0][:60] if exemplars else "(empty queries)").strip()
+
+
+#: Between a category's feature and its name in ``categories.label`` ("support-faq › reset
+#: password"): the name a person reads is feature › category (DESIGN §4.5).
+LABEL_SEPARATOR = "›"
+#: A category whose best keyword is in fewer than this share of its calls is named "mixed":
+#: no word or phrase says what most of it is about (assumption: a name should hold for at
+#: least one call in four).
+MIXED_SHARE = 0.25
+MIXED = "mixed"
+
+
+def term_share(term: str, texts: list[str], weights: np.ndarray) -> float:
+    """Share of the calls (``weights``: calls per text) whose text holds every word of
+    ``term`` (c-TF-IDF's tokens, any case: a phrase's words may have stop words between).
+    """
+    words = set(term.lower().split())
+    total = float(np.sum(weights))
+    if total <= 0 or not words:
+        return 0.0
+    hit = sum(
+        float(w)
+        for text, w in zip(texts, weights, strict=True)
+        if words <= set(_TOKEN.findall(text.lower()))
+    )
+    return hit / total
+
+
+def category_name(
+    keywords: list[str], exemplars: list[str], texts: list[str], weights: np.ndarray
+) -> str:
+    """The name of a category within its feature: :func:`short_label` of its keywords, or
+    :data:`MIXED` when its best keyword is in fewer than :data:`MIXED_SHARE` of its calls
+    (``texts``: its distinct queries, ``weights``: their calls); the first exemplar when it
+    has no keyword."""
+    if keywords and term_share(keywords[0], texts, weights) < MIXED_SHARE:
+        return MIXED
+    return short_label(keywords, exemplars)
