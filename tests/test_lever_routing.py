@@ -52,8 +52,9 @@ def _pair(
 
 def _set_categories(ws: Workspace, case: str, names: dict[int, str]) -> None:
     """Categories set by hand (``case``: a SQL CASE on call_id), each with the normalized mean
-    of its members' stored vectors as centroid (what clustering stores)."""
-    ws.con.execute(f"UPDATE calls SET category_id = {case}")
+    of its members' stored vectors as centroid (what clustering stores), all in one app
+    feature (``app``: categories never cross features)."""
+    ws.con.execute(f"UPDATE calls SET category_id = {case}, feature = 'app'")
     ws.con.execute("DELETE FROM categories")
     for cid, name in names.items():
         vectors = [

@@ -98,7 +98,7 @@ def routing_evidence(
             (pl.col("cheap_as_good") / pl.col("pairs")).alias("cheap_as_good_share"),
             (pl.col("meets") if "meets" in quality.columns else pl.lit(True)).alias("meets"),
         )
-        table = table.join(measured, on=keys, how="left").with_columns(
+        table = table.join(measured, on=keys, how="left", nulls_equal=True).with_columns(
             pl.col("measured_pairs").fill_null(0), pl.col("meets").fill_null(False)
         )
     basis = (

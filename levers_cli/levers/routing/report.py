@@ -57,7 +57,9 @@ def build_finding(
     )
     names = dict(ws.con.execute("SELECT category_id, label FROM categories").fetchall())
     rows: list[dict[str, Any]] = []
-    table = cats.join(per_cat, on=keys, how="left").join(evidence, on=keys, how="left")
+    table = cats.join(per_cat, on=keys, how="left", nulls_equal=True).join(
+        evidence, on=keys, how="left", nulls_equal=True
+    )
     for row in table.iter_rows(named=True):
         cid = int(row[CATEGORY_ID])
         if not row["eligible_calls"] and not row["routed_expected"]:
@@ -89,12 +91,15 @@ def build_finding(
     rows.sort(key=lambda r: (not r["routed_calls"]["expected"], -r["saving_usd"], r["difficulty"]))
     supported = evidence.filter(pl.col("basis") != "assumed").select(keys)
     frame = frame.join(
-        supported.with_columns(pl.lit(True).alias("evidence")), on=keys, how="left"
+        supported.with_columns(pl.lit(True).alias("evidence")),
+        on=keys,
+        how="left",
+        nulls_equal=True,
     ).with_columns(pl.col("evidence").fill_null(False))
     routed = frame.filter(pl.col("route_expected"))
     with_evidence = routed.filter(pl.col("evidence")).height
     comparable = evidence.filter(pl.col("comparable")).select(keys)
-    comparable_calls = routed.join(comparable, on=keys, how="semi").height
+    comparable_calls = routed.join(comparable, on=keys, how="semi", nulls_equal=True).height
     basis_list: list[Basis] = []
     if with_evidence:
         basis_list.append("evidence")
