@@ -529,7 +529,9 @@ def test_backtest_fits_categories_on_the_first_part_only(ws, tmp_path, monkeypat
             [vector, query],
         )
     ws.con.execute(
-        "INSERT INTO categories VALUES (0, NULL, 'all', [], [], 5, 4, 0, 'fake:3', [1, 0, 0])"
+        "INSERT INTO categories (category_id, parent_id, label, keywords, exemplars, size, "
+        "distinct_queries, spend_usd, embedder, centroid) "
+        "VALUES (0, NULL, 'all', [], [], 5, 4, 0, 'fake:3', [1, 0, 0])"
     )
     seen = []
 
