@@ -30,6 +30,12 @@ REPORT_SCHEMA_VERSION = 1
 TOP_CATEGORIES = 15
 
 
+def _hard_caps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The caps lever's measured rows (``part`` "hard cap": a cap from the category's output
+    distribution), without the assumed "instruction" rows beside them."""
+    return [r for r in rows if r.get("part", "hard cap") == "hard cap"]
+
+
 def _output_tokens(ws: Workspace, categories: list[dict[str, Any]], caps: list[dict]) -> list:
     """Output tokens per top category (at most 400 calls each, the same sample every run),
     with the expected cap of its largest (category, model) group."""
@@ -116,7 +122,9 @@ def _findings(levers: dict[str, dict[str, Any]], calls: int) -> dict[str, Any]:
             "jobs": batch["evidence"][:10],
         },
         "lora": levers.get("lora", {"evidence": []})["evidence"][:10],
-        "caps": levers.get("caps", {"evidence": []})["evidence"][:TOP_CATEGORIES],
+        # the hard-cap rows (each holds its instruction too; the instruction's own rows
+        # carry its assumed saving, shown in the simulate evidence)
+        "caps": _hard_caps(levers.get("caps", {"evidence": []})["evidence"])[:TOP_CATEGORIES],
     }
 
 
@@ -173,7 +181,7 @@ def gather(
     limit = int(map_points if map_points is not None else config.get("report", "map_points"))
     cat_map = project_map(ws, limit, str(config.get("report", "map_projection")))
     categories = summary["categories"]
-    caps_rows = by_name.get("caps", {}).get("evidence", [])
+    caps_rows = _hard_caps(by_name.get("caps", {}).get("evidence", []))
     for cat in categories:
         cat["exemplars"] = [shorten(e, 200) for e in cat.get("exemplars") or []]
     data: dict[str, Any] = {
