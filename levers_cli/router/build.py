@@ -61,6 +61,11 @@ def mmr(vectors: np.ndarray, centroid: np.ndarray, k: int, lam: float) -> list[i
     return picked
 
 
+#: The highest route threshold written (cosine similarity): below 1.0 by float rounding's
+#: margin, so a route's own utterances always match it.
+MAX_THRESHOLD = 0.9999
+
+
 def _members(ws: Workspace) -> tuple[dict[int, dict[str, Any]], str]:
     cats = ws.con.execute(
         """SELECT category_id, label, embedder, centroid FROM categories
@@ -141,7 +146,9 @@ def base_router(ws: Workspace, config: Config) -> tuple[dict[str, Any], dict[str
             scores = sims.max(axis=1)
         else:
             scores = np.array([floor])
-        threshold = max(float(np.quantile(scores, quantile)), floor)
+        # at most MAX_THRESHOLD: a route whose utterances all embed alike would get 1.0,
+        # which float rounding of a text's similarity to itself (0.99999994) can miss
+        threshold = min(max(float(np.quantile(scores, quantile)), floor), MAX_THRESHOLD)
         name = _slug(cat["label"] or f"category-{cid}", used)
         model, cheap = _cheap_of(cat["models"], config)
         routes.append({
