@@ -171,25 +171,31 @@ def test_analyze_generated_logs_with_sampled_fit_and_weekly_run(tmp_path: Path, 
         info = first.summary["categorization"]
         assert info["embedder_choice"] == {"name": "fake", "reason": "given by the caller"}
         assert info["distinct_queries"] > 800
-        assert f"sample of 800 of {info['distinct_queries']:,}" in info["method"]
+        # categories are fitted within each app feature: the largest feature's distinct
+        # queries are sampled down to 800 (the rest of it assigned), smaller ones fitted whole
+        assert "fitted on a sample of 800 of " in info["method"]
+        assert "within 5 feature(s)" in info["method"]
         # identical normalized queries share one category
         assert ws.con.execute(
             "SELECT count(*) FROM (SELECT query_hash FROM calls GROUP BY query_hash "
             "HAVING count(DISTINCT category_id) > 1)"
         ).fetchone() == (0,)
-        before = dict(
-            ws.con.execute(
-                "SELECT query_hash, any_value(category_id) FROM calls GROUP BY query_hash"
+        before = {
+            (feature, h): c
+            for feature, h, c in ws.con.execute(
+                "SELECT feature, query_hash, any_value(category_id) FROM calls GROUP BY ALL"
             ).fetchall()
-        )
+        }
         second = analyze(ws, [str(week2)], config=config, embedder=FakeEmbedder())
         assert second.ingest.stored == 500
-        after = dict(
-            ws.con.execute(
-                "SELECT query_hash, any_value(category_id) FROM calls GROUP BY query_hash"
+        after = {
+            (feature, h): c
+            for feature, h, c in ws.con.execute(
+                "SELECT feature, query_hash, any_value(category_id) FROM calls GROUP BY ALL"
             ).fetchall()
-        )
-    # weekly run: every categorized query keeps its id (uncategorized ones may form new ones)
+        }
+    # weekly run: every categorized query keeps its feature and its id within it (a query
+    # asked in two features has a category in each; uncategorized ones may form new ones)
     assert all(after[h] == c for h, c in before.items() if c != -1)
     assert sum(c != -1 for c in before.values()) > 0.5 * len(before)
     assert "existing categories" in second.summary["categorization"]["method"]

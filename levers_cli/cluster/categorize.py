@@ -226,6 +226,7 @@ def categorize(
         list(DEFAULT_FEATURE_KEYS if feature_keys is None else feature_keys),
         min_calls=feature_min_calls,
         min_prompts=feature_min_prompts,
+        keep_assigned=not recluster,
     )
     rows = ws.con.execute(
         f"""SELECT {FEATURE}, query_hash, min(query) AS text, count(*) AS calls,

@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from levers_cli.query_templates.mask import NEWLINE, tokens
+from levers_cli.redact import redact
 from levers_cli.schema import FEATURE
 from levers_cli.store import Workspace
 
@@ -83,7 +84,9 @@ def template_name(system_prompt: str | None, first_user: str | None) -> str:
     """A readable name for a template: the first sentence of its system prompt that holds
     three words and no masked slot but names ("You are" dropped; "X, the Y" written "X (Y)"),
     else the first user line, cut to :data:`NAME_CHARS` characters (the description in
-    parentheses to :data:`DESCRIPTION_CHARS`) at a word boundary."""
+    parentheses to :data:`DESCRIPTION_CHARS`) at a word boundary. Redacted first
+    (:func:`levers_cli.redact.redact`): a name is shown in labels, reports and exports, and a
+    first user line may hold an email or a key."""
     text = ""
     if system_prompt and system_prompt.strip():
         for sentence in _SENTENCE.findall(system_prompt):
@@ -94,6 +97,7 @@ def template_name(system_prompt: str | None, first_user: str | None) -> str:
         text = text or system_prompt
     elif first_user:
         text = first_user.strip().split("\n", 1)[0]
+    text = redact(text).text
     text = _ARTICLE.sub("", " ".join(_YOU_ARE.sub("", text).split()).rstrip(".!?:"))
     head, comma, rest = text.partition(", ")
     if comma and len(head.split()) <= 3 and rest:  # "DevPilot, the internal coding assistant"
@@ -115,8 +119,13 @@ def assign_features(
     *,
     min_calls: int = 3,
     min_prompts: int = 3,
+    keep_assigned: bool = False,
 ) -> FeatureResult:
     """Write ``calls.feature`` for every call (see the module docstring for the method).
+
+    With ``keep_assigned`` (a later run of a weekly job) a call that already has a feature
+    keeps it, so its category id stays stable; only calls without one (new calls, or a
+    workspace made before features) get theirs now, from templates seen over the whole log.
 
     Args:
         ws: the workspace.
@@ -196,12 +205,13 @@ def assign_features(
     ws.load_temp("call_features", out)
     ws.con.execute(
         f"""UPDATE calls SET {FEATURE} = f.{FEATURE} FROM call_features f
-            WHERE calls.call_id = f.call_id"""
+            WHERE calls.call_id = f.call_id
+              {f"AND calls.{FEATURE} IS NULL" if keep_assigned else ""}"""
     )
     ws.con.execute("DROP TABLE call_features")
-    counts = Counter[str]()
-    for feature in out[FEATURE]:
-        counts[feature] += 1
+    counts = Counter[str](
+        dict(ws.con.execute(f"SELECT {FEATURE}, count(*) FROM calls GROUP BY ALL").fetchall())
+    )
     return FeatureResult(
         features=dict(counts.most_common()),
         tagged_calls=by_source["tag"],
