@@ -57,10 +57,11 @@ GRADE_COLUMNS = (
     "run_id",
 )
 
-#: A call's feature: ``metadata.feature`` as logged (top level or the request's own
-#: ``metadata``), else ``(none)``.
+#: A call's feature: the app feature ``levers analyze`` found (``calls.feature``: a logged
+#: tag, else the prompt template: :mod:`levers_cli.cluster.features`), else ``metadata.feature``
+#: as logged (top level or the request's own ``metadata``), else ``(none)``.
 FEATURE_SQL = (
-    "coalesce(json_extract_string(c.metadata, '$.feature'), "
+    "coalesce(c.feature, json_extract_string(c.metadata, '$.feature'), "
     "json_extract_string(c.metadata, '$.params.metadata.feature'), '(none)')"
 )
 
