@@ -364,8 +364,8 @@ def test_context_and_caching_on_the_same_calls_over_the_seven_levers(ws, tmp_pat
     from levers_cli.levers import all_levers
     from levers_cli.rules import rule_for
     from tests.helpers import FakeEmbedder
-    from tests.test_lever_context import build, pair, words
-    from tests.test_lever_context import config as context_config
+    from tests.levers.test_lever_context import build, pair, words
+    from tests.levers.test_lever_context import config as context_config
 
     messages = [{"role": "system", "content": words(1000)}]
     records = []

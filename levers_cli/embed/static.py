@@ -233,7 +233,7 @@ class StaticEmbedder(Embedder):
             table = table * model.weights[ids][:, None]
         # numpy's own steps on one row: mean = add.reduce over the rows / count, and
         # linalg.norm(axis=1) = sqrt(add.reduce(x * x)), both summed in the same order as
-        # on a (1, d) batch, so the bits match (tests/test_embed_static.py)
+        # on a (1, d) batch, so the bits match (tests/embed/test_embed_static.py)
         vector = (np.add.reduce(table, axis=0) / len(rows)).astype(dtype)
         if model.normalize:
             vector32 = vector.astype(np.float32)

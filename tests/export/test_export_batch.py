@@ -277,7 +277,7 @@ def api_export(tmp_path_factory):
     reasoning) and a LiteLLM SpendLogs row (the real fixture's row made an embeddings call:
     ``call_type`` aembedding, ``proxy_server_request.input`` two texts)."""
     from levers_cli.analysis import analyze
-    from tests.test_ingest_openai import cassette_records
+    from tests.ingest.test_ingest_openai import cassette_records
 
     folder = tmp_path_factory.mktemp("apis")
     records = list(cassette_records().values())

@@ -19,7 +19,7 @@ import pytest
 from levers_cli.config import load_config
 from levers_cli.report import gather, render_html
 from levers_cli.store import Workspace
-from tests.test_report import SCRIPT, TOPICS, analyzed, write_log
+from tests.report.test_report import SCRIPT, TOPICS, analyzed, write_log
 
 pytestmark = pytest.mark.integration  # starts a browser: ~25 s on two busy cores
 

@@ -2,7 +2,7 @@
 the native router routes held-out queries; the semantic-router v1 file passes v1's own
 config model, the 0.x file has the documented 0.x keys, LiteLLM's (deprecated) semantic
 auto-router config names every route and a local embedding model. LiteLLM's Auto Routing
-config: tests/test_route_litellm.py."""
+config: tests/router/test_route_litellm.py."""
 
 from __future__ import annotations
 

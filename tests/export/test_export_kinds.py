@@ -101,7 +101,7 @@ def exported(tmp_path_factory):
     results = {}
     with Workspace(path, create=False) as ws:
         for kind in EXPORTERS:
-            if kind == "judge":  # grades shadow variants: tests/test_quality.py
+            if kind == "judge":  # grades shadow variants: tests/quality/test_quality.py
                 continue
             options = {"level": "aggressive"} if kind in ("lora", "workflows") else {}
             if kind == "router-config":

@@ -650,7 +650,7 @@ def test_t0_templates_found_by_prefix_caching():
     from types import SimpleNamespace
 
     from levers_cli.levers.caching.templates import prompt_templates, template_summary
-    from tests.test_lever_materialize import TEMPLATES, score_templates
+    from tests.levers.test_lever_materialize import TEMPLATES, score_templates
 
     need_shared(TEMPLATES)
     prompts, files = [], []

@@ -317,7 +317,7 @@ def test_cli_report_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["report", "-w", str(tmp_path / "x"), "--to", "pdf"], env={"COLUMNS": "200"}
     )
-    assert result.exit_code == 2  # bad usage (tests/test_usage.py has every such option)
+    assert result.exit_code == 2  # bad usage (tests/cli/test_usage.py has every such option)
     assert "'pdf' is not one of 'html', 'md', 'json'" in result.output
 
 

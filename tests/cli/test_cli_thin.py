@@ -17,7 +17,7 @@ from levers_cli.errors import LeversError, UsageError, WorkspaceError
 from levers_cli.export import EXPORTERS
 from levers_cli.store import Workspace
 
-CLI = Path(__file__).resolve().parents[1] / "levers_cli" / "cli"
+CLI = Path(__file__).resolve().parents[2] / "levers_cli" / "cli"
 runner = CliRunner()
 
 

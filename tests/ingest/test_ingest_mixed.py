@@ -1,9 +1,9 @@
 """Files that mix formats record by record, and request-only records (``request-only``).
 
 Real payloads: the 26 OpenAI exchanges of ../shared/data/api-cassettes/llm (13 Chat
-Completions, 13 Responses API; tokens as tests/test_ingest_openai.py reads them by hand), the
+Completions, 13 Responses API; tokens as tests/ingest/test_ingest_openai.py reads them by hand), the
 27 Anthropic Messages exchanges of ../shared/data/api-cassettes/llm-anthropic
-(tests/test_ingest_anthropic.py) and the Gemini requests of tests/fixtures/gemini. A custom
+(tests/ingest/test_ingest_anthropic.py) and the Gemini requests of tests/fixtures/gemini. A custom
 logger writing all of them into one JSONL is read record by record; the request bodies alone
 are what a logger writes before sending.
 """
@@ -21,10 +21,10 @@ from levers_cli.ingest import ADAPTERS, get_adapter, pipeline
 from levers_cli.ingest import records as records_module
 from levers_cli.ingest.pipeline import ingest_files
 from tests.helpers import FIXTURES
-from tests.test_ingest_anthropic import EXPECTED as ANTHROPIC_EXPECTED
-from tests.test_ingest_anthropic import cassette_records as anthropic_records
-from tests.test_ingest_openai import EXPECTED as OPENAI_EXPECTED
-from tests.test_ingest_openai import cassette_records as openai_records
+from tests.ingest.test_ingest_anthropic import EXPECTED as ANTHROPIC_EXPECTED
+from tests.ingest.test_ingest_anthropic import cassette_records as anthropic_records
+from tests.ingest.test_ingest_openai import EXPECTED as OPENAI_EXPECTED
+from tests.ingest.test_ingest_openai import cassette_records as openai_records
 
 
 def write_jsonl(path, records) -> str:

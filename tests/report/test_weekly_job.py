@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_report import DAY, START, write_log
+from tests.report.test_report import DAY, START, write_log
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "examples" / "ci" / "levers-weekly.yml"
 LOCAL = ("analyze", "summary", "html", "router", "check")
 SHIM = f"""#!{sys.executable}
