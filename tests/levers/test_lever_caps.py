@@ -158,7 +158,7 @@ def test_apply_caps_the_current_plan(tiny):
     assert float(plan_cost(after).sum()) < float(plan_cost(plan).sum())
 
 
-# --- the shipped sample logs (analyzed once, shared with tests/levers/test_lever_routing.py) --------
+# --- the shipped sample logs (analyzed once, shared with tests/levers/test_lever_routing.py)
 
 
 @pytest.fixture(scope="module")

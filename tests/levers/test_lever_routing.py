@@ -344,7 +344,7 @@ def test_label_sheet_errors(tiny, tmp_path):
     assert finding.details["labelled_queries"] == 1
 
 
-# --- the shipped sample logs (analyzed once, shared with tests/levers/test_lever_caps.py) ----------
+# --- the shipped sample logs (analyzed once, shared with tests/levers/test_lever_caps.py)
 
 
 @pytest.fixture(scope="module")

@@ -74,5 +74,6 @@ class GenericAdapter(MappedAdapter):
             messages.append({"role": "system", "content": partial["system_prompt"]})
         messages.append({"role": "user", "content": partial["query"]})
         partial.setdefault("messages", messages)
-        # DEFAULT_COLUMNS' and CONVERTERS' keys are PartialCall keys (tests/ingest/test_partial_call.py)
+        # DEFAULT_COLUMNS' and CONVERTERS' keys are PartialCall keys
+        # (tests/ingest/test_partial_call.py)
         return cast(PartialCall, partial)
