@@ -154,7 +154,7 @@ def render_spend_by_model(console: Console, s: dict[str, Any]) -> None:
     """The table of calls, tokens and spend per provider/model."""
     models = Table(title="Spend by model", title_justify="left")
     models.add_column("provider/model", overflow="fold")
-    for name in ("calls", "input", "cached", "output", "spend", "share"):
+    for name in ("calls", "input", "cached", "output", "spend", "spend share"):
         models.add_column(name, justify="right", no_wrap=True)
     for m in s["spend_by_model"]:
         models.add_row(
@@ -218,7 +218,7 @@ def render_categories(console: Console, s: dict[str, Any]) -> None:
         f"distinct queries ({escape(info['method'])}, {escape(info['embedder'])})",
         title_justify="left",
     )
-    for name in ("id", "label", "calls", "share", "top model", "p50 out", "p95 out"):
+    for name in ("id", "label", "calls", "spend share", "top model", "p50 out", "p95 out"):
         if name == "label":
             table.add_column(name, overflow="fold", ratio=2)
         elif name == "top model":

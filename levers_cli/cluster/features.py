@@ -150,9 +150,21 @@ def assign_features(
                                AS JSON[]),
                           lambda m: m->>'role' = 'user')[1]->>'content' AS first_user
                FROM calls)
-           SELECT tag, system_prompt, first_user, count(*)::BIGINT, list(call_id)
-           FROM m GROUP BY ALL"""
+           SELECT tag, system_prompt, first_user, count(*)::BIGINT,
+                  list(call_id ORDER BY call_id)
+           FROM m GROUP BY ALL
+           ORDER BY 4 DESC, 2 NULLS FIRST, 3 NULLS FIRST, 1 NULLS FIRST"""
     ).fetchall()
+    # a later run: the feature each template's stored calls already have keeps its name
+    # (a name is made from the template's most frequent prompt, which new calls can change)
+    kept: dict[str, str] = {}
+    if keep_assigned:
+        kept = dict(
+            ws.con.execute(
+                f"SELECT call_id, {FEATURE} FROM calls WHERE {FEATURE} IS NOT NULL"
+            ).fetchall()
+        )
+    key_kept: dict[str, Counter[str]] = defaultdict(Counter)
     # per key: calls, distinct prompts, tag counts, and the most frequent prompt (for a name)
     key_calls: Counter[str] = Counter()
     key_prompts: dict[str, set[int]] = defaultdict(set)
@@ -165,6 +177,9 @@ def assign_features(
         if key is None:
             continue
         key_calls[key] += calls
+        for call_id in ids if kept else ():
+            if call_id in kept:
+                key_kept[key][kept[call_id]] += 1
         key_prompts[key].add(hash((system_prompt, first_user)))
         if tag is not None:
             key_tags[key][tag] += calls
@@ -175,6 +190,10 @@ def assign_features(
     used = set(tags)
     for key in sorted(key_calls, key=lambda k: (-key_calls[k], k)):
         if key_calls[key] < min_calls or len(key_prompts[key]) < min_prompts:
+            continue
+        if key_kept.get(key):
+            names[key] = key_kept[key].most_common(1)[0][0]
+            used.add(names[key])
             continue
         counts = key_tags.get(key)
         if counts:
