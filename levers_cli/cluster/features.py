@@ -144,26 +144,20 @@ def assign_features(
         tag_sql = f"coalesce({parts})"
     rows = ws.con.execute(
         f"""WITH m AS (
-               SELECT call_id, {tag_sql} AS tag, system_prompt,
+               SELECT call_id, {tag_sql} AS tag, system_prompt, {FEATURE} AS kept,
                       list_filter(
                           CAST(CASE WHEN json_type(messages) = 'ARRAY' THEN messages END
                                AS JSON[]),
                           lambda m: m->>'role' = 'user')[1]->>'content' AS first_user
                FROM calls)
            SELECT tag, system_prompt, first_user, count(*)::BIGINT,
-                  list(call_id ORDER BY call_id)
-           FROM m GROUP BY ALL
+                  list(call_id ORDER BY call_id),
+                  histogram(kept) FILTER (WHERE kept IS NOT NULL)
+           FROM m GROUP BY tag, system_prompt, first_user
            ORDER BY 4 DESC, 2 NULLS FIRST, 3 NULLS FIRST, 1 NULLS FIRST"""
     ).fetchall()
     # a later run: the feature each template's stored calls already have keeps its name
     # (a name is made from the template's most frequent prompt, which new calls can change)
-    kept: dict[str, str] = {}
-    if keep_assigned:
-        kept = dict(
-            ws.con.execute(
-                f"SELECT call_id, {FEATURE} FROM calls WHERE {FEATURE} IS NOT NULL"
-            ).fetchall()
-        )
     key_kept: dict[str, Counter[str]] = defaultdict(Counter)
     # per key: calls, distinct prompts, tag counts, and the most frequent prompt (for a name)
     key_calls: Counter[str] = Counter()
@@ -171,15 +165,14 @@ def assign_features(
     key_tags: dict[str, Counter[str]] = defaultdict(Counter)
     key_example: dict[str, tuple[int, str | None, str | None]] = {}
     grouped: list[tuple[str | None, str | None, list[str]]] = []
-    for tag, system_prompt, first_user, calls, ids in rows:
+    for tag, system_prompt, first_user, calls, ids, kept in rows:
         key = _key(system_prompt, first_user)
         grouped.append((tag, key, ids))
         if key is None:
             continue
         key_calls[key] += calls
-        for call_id in ids if kept else ():
-            if call_id in kept:
-                key_kept[key][kept[call_id]] += 1
+        if keep_assigned and kept:
+            key_kept[key].update(kept)
         key_prompts[key].add(hash((system_prompt, first_user)))
         if tag is not None:
             key_tags[key][tag] += calls
